@@ -1,0 +1,1 @@
+"""The HDMF I/O backend over Zarr: the only package that touches ``hdmf.build``."""

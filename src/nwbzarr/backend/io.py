@@ -1,0 +1,646 @@
+"""``ZarrIO``: the HDMF I/O backend over Zarr v3 stores.
+
+Implements the :class:`hdmf.backends.io.HDMFIO` contract (open/close, read_builder,
+write_builder, load_namespaces, export) with the public surface hdmf-zarr documents, writing
+the unified Zarr v3 convention described in ``docs/storage.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.backends.io import HDMFIO
+from hdmf.backends.utils import NamespaceToBuilderHelper, WriteStatusTracker
+from hdmf.build import BuildManager, TypeMap
+from hdmf.container import Container
+from hdmf.spec import NamespaceCatalog
+from hdmf.spec.namespace import SpecReader
+from hdmf.spec.write import SpecWriter
+
+from ..conventions.attributes import DEFAULT_SPEC_LOC, SPECLOC_ATTR, WRITE_IN_PROGRESS_ATTR
+from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
+from ..conventions.references import normalize_path
+from ..errors import (
+    IncompleteStoreError,
+    InvalidModeError,
+    NotAZarrStoreError,
+    ReadOnlyError,
+    StoreExistsError,
+    StoreNotFoundError,
+    UnknownNamespaceError,
+)
+from ..storage.resolve import is_remote_url, open_store, store_exists
+from .read import ReadMixin, specloc_path
+from .write import WriteMixin
+
+MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
+READ_ONLY_MODES = ("r", "r-")
+NAMESPACE_SPEC_PATH = "namespace"
+
+
+def _version_key(version: str) -> tuple:
+    """Sort key ordering versions numerically (2.10.0 > 2.9.0); non-numeric parts sort low."""
+    parts = []
+    for piece in str(version).replace("-", ".").split("."):
+        parts.append((1, int(piece), "") if piece.isdigit() else (0, 0, piece))
+    return tuple(parts)
+
+
+class ZarrSpecWriter(SpecWriter):
+    """Write namespace and spec sources as 0-d JSON string arrays in a Zarr group."""
+
+    def __init__(self, group: zarr.Group) -> None:
+        self._group = group
+
+    def _write(self, obj: dict, name: str) -> None:
+        array = self._group.create_array(name, shape=(), dtype=str, overwrite=True)
+        array[()] = json.dumps(obj, separators=(",", ":"))
+
+    def write_spec(self, spec: dict, path: str) -> None:
+        """Write one spec source (a YAML file's content) under ``path``."""
+        self._write(spec, path)
+
+    def write_namespace(self, namespace: dict, path: str) -> None:
+        """Write the namespace document under ``path``."""
+        self._write({"namespaces": [namespace]}, path)
+
+
+class ZarrSpecReader(SpecReader):
+    """Read cached specs written by :class:`ZarrSpecWriter` (or hdmf-zarr)."""
+
+    def __init__(self, group: zarr.Group, source: str) -> None:
+        super().__init__(source=source)
+        self._group = group
+
+    def _read(self, path: str) -> dict:
+        value = self._group[path][...]
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1)[0] if value.size else ""
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        return json.loads(str(value))
+
+    def read_spec(self, spec_path: str) -> dict:
+        """Return one cached spec source as a dict."""
+        return self._read(spec_path)
+
+    def read_namespace(self, ns_path: str) -> list:
+        """Return the namespace documents cached at ``ns_path``."""
+        return self._read(ns_path)["namespaces"]
+
+
+class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
+    """Read and write HDMF files as Zarr v3 stores.
+
+    Parameters
+    ----------
+    path : str, pathlib.Path or zarr store
+        Local directory (e.g. ``session.nwb.zarr``), a URL (``https://``, ``s3://``,
+        ``gs://``; read-only), or a zarr store object.
+    mode : str
+        ``"r"`` read (consolidated metadata), ``"r-"`` read without consolidated metadata,
+        ``"w"`` create/replace, ``"w-"``/``"x"`` create and fail if it exists, ``"a"``
+        read/write creating if missing, ``"r+"`` read/write an existing store.
+    manager : hdmf.build.BuildManager or hdmf.build.TypeMap, optional
+        Build manager (a TypeMap is wrapped in one).
+    storage_options : dict, optional
+        fsspec options for remote URLs.
+    force_overwrite : bool
+        In ``"w"`` mode, replace whatever exists at ``path`` even if it is not a Zarr store.
+    synchronizer : None
+        Accepted for hdmf-zarr compatibility; zarr v3 has no synchronizers, so any other value
+        raises ``ValueError``.
+    object_codec_class : None
+        Accepted for hdmf-zarr compatibility; nwbzarr never pickles, so any other value raises
+        ``ValueError``.
+    chunk_bytes, shard_bytes : int
+        Target uncompressed chunk and shard sizes in bytes for new arrays
+        (defaults 4 MiB and 256 MiB; ``shard_bytes=0`` disables sharding).
+    codec : str
+        Default compressor for numeric arrays: ``blosc-zstd`` (default), ``blosc-lz4``,
+        ``zstd``, ``gzip`` or ``none``.
+    herd_path : str, optional
+        Path of an HERD zip file, as in HDMFIO.
+
+    Raises
+    ------
+    InvalidModeError
+        Unknown mode.
+    StoreNotFoundError
+        ``r``/``r-``/``r+`` on a path that does not exist.
+    StoreExistsError
+        ``w-``/``x`` on a path that exists.
+    NotAZarrStoreError
+        Reading a path that exists but is not a Zarr group.
+    IncompleteStoreError
+        Reading a store whose last write did not complete.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | Any,
+        mode: str = "r",
+        manager: BuildManager | TypeMap | None = None,
+        storage_options: dict | None = None,
+        force_overwrite: bool = False,
+        synchronizer: Any = None,
+        object_codec_class: Any = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        codec: str = DEFAULT_CODEC,
+        herd_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if mode not in MODES:
+            raise InvalidModeError(
+                f"{path}: mode {mode!r} is not supported; use one of {', '.join(MODES)}"
+            )
+        if synchronizer not in (None, False):
+            raise ValueError(
+                f"{path}: zarr v3 has no synchronizers; drop synchronizer= (writes from "
+                "several processes go through write(number_of_jobs=...))"
+            )
+        if object_codec_class is not None:
+            raise ValueError(
+                f"{path}: object_codec_class is not used; nwbzarr stores references and text "
+                "as JSON/UTF-8 and never pickles"
+            )
+        self._path = path if not isinstance(path, Path) else str(path)
+        self._mode = mode
+        self._storage_options = storage_options
+        self._force_overwrite = force_overwrite
+        self._chunk_bytes = int(chunk_bytes)
+        self._shard_bytes = int(shard_bytes)
+        self._codec = codec
+        self._root: zarr.Group | None = None
+        self._root_builder = None
+        self._builders_by_path: dict[str, Any] = {}
+        self._deferred: list = []
+        self._written = WriteStatusTracker()
+        self._dci_queue: list = []
+        self._writing = False
+        self._write_failed = False
+        self._consolidate_on_close = True
+        self._external: dict[str, ZarrIO] = {}
+        if manager is None:
+            manager = BuildManager(TypeMap(NamespaceCatalog()))
+        elif isinstance(manager, TypeMap):
+            manager = BuildManager(manager)
+        source = self._path if isinstance(self._path, str) else None
+        super().__init__(manager=manager, source=source, herd_path=herd_path)
+
+    # -- properties -------------------------------------------------------------------------------
+    @property
+    def path(self) -> Any:
+        """The path, URL or store this object was opened with."""
+        return self._path
+
+    @property
+    def abspath(self) -> str | None:
+        """Absolute local path of the store (the URL itself for remote stores)."""
+        if isinstance(self._path, str):
+            return self._path if is_remote_url(self._path) else os.path.abspath(self._path)
+        return None
+
+    @property
+    def mode(self) -> str:
+        """The mode the store was opened with."""
+        return self._mode
+
+    @property
+    def synchronizer(self) -> None:
+        """Always None: zarr v3 has no synchronizers."""
+        return None
+
+    @property
+    def object_codec_class(self) -> None:
+        """Always None: nwbzarr never uses an object codec (no pickling)."""
+        return None
+
+    @property
+    def file(self) -> zarr.Group | None:
+        """The open root :class:`zarr.Group` (None when closed)."""
+        return self._root
+
+    def is_remote(self) -> bool:
+        """True if the store was opened from a remote URL."""
+        return is_remote_url(self._path)
+
+    def _store_root(self) -> str:
+        return self.abspath or ""
+
+    # -- open / close -------------------------------------------------------------------------
+    @staticmethod
+    def can_read(path: str | Path) -> bool:
+        """Return True if ``path`` is a Zarr v3 group this backend can open.
+
+        Never raises: missing paths, files, and non-Zarr directories return False.
+        """
+        if isinstance(path, (str, Path)) and not is_remote_url(str(path)):
+            p = Path(path)
+            return (p / "zarr.json").is_file()
+        try:
+            zarr.open_group(open_store(path, read_only=True), mode="r")
+            return True
+        except Exception:
+            return False
+
+    def open(self) -> None:
+        """Open the store in the mode given at construction (called by ``__init__``)."""
+        if self._root is not None:
+            return
+        path, mode = self._path, self._mode
+        local = isinstance(path, str) and not is_remote_url(path)
+        exists = store_exists(path) if local else True
+        if mode in ("r", "r-", "r+") and local and not exists:
+            raise StoreNotFoundError(
+                f"{path}: no such Zarr store; check the path, or open with mode='w' to create it"
+            )
+        if mode in ("w-", "x") and local and exists:
+            raise StoreExistsError(
+                f"{path}: already exists; mode {mode!r} never replaces data. Use mode='w' to "
+                "replace it or choose another path"
+            )
+        if mode == "w" and local and exists:
+            looks_zarr = (Path(path) / "zarr.json").is_file() or (Path(path) / ".zgroup").is_file()
+            if not looks_zarr and not self._force_overwrite:
+                raise StoreExistsError(
+                    f"{path}: exists and is not a Zarr store; refusing to delete it. Pass "
+                    "force_overwrite=True to replace it"
+                )
+            if Path(path).is_dir():
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        read_only = mode in READ_ONLY_MODES
+        if self.is_remote() and not read_only:
+            raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
+        store = open_store(path, read_only=read_only, storage_options=self._storage_options)
+        with _QuietZarr():
+            if mode in ("w", "w-", "x") or (mode == "a" and not exists):
+                self._root = zarr.open_group(store, mode="w", zarr_format=3)
+            else:
+                self._root = self._open_existing(store, mode)
+
+    def _open_existing(self, store: Any, mode: str) -> zarr.Group:
+        use_consolidated = True if mode == "r" else False
+        try:
+            root = zarr.open_group(
+                store, mode="r" if mode in READ_ONLY_MODES else "r+",
+                use_consolidated=use_consolidated if mode == "r" else False,
+            )
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
+            raise NotAZarrStoreError(
+                f"{self._path}: not a Zarr group (no zarr.json); nwbzarr reads Zarr v3 NWB "
+                "stores — convert HDF5 files with 'nwbzarr convert'"
+            ) from exc
+        except ValueError as exc:
+            if "consolidated" not in str(exc).lower():
+                raise NotAZarrStoreError(f"{self._path}: cannot open as a Zarr group: {exc}") from exc
+            root = zarr.open_group(store, mode="r", use_consolidated=False)
+        if root.metadata.zarr_format != 3:
+            raise NotAZarrStoreError(
+                f"{self._path}: Zarr v{root.metadata.zarr_format} store; this backend reads the "
+                "Zarr v3 convention (legacy hdmf-zarr v2 stores are not supported yet)"
+            )
+        if WRITE_IN_PROGRESS_ATTR in root.attrs:
+            raise IncompleteStoreError(
+                f"{self._path}: a write into this store did not complete, so it does not hold "
+                "a complete file; write it again with mode='w'"
+            )
+        return root
+
+    def close(self) -> None:
+        """Finish pending writes, refresh consolidated metadata (writable modes), and close."""
+        root = getattr(self, "_root", None)
+        if root is None:
+            return
+        try:
+            if self._mode not in READ_ONLY_MODES:
+                if self._writing and not self._write_failed:
+                    attrs = root.attrs.asdict()
+                    if WRITE_IN_PROGRESS_ATTR in attrs:
+                        del root.attrs[WRITE_IN_PROGRESS_ATTR]
+                if not self._write_failed and self._consolidate_on_close:
+                    with _QuietZarr():
+                        zarr.consolidate_metadata(root.store)
+        finally:
+            for ext in self._external.values():
+                ext.close()
+            self._external = {}
+            self._root = None
+
+    def is_open(self) -> bool:
+        """True while the store is open."""
+        return getattr(self, "_root", None) is not None
+
+    def _check_open(self, action: str) -> None:
+        if self._root is None:
+            raise ValueError(f"{self.source}: cannot {action}; the ZarrIO is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open("write")
+        if self._mode in READ_ONLY_MODES:
+            raise ReadOnlyError(
+                f"{self.source}: opened read-only (mode {self._mode!r}); open with mode 'a' or "
+                "'r+' to add to it, or 'w' to replace it"
+            )
+
+    def _begin_write(self) -> None:
+        if not self._writing:
+            self._root.attrs.update({WRITE_IN_PROGRESS_ATTR: True})
+            self._writing = True
+
+    # -- write / read / export ------------------------------------------------------------------
+    def write(self, container: Container, cache_spec: bool = True, link_data: bool = True,
+              exhaust_dci: bool = True, consolidate_metadata: bool = True, **kwargs: Any) -> None:
+        """Write a container (e.g. an ``NWBFile``) and, by default, cache its namespaces.
+
+        Parameters
+        ----------
+        container : hdmf.container.Container
+            The root container.
+        cache_spec : bool
+            Cache the namespaces used under ``/specifications`` (recommended).
+        link_data : bool
+            Link arrays that live in another Zarr store rather than copying them.
+        exhaust_dci : bool
+            Drain data chunk iterators one at a time (True) or round-robin at the end.
+        consolidate_metadata : bool
+            Refresh consolidated metadata when closing.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the store was opened read-only.
+        """
+        self._check_writable()
+        try:
+            with _QuietZarr():
+                super().write(container=container, link_data=link_data, exhaust_dci=exhaust_dci,
+                              consolidate_metadata=consolidate_metadata, **kwargs)
+                if cache_spec:
+                    self._cache_spec()
+        except BaseException:
+            self._write_failed = True
+            raise
+
+    def read(self, **kwargs: Any) -> Container:
+        """Read the root container (data stays lazy).
+
+        Raises
+        ------
+        ValueError
+            If the store was opened in a write-only mode (``w``, ``w-``, ``x``).
+        """
+        if self._mode in ("w", "w-", "x"):
+            raise ValueError(
+                f"{self.source}: cannot read in mode {self._mode!r}; use 'r', 'r+' or 'a'"
+            )
+        return super().read(**kwargs)
+
+    def export(self, src_io: HDMFIO, container: Container | None = None,
+               write_args: dict | None = None, cache_spec: bool = True) -> None:
+        """Export the contents of another HDMF I/O object (HDF5 or Zarr) into this store.
+
+        Parameters
+        ----------
+        src_io : hdmf.backends.io.HDMFIO
+            Source I/O object, e.g. ``pynwb.NWBHDF5IO`` or another ``ZarrIO``.
+        container : hdmf.container.Container, optional
+            Root container read from ``src_io`` (possibly modified); default: read it all.
+        write_args : dict, optional
+            Passed to :meth:`write_builder` (``link_data``, ``exhaust_dci``, ...).
+        cache_spec : bool
+            Cache the namespaces of both files.
+
+        Raises
+        ------
+        ValueError
+            If this store is not open in mode ``w``.
+        """
+        if self._mode != "w":
+            raise ValueError(f"{self.source}: export needs mode 'w', not {self._mode!r}")
+        write_args = dict(write_args or {})
+        write_args["export_source"] = (
+            os.path.abspath(src_io.source) if src_io.source is not None and not is_remote_url(src_io.source)
+            else src_io.source
+        )
+        ckwargs: dict[str, Any] = dict(src_io=src_io, container=container, write_args=write_args)
+        if container is not None and not write_args.get("link_data", True):
+            # rebuild every builder so nothing points at the source file; without a container
+            # the source's builders are written as read, which keeps the file exactly
+            ckwargs["clear_cache"] = True
+        try:
+            with _QuietZarr():
+                HDMFIO.export(self, **ckwargs)
+                if cache_spec:
+                    ours = self.manager.namespace_catalog
+                    for ns in src_io.manager.namespace_catalog.namespaces:
+                        if ns not in ours.namespaces:
+                            ours.add_namespace(ns, src_io.manager.namespace_catalog.get_namespace(ns))
+                    self._cache_spec()
+        except BaseException:
+            self._write_failed = True
+            raise
+
+    @classmethod
+    def export_io(cls, path: str, src_io: HDMFIO, container: Container | None = None,
+                  write_args: dict | None = None, cache_spec: bool = True, **io_kwargs: Any) -> None:
+        """Export ``src_io`` to a new store at ``path`` (opens, exports, closes)."""
+        with cls(path, mode="w", **io_kwargs) as io:
+            io.export(src_io=src_io, container=container, write_args=write_args, cache_spec=cache_spec)
+
+    # -- spec cache ---------------------------------------------------------------------------
+    def _cache_spec(self) -> None:
+        root = self._root
+        loc = specloc_path(root.attrs.asdict()) or "/" + DEFAULT_SPEC_LOC
+        name = loc.strip("/")
+        spec_group = root[name] if name in root else root.create_group(name)
+        catalog = self.manager.namespace_catalog
+        for ns_name in catalog.namespaces:
+            namespace = catalog.get_namespace(ns_name)
+            version = str(namespace.version)
+            ns_group = spec_group.require_group(ns_name)
+            if version in ns_group:
+                continue
+            builder = NamespaceToBuilderHelper.convert_namespace(catalog, ns_name)
+            builder.export(NAMESPACE_SPEC_PATH, writer=ZarrSpecWriter(ns_group.create_group(version)))
+        root.attrs.update({SPECLOC_ATTR: name})
+
+    @classmethod
+    def _namespace_groups(cls, root: zarr.Group) -> dict[str, tuple[str, zarr.Group]]:
+        loc = specloc_path(root.attrs.asdict())
+        if loc is None or loc.strip("/") not in root:
+            return {}
+        spec_group = root[loc.strip("/")]
+        out = {}
+        for ns_name, ns_group in spec_group.groups():
+            versions = [v for v, _ in ns_group.groups()]
+            if len(versions) > 1:
+                versions = [v for v in versions if v not in ("unversioned", "None")] or versions
+            if not versions:
+                continue
+            latest = max(versions, key=_version_key)
+            out[ns_name] = (latest, ns_group[latest])
+        return out
+
+    @classmethod
+    def get_namespaces(cls, path: str | Path, storage_options: dict | None = None) -> dict[str, str]:
+        """Return ``{namespace: newest cached version}`` of a store."""
+        with cls(path, mode="r", storage_options=storage_options) as io:
+            return {k: v for k, (v, _) in cls._namespace_groups(io._root).items()}
+
+    @classmethod
+    def load_namespaces(cls, namespace_catalog: NamespaceCatalog | TypeMap, path: str | Path | None = None,
+                        namespaces: list[str] | None = None, io: HDMFIO | None = None,
+                        storage_options: dict | None = None, **kwargs: Any) -> dict:
+        """Load the namespaces cached in a store into a catalog or type map.
+
+        Parameters
+        ----------
+        namespace_catalog : hdmf.spec.NamespaceCatalog or hdmf.build.TypeMap
+            Where to load the namespaces.
+        path : str or pathlib.Path, optional
+            Store to read (ignored when ``io`` is given).
+        namespaces : list of str, optional
+            Names to load (default: all cached).
+        io : ZarrIO, optional
+            An open ZarrIO to read from instead of opening ``path``.
+        storage_options : dict, optional
+            fsspec options for remote URLs.
+        **kwargs
+            Ignored (pynwb passes HDF5-only options such as ``driver`` and ``aws_region``).
+
+        Returns
+        -------
+        dict
+            Namespace name -> dependencies, as ``NamespaceCatalog.load_namespaces`` returns.
+
+        Raises
+        ------
+        UnknownNamespaceError
+            If a requested namespace is not cached in the store.
+        """
+        if io is not None:
+            return io.load_namespaces_io(namespace_catalog, namespaces)
+        with cls(path, mode="r", storage_options=storage_options) as opened:
+            return opened.load_namespaces_io(namespace_catalog, namespaces)
+
+    def load_namespaces_io(self, namespace_catalog: NamespaceCatalog | TypeMap,
+                           namespaces: list[str] | None = None) -> dict:
+        """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
+        self._check_open("load namespaces")
+        groups = self._namespace_groups(self._root)
+        wanted = list(groups) if namespaces is None else list(namespaces)
+        readers = {}
+        for ns in wanted:
+            if ns not in groups:
+                raise UnknownNamespaceError(
+                    f"{self.source}: namespace {ns!r} is not cached in this store (cached: "
+                    f"{', '.join(sorted(groups)) or 'none'}); load it from its YAML with "
+                    "pynwb.load_namespaces() first"
+                )
+            version, group = groups[ns]
+            readers[ns] = ZarrSpecReader(group, source=f"{self.source}:/{ns}/{version}")
+        if not readers:
+            return {}
+        return namespace_catalog.load_namespaces(NAMESPACE_SPEC_PATH, reader=readers)
+
+    # -- lookups ------------------------------------------------------------------------------
+    def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:
+        """True if ``builder`` was written (or read) by this object; with ``check_on_disk``
+        also require the node to exist in the store."""
+        written = self._written.get_written(builder)
+        if written and check_on_disk:
+            return self.get_builder_exists_on_disk(builder)
+        return written
+
+    def get_builder_disk_path(self, builder: Any, filepath: str | None = None) -> str:
+        """Return the local path of a builder's node inside the store directory."""
+        from ..conventions.references import builder_path
+
+        base = filepath if filepath is not None else self.abspath
+        return os.path.join(base, builder_path(builder).lstrip("/"))
+
+    def get_builder_exists_on_disk(self, builder: Any) -> bool:
+        """True if the builder's node exists in the open store."""
+        from ..conventions.references import builder_path
+
+        path = builder_path(builder).strip("/")
+        return path == "" or path in self._root
+
+    def get_builder_at(self, path: str) -> Any:
+        """Return the builder read at an absolute path (reads the store if needed).
+
+        Raises
+        ------
+        KeyError
+            If no object exists at ``path``.
+        """
+        if self._root_builder is None:
+            self.read_builder()
+        path = normalize_path(path)
+        try:
+            return self._builders_by_path[path]
+        except KeyError:
+            raise KeyError(f"{self.source}: no object at {path!r} (broken reference or link)") from None
+
+    def get_container_at(self, path: str) -> Container:
+        """Return the container built from the object at an absolute path."""
+        return self.manager.construct(self.get_builder_at(path))
+
+    def get_builder(self, zarr_obj: zarr.Group | zarr.Array | str) -> Any:
+        """Return the builder of a zarr node (or absolute path) of this store."""
+        path = zarr_obj if isinstance(zarr_obj, str) else "/" + zarr_obj.path
+        return self.get_builder_at(path)
+
+    def get_container(self, zarr_obj: zarr.Group | zarr.Array | str) -> Container:
+        """Return the container of a zarr node (or absolute path) of this store."""
+        return self.manager.construct(self.get_builder(zarr_obj))
+
+    def resolve_ref(self, source: str, path: str) -> tuple[str, Any]:
+        """Resolve a ``(source, path)`` reference to ``(name, zarr node)``."""
+        builder = self._resolve_reference(source, path, where=path)
+        return builder.name, builder
+
+    def _resolve_reference(self, source: str, path: str, where: str) -> Any:
+        if source in (".", "", None):
+            try:
+                return self._builders_by_path[normalize_path(path)]
+            except KeyError:
+                raise KeyError(
+                    f"{self.source}: {where} refers to {path!r}, which does not exist in the store"
+                ) from None
+        return self._external_io(source, where).get_builder_at(path)
+
+    def _external_io(self, source: str, where: str) -> ZarrIO:
+        if "://" in source or os.path.isabs(source):
+            raise ValueError(
+                f"{self.source}: {where} links to {source!r}; only paths relative to this "
+                "store are followed (untrusted input)"
+            )
+        target = os.path.normpath(os.path.join(self._store_root(), source))
+        if target not in self._external:
+            self._external[target] = type(self)(target, mode="r", manager=self.manager)
+        return self._external[target]
+
+
+class _QuietZarr:
+    """Silence zarr's notices about structured dtypes and consolidated metadata in v3."""
+
+    def __enter__(self) -> None:
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.filterwarnings("ignore", category=zarr.errors.UnstableSpecificationWarning)
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)

@@ -1,0 +1,214 @@
+"""Lazy views over Zarr arrays handed to HDMF as builder data.
+
+Text arrays come back as ``str`` objects (zarr-python returns numpy ``StringDType``), reference
+arrays resolve target paths to builders or containers on access, and compound arrays return
+rows as tuples with reference fields resolved. They follow HDMF's ``ReferenceResolver``
+protocol: the builder-returning view inverts into the container-returning one when HDMF
+constructs containers (``hdmf.build.ObjectMapper``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
+
+from ..conventions.dtypes import builder_dtype_name
+
+
+def _as_text(values: Any) -> Any:
+    """Return zarr text output as ``str`` scalars or object arrays of ``str``."""
+    if isinstance(values, np.ndarray):
+        if values.ndim == 0:
+            return str(values[()])
+        return values.astype(object)
+    return str(values) if not isinstance(values, str) else values
+
+
+class ZarrArrayView(zarr.Array):
+    """A ``zarr.Array`` that indexes like an ``h5py.Dataset``.
+
+    zarr-python 3 returns 0-d arrays for integer indexing (array-API style) and has no
+    ``len()``; HDMF code written against h5py expects numpy scalars and ``len``. This subclass
+    adds both and is otherwise the same lazily read ``zarr.Array`` (``isinstance`` holds, so
+    hdmf, dask and xarray treat it as one).
+
+    Build it with :meth:`wrap` from an open array.
+    """
+
+    @classmethod
+    def wrap(cls, array: zarr.Array) -> ZarrArrayView:
+        """Return a view of an open ``zarr.Array`` (no I/O)."""
+        return cls(array._async_array)
+
+    def _convert(self, values: Any) -> Any:
+        if isinstance(values, np.ndarray) and values.ndim == 0:
+            return values[()]
+        return values
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._convert(super().__getitem__(key))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.asarray(self[...])
+        return out if dtype is None else out.astype(dtype)
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        """Read the whole array and return it cast to ``dtype`` (numpy, in memory)."""
+        return np.asarray(self[...]).astype(dtype)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return iter(self[...])
+
+
+class ZarrTextDataset(ZarrArrayView):
+    """A text ``zarr.Array`` whose indexing returns ``str`` or object arrays of ``str``.
+
+    zarr-python returns numpy ``StringDType`` arrays; HDMF and pandas code expects ``str``
+    objects, as h5py gives for variable-length UTF-8.
+    """
+
+    def _convert(self, values: Any) -> Any:
+        return _as_text(values)
+
+
+class _ZarrReferenceDataset(HDMFDataset):
+    """Array of object references stored as target path strings."""
+
+    def __init__(self, dataset: Any, io: Any) -> None:
+        super().__init__(dataset=dataset)
+        self.io = io
+
+    def invert(self) -> Any:
+        return self.get_inverse_class()(self.dataset, self.io)
+
+    def __getitem__(self, key: Any) -> Any:
+        paths = self.dataset[key]
+        if isinstance(paths, np.ndarray) and paths.ndim > 0:
+            return [self.get_object(str(p)) for p in paths.ravel()]
+        return self.get_object(str(paths[()] if isinstance(paths, np.ndarray) else paths))
+
+    def __iter__(self):
+        for p in self.dataset[...]:
+            yield self.get_object(str(p))
+
+    def __len__(self) -> int:
+        return self.dataset.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.shape)
+
+    @property
+    def dtype(self) -> str:
+        return "object"
+
+
+class BuilderZarrReferenceDataset(_ZarrReferenceDataset, BuilderResolver):
+    """Reference array resolving to builders."""
+
+    def get_object(self, path: str) -> Any:
+        return self.io.get_builder_at(path)
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return ContainerZarrReferenceDataset
+
+
+class ContainerZarrReferenceDataset(_ZarrReferenceDataset, ContainerResolver):
+    """Reference array resolving to containers."""
+
+    def get_object(self, path: str) -> Any:
+        return self.io.get_container_at(path)
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return BuilderZarrReferenceDataset
+
+
+class _ZarrTableDataset(HDMFDataset):
+    """Compound (structured) array; rows are tuples with reference fields resolved."""
+
+    def __init__(self, dataset: Any, io: Any, reference_fields: list[str] | tuple = ()) -> None:
+        super().__init__(dataset=dataset)
+        self.io = io
+        self.reference_fields = tuple(reference_fields)
+        names = dataset.dtype.names
+        self._ref_index = [names.index(n) for n in self.reference_fields]
+        self._text_index = [
+            i for i, n in enumerate(names) if dataset.dtype[n].kind in "SUT" and n not in self.reference_fields
+        ]
+
+    def invert(self) -> Any:
+        return self.get_inverse_class()(self.dataset, self.io, self.reference_fields)
+
+    def _row(self, record: Any) -> tuple:
+        row = list(record.tolist() if hasattr(record, "tolist") else record)
+        for i in self._text_index:
+            row[i] = str(row[i])
+        for i in self._ref_index:
+            row[i] = self.get_object(str(row[i]))
+        return tuple(row)
+
+    def __getitem__(self, key: Any) -> Any:
+        values = self.dataset[key]
+        if isinstance(values, np.ndarray) and values.ndim > 0:
+            return [self._row(r) for r in values]
+        if isinstance(values, np.ndarray):
+            values = values[()]
+        return self._row(values)
+
+    def __iter__(self):
+        for r in self.dataset[...]:
+            yield self._row(r)
+
+    def __len__(self) -> int:
+        return self.dataset.shape[0]
+
+    def resolve(self, manager: Any) -> list:
+        return self[0 : len(self)]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.shape)
+
+    @property
+    def dtype(self) -> list[dict]:
+        return [
+            {
+                "name": n,
+                "dtype": "object" if n in self.reference_fields else builder_dtype_name(self.dataset.dtype[n]),
+            }
+            for n in self.dataset.dtype.names
+        ]
+
+
+class BuilderZarrTableDataset(_ZarrTableDataset, BuilderResolver):
+    """Compound array whose reference fields resolve to builders."""
+
+    def get_object(self, path: str) -> Any:
+        return self.io.get_builder_at(path)
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return ContainerZarrTableDataset
+
+
+class ContainerZarrTableDataset(_ZarrTableDataset, ContainerResolver):
+    """Compound array whose reference fields resolve to containers."""
+
+    def get_object(self, path: str) -> Any:
+        return self.io.get_container_at(path)
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return BuilderZarrTableDataset

@@ -1,0 +1,99 @@
+"""``NWBZarrIO`` and ``read_nwb``: pynwb on top of :class:`nwbzarr.ZarrIO`.
+
+The only module of the backend that imports pynwb.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hdmf.build import BuildManager, TypeMap
+from pynwb import get_manager, get_type_map
+
+from .io import ZarrIO
+
+
+class NWBZarrIO(ZarrIO):
+    """Read and write NWB files as Zarr v3 stores, like ``pynwb.NWBHDF5IO``.
+
+    Parameters
+    ----------
+    path : str, pathlib.Path or zarr store
+        Store location (see :class:`ZarrIO`).
+    mode : str
+        I/O mode (see :class:`ZarrIO`).
+    manager : hdmf.build.BuildManager, optional
+        Build manager; default is pynwb's, extended with the store's cached namespaces when
+        ``load_namespaces`` is True.
+    load_namespaces : bool
+        When reading, load the namespaces cached in the store (extensions included) so the
+        file reads without importing the extension's Python package.
+    extensions : str or list of str, optional
+        Paths of extension namespace YAML files to load before reading or writing.
+    **kwargs
+        Passed to :class:`ZarrIO` (``storage_options``, ``force_overwrite``, ``chunk_bytes``,
+        ``shard_bytes``, ``codec``, ...).
+    """
+
+    def __init__(
+        self,
+        path: str | Path | Any,
+        mode: str = "r",
+        manager: BuildManager | None = None,
+        load_namespaces: bool = True,
+        extensions: str | list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(manager, TypeMap):
+            manager = BuildManager(manager)
+        reading = mode in ("r", "r-", "a", "r+")
+        if manager is None and (load_namespaces and reading or extensions):
+            type_map = get_type_map()
+            for ext in [extensions] if isinstance(extensions, (str, Path)) else extensions or []:
+                type_map.load_namespaces(str(ext))
+            if load_namespaces and reading and ZarrIO.can_read(path):
+                ZarrIO.load_namespaces(
+                    type_map, path=path, storage_options=kwargs.get("storage_options")
+                )
+            manager = BuildManager(type_map)
+        elif manager is None:
+            manager = get_manager()
+        super().__init__(path, mode=mode, manager=manager, **kwargs)
+
+    @staticmethod
+    def read_nwb(path: str | Path, **kwargs: Any) -> Any:
+        """Open a store read-only and return its ``pynwb.NWBFile`` (data lazy).
+
+        The I/O object stays open as ``nwbfile.read_io`` until the file is garbage collected
+        or ``nwbfile.read_io.close()`` is called.
+        """
+        io = NWBZarrIO(path, mode="r", **kwargs)
+        return io.read()
+
+    def export(self, src_io: Any, container: Any = None, write_args: dict | None = None,
+               cache_spec: bool = True, nwbfile: Any = None) -> None:
+        """Export another NWB I/O object (``NWBHDF5IO`` or ``NWBZarrIO``) into this store.
+
+        ``nwbfile`` is pynwb's spelling of ``container`` and takes precedence over it.
+        """
+        super().export(src_io=src_io, container=nwbfile if nwbfile is not None else container,
+                       write_args=write_args, cache_spec=cache_spec)
+
+
+def read_nwb(path: str | Path, **kwargs: Any) -> Any:
+    """Read an NWB file stored as Zarr and return its ``pynwb.NWBFile``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Path or URL of a Zarr v3 NWB store.
+    **kwargs
+        Passed to :class:`NWBZarrIO` (for example ``storage_options``).
+
+    Returns
+    -------
+    pynwb.NWBFile
+        With data loaded lazily; the I/O stays open as ``nwbfile.read_io``.
+    """
+    return NWBZarrIO.read_nwb(path, **kwargs)

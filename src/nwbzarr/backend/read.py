@@ -1,0 +1,201 @@
+"""Zarr nodes -> HDMF builders (read side of :class:`nwbzarr.ZarrIO`).
+
+The tree is walked once from consolidated metadata when present. Numeric arrays are handed to
+HDMF as the lazy ``zarr.Array`` itself; text, reference and compound arrays get the lazy views
+of :mod:`nwbzarr.backend.lazy`. Links and attribute references are resolved after the walk,
+so a target may appear anywhere in the tree.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+
+from ..conventions.attributes import (
+    DTYPE_ATTR,
+    LINKS_ATTR,
+    OBJECT_REFERENCE,
+    REFERENCE_FIELDS_ATTR,
+    RESERVED_ATTRS,
+    SPECLOC_ATTR,
+)
+from ..conventions.dtypes import builder_dtype_name
+from ..conventions.references import SAME_FILE, normalize_path, parse_attribute_reference
+from ..errors import NotNWBStoreError
+from .lazy import (
+    BuilderZarrReferenceDataset,
+    BuilderZarrTableDataset,
+    ZarrArrayView,
+    ZarrTextDataset,
+)
+
+
+def specloc_path(attrs: dict) -> str | None:
+    """Return the absolute path of the spec cache named by a root ``.specloc`` attribute."""
+    value = attrs.get(SPECLOC_ATTR)
+    if value is None:
+        return None
+    ref = parse_attribute_reference(value)
+    if ref is not None:
+        return ref[1]
+    return normalize_path(str(value))
+
+
+class ReadMixin:
+    """Builds the builder tree of a Zarr store; mixed into :class:`nwbzarr.ZarrIO`."""
+
+    def read_builder(self) -> GroupBuilder:
+        """Read the whole store into a :class:`hdmf.build.GroupBuilder` tree (data lazy).
+
+        Returns
+        -------
+        hdmf.build.GroupBuilder
+            The root builder, named ``"root"``.
+
+        Raises
+        ------
+        NotNWBStoreError
+            If the root group carries no ``neurodata_type``/``data_type`` attribute.
+        """
+        self._check_open("read")
+        if self._root_builder is not None:
+            return self._root_builder
+        root = self._root
+        attrs = root.attrs.asdict()
+        if "neurodata_type" not in attrs and "data_type" not in attrs:
+            raise NotNWBStoreError(
+                f"{self.source}: the Zarr store opens but its root group has no "
+                "'neurodata_type' attribute, so it is not an NWB/HDMF file; write one with "
+                "NWBZarrIO(path, mode='w').write(nwbfile)"
+            )
+        self._builders_by_path = {}
+        self._deferred = []
+        skip = specloc_path(attrs)
+        builder = self._read_group(root, "/", "root", skip)
+        for resolve in self._deferred:
+            resolve()
+        self._deferred = []
+        self._root_builder = builder
+        return builder
+
+    # -- tree walk -------------------------------------------------------------------------
+    def _read_attributes(self, node: Any, builder: Any, path: str) -> dict:
+        attrs = dict(node.attrs.asdict())
+        out = {}
+        for key, value in attrs.items():
+            if key in RESERVED_ATTRS:
+                continue
+            if parse_attribute_reference(value) is not None:
+                self._defer_attribute(builder, key, value, path)
+                continue
+            if (
+                isinstance(value, list)
+                and value
+                and all(parse_attribute_reference(v) is not None for v in value)
+            ):
+                self._defer_attribute(builder, key, value, path)
+                continue
+            if isinstance(value, list) and _is_numeric_list(value):
+                value = np.array(value)
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                value = np.array(value, dtype=object)
+            out[key] = value
+        return out
+
+    def _defer_attribute(self, builder: Any, key: str, value: Any, path: str) -> None:
+        def resolve() -> None:
+            if isinstance(value, list):
+                targets = [self._resolve_reference(*parse_attribute_reference(v), where=path) for v in value]
+            else:
+                targets = self._resolve_reference(*parse_attribute_reference(value), where=path)
+            builder.set_attribute(key, targets)
+
+        self._deferred.append(resolve)
+
+    def _read_group(self, group: Any, path: str, name: str, skip: str | None) -> GroupBuilder:
+        builder = GroupBuilder(name, source=self.source)
+        builder.location = posixpath.dirname(path) if path != "/" else ""
+        for key, value in self._read_attributes(group, builder, path).items():
+            builder.set_attribute(key, value)
+        self._builders_by_path[path] = builder
+        for child_name, child in sorted(group.members(), key=lambda kv: kv[0]):
+            child_path = posixpath.join(path, child_name)
+            if child_path == skip:
+                continue
+            if isinstance(child, zarr.Group):
+                builder.set_group(self._read_group(child, child_path, child_name, skip))
+            else:
+                builder.set_dataset(self._read_dataset(child, child_path, child_name))
+        links = group.attrs.get(LINKS_ATTR) or []
+        for entry in links:
+            self._defer_link(builder, entry, path)
+        self._written.set_written(builder)
+        return builder
+
+    def _defer_link(self, parent: GroupBuilder, entry: dict, where: str) -> None:
+        def resolve() -> None:
+            target = self._resolve_reference(
+                str(entry.get("source", SAME_FILE)), normalize_path(str(entry["path"])), where=where
+            )
+            link = LinkBuilder(builder=target, name=entry["name"], parent=parent, source=self.source)
+            link.location = where
+            parent.set_link(link)
+            self._written.set_written(link)
+
+        self._deferred.append(resolve)
+
+    def _read_dataset(self, array: Any, path: str, name: str) -> DatasetBuilder:
+        attrs_raw = array.attrs.asdict()
+        dtype = array.dtype
+        kwargs: dict[str, Any] = {}
+        if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE:
+            if array.ndim == 0:
+                data = None  # filled by the deferred resolver below
+            else:
+                data = BuilderZarrReferenceDataset(array, self)
+            kwargs["dtype"] = "object"
+        elif dtype.kind == "V" and dtype.names:
+            table = BuilderZarrTableDataset(array, self, attrs_raw.get(REFERENCE_FIELDS_ATTR) or ())
+            data = table
+            kwargs["dtype"] = table.dtype
+            if array.ndim == 0:
+                data = table[()]
+        elif array.ndim == 0:
+            value = array[()]
+            if isinstance(value, np.ndarray):
+                value = value[()]
+            if dtype.kind in "OSUT":
+                value = str(value)
+            data = value
+            kwargs["dtype"] = builder_dtype_name(dtype)
+        elif dtype.kind in "OSUT":
+            data = ZarrTextDataset.wrap(array)
+            kwargs["dtype"] = "utf"
+        else:
+            data = ZarrArrayView.wrap(array)
+            kwargs["dtype"] = dtype
+        builder = DatasetBuilder(name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs)
+        builder.location = posixpath.dirname(path)
+        for key, value in self._read_attributes(array, builder, path).items():
+            builder.set_attribute(key, value)
+        if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE and array.ndim == 0:
+            target_path = str(array[()])
+
+            def resolve() -> None:
+                builder["data"] = ReferenceBuilder(self._resolve_reference(SAME_FILE, target_path, where=path))
+
+            self._deferred.append(resolve)
+        self._builders_by_path[path] = builder
+        self._written.set_written(builder)
+        return builder
+
+
+def _is_numeric_list(value: list) -> bool:
+    flat = value
+    while flat and isinstance(flat[0], list):
+        flat = flat[0]
+    return bool(flat) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat)

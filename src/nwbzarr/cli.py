@@ -1,0 +1,61 @@
+"""Command line: ``nwbzarr convert`` and ``nwbzarr info`` (argument parsing only)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .conventions.layout import CODEC_NAMES, DEFAULT_CODEC
+from .errors import NWBZarrError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nwbzarr")
+def main() -> None:
+    """nwbzarr: NWB files as Zarr v3 stores."""
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=True))
+@click.argument("dst", type=click.Path())
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option("--chunk-mb", type=float, default=None, help="Target chunk size in MiB (default 4).")
+@click.option(
+    "--shard-mb", type=float, default=None, help="Target shard size in MiB (default 256; 0 = no shards)."
+)
+@click.option(
+    "--codec", type=click.Choice(CODEC_NAMES), default=DEFAULT_CODEC, show_default=True,
+    help="Compressor for numeric arrays.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def convert(src: str, dst: str, overwrite: bool, chunk_mb: float | None, shard_mb: float | None,
+            codec: str, quiet: bool) -> None:
+    """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb."""
+    from .convert import convert as run
+
+    try:
+        out = run(src, dst, overwrite=overwrite, chunk_mb=chunk_mb, shard_mb=shard_mb,
+                  codec=codec, progress=not quiet)
+    except NWBZarrError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not quiet:
+        click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=True))
+@click.option("--depth", type=int, default=None, help="Show nodes down to this depth only.")
+def info(path: str, depth: int | None) -> None:
+    """Show the tree of PATH (a Zarr store): types, shapes, chunks, shards, codecs, bytes."""
+    from .summary import format_summary, summarize
+
+    try:
+        summary = summarize(path)
+    except NWBZarrError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_summary(summary, max_depth=depth))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Reserved attribute names and JSON encoding of attribute values.
+
+The names follow the unified Zarr v3 convention for HDMF files (hdmf-zarr >= 0.14,
+``docs/source/storage.rst``); ``docs/storage.md`` in this repository lists each one with its
+JSON shape.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import numpy as np
+
+#: Group attribute: list of ``{"name", "source", "path"}`` soft/external links.
+LINKS_ATTR = "_LINKS"
+#: Dataset attribute: ``"object_reference"`` on arrays of reference target paths.
+DTYPE_ATTR = "_DTYPE"
+#: Value of :data:`DTYPE_ATTR` for object reference datasets.
+OBJECT_REFERENCE = "object_reference"
+#: Compound dataset attribute: names of the fields that hold object references.
+REFERENCE_FIELDS_ATTR = "_REFERENCE_FIELDS"
+#: Key wrapping an object reference stored in an attribute.
+REFERENCE_KEY = "_REFERENCE"
+#: Root attribute: path of the group holding cached specifications.
+SPECLOC_ATTR = ".specloc"
+#: Root attribute set while a write is under way and removed when it completes (nwbzarr).
+WRITE_IN_PROGRESS_ATTR = "_WRITE_IN_PROGRESS"
+#: Default location of the spec cache.
+DEFAULT_SPEC_LOC = "specifications"
+
+#: Attributes the backend owns; they never surface as builder attributes on read.
+RESERVED_ATTRS = frozenset(
+    {LINKS_ATTR, DTYPE_ATTR, REFERENCE_FIELDS_ATTR, SPECLOC_ATTR, WRITE_IN_PROGRESS_ATTR}
+)
+
+
+def to_json_value(value: Any, where: str) -> Any:
+    """Convert an attribute value into something zarr-python can write as JSON.
+
+    Parameters
+    ----------
+    value : Any
+        A scalar, string, bytes, datetime, list/tuple, or numpy array/scalar.
+    where : str
+        Object path and attribute name, used in error messages.
+
+    Returns
+    -------
+    Any
+        ``bool``, ``int``, ``float`` (NaN/Infinity kept, zarr-python writes the bare tokens),
+        ``str``, ``None``, or nested lists of those.
+
+    Raises
+    ------
+    TypeError
+        If the value has no JSON form (for example a structured numpy array).
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):
+        if isinstance(value, np.bytes_):
+            return bytes(value).decode("utf-8")
+        if isinstance(value, np.str_):
+            return str(value)
+        if isinstance(value, np.datetime64):
+            return str(value)
+        return value.item()
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "V":
+            raise TypeError(f"attribute {where}: compound arrays cannot be stored as attributes")
+        if value.dtype.kind == "S":
+            return [to_json_value(v, where) for v in value.tolist()]
+        if value.dtype.kind in "OUT":
+            return [to_json_value(v, where) for v in value.tolist()]
+        return value.tolist()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json_value(v, where) for v in value]
+    raise TypeError(f"attribute {where}: cannot store a value of type {type(value).__name__}")

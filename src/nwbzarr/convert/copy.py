@@ -1,0 +1,174 @@
+"""HDF5 <-> Zarr conversion through HDMF export, with a byte-counting progress bar.
+
+Conversion reads the source with its own backend (``pynwb.NWBHDF5IO`` or
+:class:`nwbzarr.NWBZarrIO`), including the namespaces cached in it, and exports the builder
+tree to the destination, so object ids, links and references are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from ..conventions.layout import DEFAULT_CODEC, MiB
+from ..errors import StoreExistsError, StoreNotFoundError, UnsupportedDataError
+
+
+def detect_format(path: str | Path) -> str:
+    """Return ``"hdf5"`` or ``"zarr"`` for an existing local path.
+
+    Raises
+    ------
+    StoreNotFoundError
+        If the path does not exist.
+    UnsupportedDataError
+        If it is neither an HDF5 file nor a Zarr directory.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise StoreNotFoundError(f"{path}: no such file or directory")
+    if p.is_dir():
+        if (p / "zarr.json").is_file() or (p / ".zgroup").is_file():
+            return "zarr"
+        raise UnsupportedDataError(f"{path}: directory is not a Zarr store (no zarr.json)")
+    if h5py.is_hdf5(str(p)):
+        return "hdf5"
+    raise UnsupportedDataError(
+        f"{path}: not an HDF5 file (bad signature); it may be truncated or not NWB"
+    )
+
+
+def _hdf5_nbytes(path: str | Path) -> int:
+    total = 0
+
+    def visit(_name: str, obj: Any) -> None:
+        nonlocal total
+        if isinstance(obj, h5py.Dataset) and obj.dtype.kind != "O":
+            total += obj.size * obj.dtype.itemsize
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return total
+
+
+def _zarr_to_hdf5(read_io: Any, dst: Path) -> None:
+    """Write the builders read from a Zarr store into a new HDF5 file, then cache the specs.
+
+    ``HDF5IO.export`` rebuilds every container when data is copied (``link_data=False``), which
+    adds spec defaults the source never held; writing the source's builders as read keeps the
+    file exact, as the HDF5 -> Zarr direction does.
+    """
+    from hdmf.backends.hdf5.h5_utils import H5SpecWriter
+    from hdmf.backends.io import HDMFIO
+    from hdmf.backends.utils import NamespaceToBuilderHelper
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(dst), "w", manager=read_io.manager) as out:
+        HDMFIO.export(
+            out, src_io=read_io, write_args={"link_data": False, "export_source": read_io.abspath}
+        )
+    catalog = read_io.manager.namespace_catalog
+    with h5py.File(dst, "a") as f:
+        specs = f.require_group("specifications")
+        f.attrs[".specloc"] = specs.ref
+        for name in catalog.namespaces:
+            version = str(catalog.get_namespace(name).version)
+            group = specs.require_group(name).require_group(version)
+            builder = NamespaceToBuilderHelper.convert_namespace(catalog, name)
+            builder.export("namespace", writer=H5SpecWriter(group))
+
+
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    overwrite: bool = False,
+    chunk_mb: float | None = None,
+    shard_mb: float | None = None,
+    codec: str = DEFAULT_CODEC,
+    progress: bool = True,
+) -> Path:
+    """Convert an NWB file between HDF5 and Zarr v3.
+
+    The direction follows the paths: a ``.nwb`` HDF5 source becomes a Zarr store; a Zarr
+    source becomes an HDF5 file when ``dst`` ends in ``.nwb``, else another Zarr store.
+
+    Parameters
+    ----------
+    src : str or pathlib.Path
+        Source HDF5 file or Zarr store.
+    dst : str or pathlib.Path
+        Destination path.
+    overwrite : bool
+        Replace ``dst`` if it exists.
+    chunk_mb, shard_mb : float, optional
+        Target uncompressed chunk and shard sizes in MiB for arrays whose chunking the policy
+        chooses (defaults 4 and 256; ``shard_mb=0`` disables sharding).
+    codec : str
+        Compressor for numeric arrays (see :func:`nwbzarr.conventions.layout.compressors_for`).
+    progress : bool
+        Show a tqdm progress bar of bytes copied (to stderr).
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+
+    Raises
+    ------
+    StoreNotFoundError
+        If ``src`` does not exist.
+    StoreExistsError
+        If ``dst`` exists and ``overwrite`` is False.
+    """
+    from pynwb import NWBHDF5IO
+
+    from ..backend.io import ZarrIO
+    from ..backend.nwb import NWBZarrIO
+
+    src, dst = Path(src), Path(dst)
+    kind = detect_format(src)
+    if dst.exists() and not overwrite:
+        raise StoreExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
+    to_hdf5 = kind == "zarr" and dst.suffix == ".nwb"
+    if dst.exists():
+        shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
+    io_kwargs: dict[str, Any] = {"codec": codec}
+    if chunk_mb is not None:
+        io_kwargs["chunk_bytes"] = int(chunk_mb * MiB)
+    if shard_mb is not None:
+        io_kwargs["shard_bytes"] = int(shard_mb * MiB)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        total = _hdf5_nbytes(src) if kind == "hdf5" else None
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {src.name}", leave=False)
+    try:
+        if kind == "hdf5":
+            with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
+                with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                    if bar is not None:
+                        out.progress = bar.update
+                    out.export(src_io=read_io, write_args={"link_data": False})
+        else:
+            with NWBZarrIO(str(src), "r") as read_io:
+                if to_hdf5:
+                    _zarr_to_hdf5(read_io, dst)
+                else:
+                    with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                        if bar is not None:
+                            out.progress = bar.update
+                        out.export(src_io=read_io, write_args={"link_data": False})
+    except BaseException:
+        if dst.exists():  # never leave a half-written destination behind
+            shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return dst

@@ -1,0 +1,70 @@
+"""Exceptions raised by nwbzarr.
+
+Every exception derives from :class:`NWBZarrError` and, where one fits, from the builtin
+exception a caller would already catch (``FileNotFoundError``, ``FileExistsError``,
+``ValueError``, ``PermissionError``). Messages name the store path or object path involved
+and say what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NWBZarrError",
+    "StoreNotFoundError",
+    "StoreExistsError",
+    "InvalidModeError",
+    "ReadOnlyError",
+    "NotAZarrStoreError",
+    "NotNWBStoreError",
+    "IncompleteStoreError",
+    "UnknownNamespaceError",
+    "UnsupportedDataError",
+    "UnsupportedCodecError",
+]
+
+
+class NWBZarrError(Exception):
+    """Base class of every error nwbzarr raises on purpose."""
+
+
+class StoreNotFoundError(NWBZarrError, FileNotFoundError):
+    """The path or URL to read does not exist."""
+
+
+class StoreExistsError(NWBZarrError, FileExistsError):
+    """The target exists and the mode (``w-``/``x``) forbids replacing it."""
+
+
+class InvalidModeError(NWBZarrError, ValueError):
+    """The I/O mode is not one of ``r``, ``r-``, ``w``, ``w-``, ``x``, ``a``, ``r+``."""
+
+
+class ReadOnlyError(NWBZarrError, PermissionError):
+    """A write was attempted on a store opened read-only."""
+
+
+class NotAZarrStoreError(NWBZarrError, ValueError):
+    """The path exists but holds no Zarr group metadata (``zarr.json`` or ``.zgroup``)."""
+
+
+class NotNWBStoreError(NWBZarrError, ValueError):
+    """The Zarr store opens but is not an HDMF/NWB file (no ``neurodata_type`` on the root)."""
+
+
+class IncompleteStoreError(NWBZarrError, ValueError):
+    """The store was left by a write that did not finish; its contents are not a complete file."""
+
+
+class UnknownNamespaceError(NWBZarrError, KeyError):
+    """A namespace was requested that the store's spec cache does not hold."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedDataError(NWBZarrError, TypeError):
+    """A builder holds data that cannot be stored in the Zarr convention (names the object path)."""
+
+
+class UnsupportedCodecError(NWBZarrError, ValueError):
+    """A codec name or HDF5 filter has no Zarr equivalent available on this machine."""
