@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 import zarr
+from conftest import NWB_FILES
 from hdmf.testing import TestCase
 from pynwb import NWBHDF5IO
 
 import nwbzarr
-from conftest import NWB_FILES
 
 
 def _objects_by_id(nwbfile) -> dict:
@@ -66,9 +66,10 @@ def test_zarr_back_to_hdf5_equal(src, tmp_path):
     nwbzarr.convert(zarr_path, back, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with NWBHDF5IO(str(src), "r", load_namespaces=True) as a, NWBHDF5IO(
-            str(back), "r", load_namespaces=True
-        ) as b:
+        with (
+            NWBHDF5IO(str(src), "r", load_namespaces=True) as a,
+            NWBHDF5IO(str(back), "r", load_namespaces=True) as b,
+        ):
             original, roundtrip = a.read(), b.read()
             if _has_object_ids(src):
                 assert _objects_by_id(roundtrip) == _objects_by_id(original)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -28,7 +28,7 @@ from nwbzarr.errors import (
 
 
 def _nwbfile(n: int = 10):
-    f = mock_NWBFile(session_start_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    f = mock_NWBFile(session_start_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
     f.add_acquisition(TimeSeries(name="ts", data=np.arange(n, dtype="f4"), unit="m", rate=10.0))
     return f
 
@@ -122,10 +122,8 @@ def test_load_namespaces_accepts_hdf5_only_kwargs(tmp_path):
 def test_failed_write_leaves_store_marked_incomplete(tmp_path):
     path = tmp_path / "f.nwb.zarr"
     nwbfile = _nwbfile()
-    nwbfile.add_acquisition(
-        TimeSeries(name="bad", data=[object(), object()], unit="m", rate=1.0)
-    )
-    with pytest.raises(Exception):
+    nwbfile.add_acquisition(TimeSeries(name="bad", data=[object(), object()], unit="m", rate=1.0))
+    with pytest.raises(UnsupportedDataError, match="bad/data"):
         with NWBZarrIO(path, "w") as io:
             io.write(nwbfile)
     assert path.exists()

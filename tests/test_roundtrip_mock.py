@@ -9,7 +9,7 @@ nwbzarr) to check what was written.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from pynwb.testing.mock.file import mock_NWBFile, mock_Subject
 import nwbzarr
 from nwbzarr import NWBZarrIO, ZarrDataIO
 
-START = datetime(2024, 3, 1, 12, 30, tzinfo=timezone.utc)
+START = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -76,7 +76,11 @@ def build_rich_file() -> NWBFile:
     )
     ephys = np.arange(40 * 3, dtype=np.int16).reshape(40, 3)
     mock_ElectricalSeries(
-        name="ElectricalSeries", data=ephys, electrodes=region, rate=1000.0, nwbfile=nwbfile,
+        name="ElectricalSeries",
+        data=ephys,
+        electrodes=region,
+        rate=1000.0,
+        nwbfile=nwbfile,
         conversion=0.5e-6,
     )
 
@@ -102,7 +106,9 @@ def build_rich_file() -> NWBFile:
     )
     behavior.add(Position(name="Position", spatial_series=[spatial]))
     behavior.add(
-        TimeSeries(name="heading", data=np.linspace(0, np.pi, 30), unit="radians", timestamps=spatial)
+        TimeSeries(
+            name="heading", data=np.linspace(0, np.pi, 30), unit="radians", timestamps=spatial
+        )
     )
 
     # images
@@ -117,7 +123,9 @@ def build_rich_file() -> NWBFile:
 
     # epochs with a `timeseries` column (compound with an object reference field)
     nwbfile.add_epoch(start_time=0.0, stop_time=0.02, tags=["first"], timeseries=[speed])
-    nwbfile.add_epoch(start_time=2.0, stop_time=2.1, tags=["second", "both"], timeseries=[speed, images])
+    nwbfile.add_epoch(
+        start_time=2.0, stop_time=2.1, tags=["second", "both"], timeseries=[speed, images]
+    )
 
     # another TimeIntervals table
     intervals = TimeIntervals(name="sleep", description="sleep bouts")
@@ -218,7 +226,9 @@ def test_units_ragged_spike_times(rich_read):
     # the ragged column is flat data + an index of end offsets
     root = zarr.open_group(path, mode="r")
     np.testing.assert_array_equal(root["units/spike_times_index"][...], [3, 4, 9])
-    np.testing.assert_allclose(root["units/spike_times"][...], [0.1, 0.25, 0.3, 1.5, 2, 2.5, 3, 3.5, 4])
+    np.testing.assert_allclose(
+        root["units/spike_times"][...], [0.1, 0.25, 0.3, 1.5, 2, 2.5, 3, 3.5, 4]
+    )
     # units.electrodes is a DynamicTableRegion: the `table` attribute is a reference
     assert zattrs(root["units/electrodes"])["table"] == {
         "_REFERENCE": {"source": ".", "path": "/general/extracellular_ephys/electrodes"}
@@ -296,7 +306,11 @@ def test_timestamps_link_in_rich_file(rich_read):
     np.testing.assert_allclose(heading.timestamps[:], np.arange(30) / 30.0)
     root = zarr.open_group(path, mode="r")
     assert zattrs(root["processing/behavior/heading"])["_LINKS"] == [
-        {"name": "timestamps", "source": ".", "path": "/processing/behavior/Position/position/timestamps"}
+        {
+            "name": "timestamps",
+            "source": ".",
+            "path": "/processing/behavior/Position/position/timestamps",
+        }
     ]
 
 
@@ -305,7 +319,9 @@ def test_image_series(rich_read):
     camera = nwb.acquisition["camera"]
     assert isinstance(camera, ImageSeries)
     assert camera.data.dtype == np.uint8
-    np.testing.assert_array_equal(camera.data[:], np.arange(4 * 8 * 6, dtype=np.uint8).reshape(4, 8, 6))
+    np.testing.assert_array_equal(
+        camera.data[:], np.arange(4 * 8 * 6, dtype=np.uint8).reshape(4, 8, 6)
+    )
     assert camera.rate == 30.0
     assert zarr.open_group(path, mode="r")["acquisition/camera/data"].shape == (4, 8, 6)
 
@@ -313,7 +329,12 @@ def test_image_series(rich_read):
 def test_scalars_are_zero_d_on_disk(rich):
     _, path = rich
     root = zarr.open_group(path, mode="r")
-    for name in ("session_description", "identifier", "session_start_time", "timestamps_reference_time"):
+    for name in (
+        "session_description",
+        "identifier",
+        "session_start_time",
+        "timestamps_reference_time",
+    ):
         arr = root[name]
         assert arr.shape == (), name
     assert str(root["session_description"][()]) == "round trip of mock data"
@@ -381,7 +402,9 @@ def test_plain_zarr_reads_every_array(rich):
 # -- links ----------------------------------------------------------------------------------------
 def test_timestamps_and_data_links(tmp_path):
     nwbfile = mock_NWBFile(session_start_time=START)
-    ts_a = TimeSeries(name="a", data=np.arange(6.0), unit="V", timestamps=np.array([0, 1, 2, 4, 8, 16.0]))
+    ts_a = TimeSeries(
+        name="a", data=np.arange(6.0), unit="V", timestamps=np.array([0, 1, 2, 4, 8, 16.0])
+    )
     ts_b = TimeSeries(name="b", data=np.arange(6.0) * 2, unit="V", timestamps=ts_a)
     ts_c = TimeSeries(name="c", data=ts_b, unit="V", rate=2.0)  # `data` links to b's data
     for ts in (ts_a, ts_b, ts_c):
@@ -428,15 +451,22 @@ def test_export_zarr_to_zarr_keeps_references_and_links(tmp_path):
         assert_equal_containers(nwbfile, nwb)
         assert nwb.acquisition["ElectricalSeries"].electrodes.table is nwb.electrodes
         assert nwb.electrodes["group"][4] is nwb.electrode_groups["shank1"]
-        assert nwb.processing["behavior"]["heading"].fields["timestamps"] is (
-            nwb.processing["behavior"]["Position"]["position"]
+        assert (
+            nwb.processing["behavior"]["heading"].fields["timestamps"]
+            is (nwb.processing["behavior"]["Position"]["position"])
         )
     root = zarr.open_group(second, mode="r")
     assert zattrs(root["intervals/epochs/timeseries"])["_REFERENCE_FIELDS"] == ["timeseries"]
     assert zattrs(root["processing/behavior/heading"])["_LINKS"] == [
-        {"name": "timestamps", "source": ".", "path": "/processing/behavior/Position/position/timestamps"}
+        {
+            "name": "timestamps",
+            "source": ".",
+            "path": "/processing/behavior/Position/position/timestamps",
+        }
     ]
-    assert zattrs(root["general/extracellular_ephys/electrodes/group"])["_DTYPE"] == "object_reference"
+    assert (
+        zattrs(root["general/extracellular_ephys/electrodes/group"])["_DTYPE"] == "object_reference"
+    )
 
 
 def test_hdf5_file_exports_to_zarr(tmp_path):
@@ -461,7 +491,9 @@ def test_zarr_dataio_chunks_and_codec(tmp_path):
     data = np.arange(1000 * 8, dtype=np.float32).reshape(1000, 8)
     nwbfile = mock_NWBFile(session_start_time=START)
     wrapped = ZarrDataIO(data, chunks=(100, 8), compressors=[zarr.codecs.ZstdCodec(level=5)])
-    unsharded = ZarrDataIO(data[:, :3], chunks=(250, 3), shards=None, compressors=[zarr.codecs.ZstdCodec()])
+    unsharded = ZarrDataIO(
+        data[:, :3], chunks=(250, 3), shards=None, compressors=[zarr.codecs.ZstdCodec()]
+    )
     mock_TimeSeries(name="wrapped", data=wrapped, rate=10.0, nwbfile=nwbfile)
     mock_TimeSeries(name="unsharded", data=unsharded, rate=10.0, nwbfile=nwbfile)
     path = write(nwbfile, tmp_path / "dataio.nwb.zarr")
@@ -494,7 +526,10 @@ def test_zarr_dataio_explicit_shards(tmp_path):
     data = np.arange(4000, dtype=np.int32)
     nwbfile = mock_NWBFile(session_start_time=START)
     mock_TimeSeries(
-        name="sharded", data=ZarrDataIO(data, chunks=(100,), shards=(1000,)), rate=1.0, nwbfile=nwbfile
+        name="sharded",
+        data=ZarrDataIO(data, chunks=(100,), shards=(1000,)),
+        rate=1.0,
+        nwbfile=nwbfile,
     )
     path = write(nwbfile, tmp_path / "shards.nwb.zarr")
     arr = zarr.open_group(path, mode="r")["acquisition/sharded/data"]
@@ -533,10 +568,11 @@ def test_data_chunk_iterator_of_unknown_length(tmp_path):
     rows = rng.standard_normal((1037, 4)).astype(np.float32)
 
     def generator():
-        for row in rows:
-            yield row
+        yield from rows
 
-    dci = DataChunkIterator(data=generator(), maxshape=(None, 4), dtype=np.dtype("float32"), buffer_size=100)
+    dci = DataChunkIterator(
+        data=generator(), maxshape=(None, 4), dtype=np.dtype("float32"), buffer_size=100
+    )
     nwbfile = mock_NWBFile(session_start_time=START)
     mock_TimeSeries(name="streamed", data=dci, rate=100.0, nwbfile=nwbfile)
     path = write(nwbfile, tmp_path / "dci.nwb.zarr")
@@ -559,7 +595,9 @@ def test_data_chunk_iterator_one_row_at_a_time(tmp_path):
     path = write(nwbfile, tmp_path / "dci1.nwb.zarr")
     with NWBZarrIO(path, mode="r") as io:
         data = io.read().acquisition["streamed"].data[:]
-    np.testing.assert_array_equal(data, np.repeat(np.arange(10, dtype=np.float32)[:, None], 4, axis=1))
+    np.testing.assert_array_equal(
+        data, np.repeat(np.arange(10, dtype=np.float32)[:, None], 4, axis=1)
+    )
 
 
 def test_empty_data_chunk_iterator_writes_zero_rows(tmp_path):
@@ -573,17 +611,21 @@ def test_empty_data_chunk_iterator_writes_zero_rows(tmp_path):
 
 
 def test_data_chunk_iterators_round_robin(tmp_path):
-    """``exhaust_dci=False`` drains several iterators in turn; each array gets exactly its values."""
+    """``exhaust_dci=False`` drains iterators in turn; each array gets exactly its values."""
     floats = np.arange(30.0).reshape(10, 3)
     ints = np.arange(16, dtype=np.int32)
     nwbfile = mock_NWBFile(session_start_time=START)
     mock_TimeSeries(
-        name="x", data=DataChunkIterator(data=iter(floats), maxshape=(None, 3), buffer_size=3),
-        rate=1.0, nwbfile=nwbfile,
+        name="x",
+        data=DataChunkIterator(data=iter(floats), maxshape=(None, 3), buffer_size=3),
+        rate=1.0,
+        nwbfile=nwbfile,
     )
     mock_TimeSeries(
-        name="y", data=DataChunkIterator(data=iter(ints), maxshape=(None,), buffer_size=5),
-        rate=1.0, nwbfile=nwbfile,
+        name="y",
+        data=DataChunkIterator(data=iter(ints), maxshape=(None,), buffer_size=5),
+        rate=1.0,
+        nwbfile=nwbfile,
     )
     path = tmp_path / "rr.nwb.zarr"
     with NWBZarrIO(path, mode="w") as io:
@@ -599,10 +641,14 @@ def test_zarr_dataio_wrapping_an_iterator_and_empty_data(tmp_path):
     dci = DataChunkIterator(data=iter(values), maxshape=(None, 4), buffer_size=4)
     nwbfile = mock_NWBFile(session_start_time=START)
     mock_TimeSeries(
-        name="it", data=ZarrDataIO(dci, chunks=(4, 4), compressors=[zarr.codecs.ZstdCodec()]),
-        rate=1.0, nwbfile=nwbfile,
+        name="it",
+        data=ZarrDataIO(dci, chunks=(4, 4), compressors=[zarr.codecs.ZstdCodec()]),
+        rate=1.0,
+        nwbfile=nwbfile,
     )
-    empty = ZarrDataIO(data=None, shape=(5, 3), dtype=np.dtype("float32"), fillvalue=np.float32(1.5))
+    empty = ZarrDataIO(
+        data=None, shape=(5, 3), dtype=np.dtype("float32"), fillvalue=np.float32(1.5)
+    )
     mock_TimeSeries(name="empty", data=empty, rate=1.0, nwbfile=nwbfile)
     path = write(nwbfile, tmp_path / "dataio_iter.nwb.zarr")
     root = zarr.open_group(path, mode="r")
@@ -651,12 +697,18 @@ def test_h5dataio_settings_are_translated(tmp_path):
     nwbfile = mock_NWBFile(session_start_time=START)
     nwbfile.add_acquisition(
         TimeSeries(
-            name="shuffled", unit="V", rate=1.0,
-            data=H5DataIO(values, compression="gzip", compression_opts=6, chunks=(10,), shuffle=True),
+            name="shuffled",
+            unit="V",
+            rate=1.0,
+            data=H5DataIO(
+                values, compression="gzip", compression_opts=6, chunks=(10,), shuffle=True
+            ),
         )
     )
     nwbfile.add_acquisition(
-        TimeSeries(name="gzip", unit="V", rate=1.0, data=H5DataIO(values, compression="gzip", chunks=(25,)))
+        TimeSeries(
+            name="gzip", unit="V", rate=1.0, data=H5DataIO(values, compression="gzip", chunks=(25,))
+        )
     )
     path = write(nwbfile, tmp_path / "h5dataio.nwb.zarr")
     root = zarr.open_group(path, mode="r")
@@ -677,8 +729,11 @@ def _make_extension(outdir: Path, ns_name: str, type_name: str) -> Path:
     from pynwb.spec import NWBAttributeSpec, NWBDatasetSpec, NWBGroupSpec, NWBNamespaceBuilder
 
     builder = NWBNamespaceBuilder(
-        doc="round trip test extension", name=ns_name, version="0.1.0",
-        author="nwbzarr tests", contact="tests@example.org",
+        doc="round trip test extension",
+        name=ns_name,
+        version="0.1.0",
+        author="nwbzarr tests",
+        contact="tests@example.org",
     )
     builder.include_type("LabMetaData", namespace="core")
     spec = NWBGroupSpec(
@@ -691,7 +746,9 @@ def _make_extension(outdir: Path, ns_name: str, type_name: str) -> Path:
             NWBAttributeSpec(name="channels", doc="channel ids", dtype="int32", shape=(None,)),
         ],
         datasets=[
-            NWBDatasetSpec(name="calibration", doc="calibration table", dtype="float32", shape=(None,)),
+            NWBDatasetSpec(
+                name="calibration", doc="calibration table", dtype="float32", shape=(None,)
+            ),
         ],
     )
     source = f"{ns_name}.extensions.yaml"
@@ -736,7 +793,7 @@ def test_extension_global_namespace_roundtrip(tmp_path):
 
 
 def test_extension_read_from_cached_spec_only(tmp_path):
-    """The extension is never registered globally: reading relies on the spec cached in the store."""
+    """The extension is never registered globally: reading relies on the store's cached spec."""
     ns_name, type_name = _unique_names()
     ext_dir = tmp_path / "ext"
     ext_dir.mkdir()
@@ -778,7 +835,8 @@ def test_read_nwb_function(rich):
     try:
         assert nwb.identifier == original.identifier
         np.testing.assert_array_equal(
-            nwb.acquisition["ElectricalSeries"].data[:], original.acquisition["ElectricalSeries"].data
+            nwb.acquisition["ElectricalSeries"].data[:],
+            original.acquisition["ElectricalSeries"].data,
         )
     finally:
         nwb.read_io.close()
@@ -793,7 +851,9 @@ def test_extensions_argument(tmp_path):
         # the class must come from the type map that builds the file
         cls = io.manager.type_map.get_dt_container_cls(type_name, ns_name)
         nwbfile = mock_NWBFile(session_start_time=START)
-        nwbfile.add_lab_meta_data(cls(name="m", rig="r", gain=1.0, channels=[1, 2], calibration=[1.0]))
+        nwbfile.add_lab_meta_data(
+            cls(name="m", rig="r", gain=1.0, channels=[1, 2], calibration=[1.0])
+        )
         io.write(nwbfile)
     assert zattrs(zarr.open_group(path, mode="r")["general/m"])["neurodata_type"] == type_name
     with NWBZarrIO(path, mode="r", load_namespaces=False, extensions=str(ns_path)) as io:
@@ -808,10 +868,14 @@ def test_images_with_image_references(tmp_path):
     from pynwb.image import GrayscaleImage, RGBImage
 
     nwbfile = mock_NWBFile(session_start_time=START)
-    gray = GrayscaleImage(name="gray", data=np.arange(12, dtype=np.uint8).reshape(3, 4), description="g")
+    gray = GrayscaleImage(
+        name="gray", data=np.arange(12, dtype=np.uint8).reshape(3, 4), description="g"
+    )
     rgb = RGBImage(name="rgb", data=np.full((3, 4, 3), 7, dtype=np.uint8))
     order = ImageReferences(name="order_of_images", data=[rgb, gray])
-    nwbfile.add_acquisition(Images(name="imgs", images=[gray, rgb], description="x", order_of_images=order))
+    nwbfile.add_acquisition(
+        Images(name="imgs", images=[gray, rgb], description="x", order_of_images=order)
+    )
     path = write(nwbfile, tmp_path / "images.nwb.zarr")
 
     root = zarr.open_group(path, mode="r")
@@ -831,7 +895,11 @@ def test_dynamic_table_column_types(tmp_path):
     from hdmf.common import DynamicTable
 
     nwbfile = mock_NWBFile(session_start_time=START)
-    nwbfile.add_unit(spike_times=[1.0, 2.0], obs_intervals=[[0.0, 1.0], [2.0, 3.0]], waveform_mean=np.ones((4, 2)))
+    nwbfile.add_unit(
+        spike_times=[1.0, 2.0],
+        obs_intervals=[[0.0, 1.0], [2.0, 3.0]],
+        waveform_mean=np.ones((4, 2)),
+    )
     nwbfile.add_unit(spike_times=[], obs_intervals=[[0.0, 5.0]], waveform_mean=np.zeros((4, 2)))
     table = DynamicTable(name="table", description="mixed columns")
     table.add_column("flag", "booleans")
@@ -910,23 +978,31 @@ def test_append_to_existing_store(rich, tmp_path):
         nwb = io.read()
         position = nwb.processing["behavior"]["Position"]["position"]
         nwb.add_acquisition(TimeSeries(name="added", data=np.arange(5.0), unit="V", rate=3.0))
-        nwb.add_acquisition(TimeSeries(name="linked", data=np.ones(30), unit="V", timestamps=position))
+        nwb.add_acquisition(
+            TimeSeries(name="linked", data=np.ones(30), unit="V", timestamps=position)
+        )
         io.write(nwb)
     with NWBZarrIO(path, mode="r") as io:
         nwb = io.read()
         assert sorted(nwb.acquisition) == ["ElectricalSeries", "added", "camera", "linked"]
         np.testing.assert_array_equal(nwb.acquisition["added"].data[:], np.arange(5.0))
         assert nwb.acquisition["added"].rate == 3.0
-        assert nwb.acquisition["linked"].fields["timestamps"] is (
-            nwb.processing["behavior"]["Position"]["position"]
+        assert (
+            nwb.acquisition["linked"].fields["timestamps"]
+            is (nwb.processing["behavior"]["Position"]["position"])
         )
         # what was there is unchanged
         np.testing.assert_array_equal(
-            nwb.acquisition["ElectricalSeries"].data[:], original.acquisition["ElectricalSeries"].data
+            nwb.acquisition["ElectricalSeries"].data[:],
+            original.acquisition["ElectricalSeries"].data,
         )
         assert nwb.electrodes["group"][0] is nwb.electrode_groups["shank0"]
     assert zattrs(zarr.open_group(path, mode="r")["acquisition/linked"])["_LINKS"] == [
-        {"name": "timestamps", "source": ".", "path": "/processing/behavior/Position/position/timestamps"}
+        {
+            "name": "timestamps",
+            "source": ".",
+            "path": "/processing/behavior/Position/position/timestamps",
+        }
     ]
 
 
@@ -934,18 +1010,30 @@ def test_misc_dtypes_and_attribute_values(tmp_path):
     nwbfile = mock_NWBFile(session_start_time=START)
     nwbfile.add_acquisition(
         ImageSeries(
-            name="movie", external_file=["a.mp4", "b.mp4"], starting_frame=[0, 10], format="external",
-            rate=30.0, unit="n.a.", num_samples=20,
+            name="movie",
+            external_file=["a.mp4", "b.mp4"],
+            starting_frame=[0, 10],
+            format="external",
+            rate=30.0,
+            unit="n.a.",
+            num_samples=20,
         )
     )
     nwbfile.add_acquisition(
         TimeSeries(name="u64", data=np.array([2**63 + 5, 1], dtype=np.uint64), unit="V", rate=1.0)
     )
     nwbfile.add_acquisition(
-        TimeSeries(name="f16", data=np.array([1.5, -2.25], dtype=np.float16), unit="V", rate=1.0,
-                   resolution=np.nan)
+        TimeSeries(
+            name="f16",
+            data=np.array([1.5, -2.25], dtype=np.float16),
+            unit="V",
+            rate=1.0,
+            resolution=np.nan,
+        )
     )
-    nwbfile.add_acquisition(TimeSeries(name="text", data=np.array(["a", "bc", "é"]), unit="n.a.", rate=1.0))
+    nwbfile.add_acquisition(
+        TimeSeries(name="text", data=np.array(["a", "bc", "é"]), unit="n.a.", rate=1.0)
+    )
     path = write(nwbfile, tmp_path / "misc.nwb.zarr")
 
     root = zarr.open_group(path, mode="r")
@@ -957,7 +1045,9 @@ def test_misc_dtypes_and_attribute_values(tmp_path):
         nwb = io.read()
         assert_equal_containers(nwbfile, nwb)
         assert int(nwb.acquisition["u64"].data[0]) == 2**63 + 5
-        np.testing.assert_array_equal(nwb.acquisition["f16"].data[:], np.array([1.5, -2.25], dtype=np.float16))
+        np.testing.assert_array_equal(
+            nwb.acquisition["f16"].data[:], np.array([1.5, -2.25], dtype=np.float16)
+        )
         assert np.isnan(nwb.acquisition["f16"].resolution)
         assert list(nwb.acquisition["text"].data[1:3]) == ["bc", "é"]
         assert nwb.acquisition["text"].data[2] == "é"

@@ -22,21 +22,41 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("--chunk-mb", type=float, default=None, help="Target chunk size in MiB (default 4).")
 @click.option(
-    "--shard-mb", type=float, default=None, help="Target shard size in MiB (default 256; 0 = no shards)."
+    "--shard-mb",
+    type=float,
+    default=None,
+    help="Target shard size in MiB (default 256; 0 = no shards).",
 )
 @click.option(
-    "--codec", type=click.Choice(CODEC_NAMES), default=DEFAULT_CODEC, show_default=True,
+    "--codec",
+    type=click.Choice(CODEC_NAMES),
+    default=DEFAULT_CODEC,
+    show_default=True,
     help="Compressor for numeric arrays.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def convert(src: str, dst: str, overwrite: bool, chunk_mb: float | None, shard_mb: float | None,
-            codec: str, quiet: bool) -> None:
+def convert(
+    src: str,
+    dst: str,
+    overwrite: bool,
+    chunk_mb: float | None,
+    shard_mb: float | None,
+    codec: str,
+    quiet: bool,
+) -> None:
     """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb."""
     from .convert import convert as run
 
     try:
-        out = run(src, dst, overwrite=overwrite, chunk_mb=chunk_mb, shard_mb=shard_mb,
-                  codec=codec, progress=not quiet)
+        out = run(
+            src,
+            dst,
+            overwrite=overwrite,
+            chunk_mb=chunk_mb,
+            shard_mb=shard_mb,
+            codec=codec,
+            progress=not quiet,
+        )
     except NWBZarrError as exc:
         raise click.ClickException(str(exc)) from exc
     if not quiet:

@@ -293,17 +293,24 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         use_consolidated = True if mode == "r" else False
         try:
             root = zarr.open_group(
-                store, mode="r" if mode in READ_ONLY_MODES else "r+",
+                store,
+                mode="r" if mode in READ_ONLY_MODES else "r+",
                 use_consolidated=use_consolidated if mode == "r" else False,
             )
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
+        except (
+            FileNotFoundError,
+            zarr.errors.GroupNotFoundError,
+            zarr.errors.NodeTypeValidationError,
+        ) as exc:
             raise NotAZarrStoreError(
                 f"{self._path}: not a Zarr group (no zarr.json); nwbzarr reads Zarr v3 NWB "
                 "stores — convert HDF5 files with 'nwbzarr convert'"
             ) from exc
         except ValueError as exc:
             if "consolidated" not in str(exc).lower():
-                raise NotAZarrStoreError(f"{self._path}: cannot open as a Zarr group: {exc}") from exc
+                raise NotAZarrStoreError(
+                    f"{self._path}: cannot open as a Zarr group: {exc}"
+                ) from exc
             root = zarr.open_group(store, mode="r", use_consolidated=False)
         if root.metadata.zarr_format != 3:
             raise NotAZarrStoreError(
@@ -359,8 +366,15 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
             self._writing = True
 
     # -- write / read / export ------------------------------------------------------------------
-    def write(self, container: Container, cache_spec: bool = True, link_data: bool = True,
-              exhaust_dci: bool = True, consolidate_metadata: bool = True, **kwargs: Any) -> None:
+    def write(
+        self,
+        container: Container,
+        cache_spec: bool = True,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+        consolidate_metadata: bool = True,
+        **kwargs: Any,
+    ) -> None:
         """Write a container (e.g. an ``NWBFile``) and, by default, cache its namespaces.
 
         Parameters
@@ -384,8 +398,13 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         self._check_writable()
         try:
             with _QuietZarr():
-                super().write(container=container, link_data=link_data, exhaust_dci=exhaust_dci,
-                              consolidate_metadata=consolidate_metadata, **kwargs)
+                super().write(
+                    container=container,
+                    link_data=link_data,
+                    exhaust_dci=exhaust_dci,
+                    consolidate_metadata=consolidate_metadata,
+                    **kwargs,
+                )
                 if cache_spec:
                     self._cache_spec()
         except BaseException:
@@ -406,8 +425,13 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
             )
         return super().read(**kwargs)
 
-    def export(self, src_io: HDMFIO, container: Container | None = None,
-               write_args: dict | None = None, cache_spec: bool = True) -> None:
+    def export(
+        self,
+        src_io: HDMFIO,
+        container: Container | None = None,
+        write_args: dict | None = None,
+        cache_spec: bool = True,
+    ) -> None:
         """Export the contents of another HDMF I/O object (HDF5 or Zarr) into this store.
 
         Parameters
@@ -430,7 +454,8 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
             raise ValueError(f"{self.source}: export needs mode 'w', not {self._mode!r}")
         write_args = dict(write_args or {})
         write_args["export_source"] = (
-            os.path.abspath(src_io.source) if src_io.source is not None and not is_remote_url(src_io.source)
+            os.path.abspath(src_io.source)
+            if src_io.source is not None and not is_remote_url(src_io.source)
             else src_io.source
         )
         ckwargs: dict[str, Any] = dict(src_io=src_io, container=container, write_args=write_args)
@@ -445,18 +470,29 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
                     ours = self.manager.namespace_catalog
                     for ns in src_io.manager.namespace_catalog.namespaces:
                         if ns not in ours.namespaces:
-                            ours.add_namespace(ns, src_io.manager.namespace_catalog.get_namespace(ns))
+                            ours.add_namespace(
+                                ns, src_io.manager.namespace_catalog.get_namespace(ns)
+                            )
                     self._cache_spec()
         except BaseException:
             self._write_failed = True
             raise
 
     @classmethod
-    def export_io(cls, path: str, src_io: HDMFIO, container: Container | None = None,
-                  write_args: dict | None = None, cache_spec: bool = True, **io_kwargs: Any) -> None:
+    def export_io(
+        cls,
+        path: str,
+        src_io: HDMFIO,
+        container: Container | None = None,
+        write_args: dict | None = None,
+        cache_spec: bool = True,
+        **io_kwargs: Any,
+    ) -> None:
         """Export ``src_io`` to a new store at ``path`` (opens, exports, closes)."""
         with cls(path, mode="w", **io_kwargs) as io:
-            io.export(src_io=src_io, container=container, write_args=write_args, cache_spec=cache_spec)
+            io.export(
+                src_io=src_io, container=container, write_args=write_args, cache_spec=cache_spec
+            )
 
     # -- spec cache ---------------------------------------------------------------------------
     def _cache_spec(self) -> None:
@@ -472,7 +508,9 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
             if version in ns_group:
                 continue
             builder = NamespaceToBuilderHelper.convert_namespace(catalog, ns_name)
-            builder.export(NAMESPACE_SPEC_PATH, writer=ZarrSpecWriter(ns_group.create_group(version)))
+            builder.export(
+                NAMESPACE_SPEC_PATH, writer=ZarrSpecWriter(ns_group.create_group(version))
+            )
         root.attrs.update({SPECLOC_ATTR: name})
 
     @classmethod
@@ -493,15 +531,23 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         return out
 
     @classmethod
-    def get_namespaces(cls, path: str | Path, storage_options: dict | None = None) -> dict[str, str]:
+    def get_namespaces(
+        cls, path: str | Path, storage_options: dict | None = None
+    ) -> dict[str, str]:
         """Return ``{namespace: newest cached version}`` of a store."""
         with cls(path, mode="r", storage_options=storage_options) as io:
             return {k: v for k, (v, _) in cls._namespace_groups(io._root).items()}
 
     @classmethod
-    def load_namespaces(cls, namespace_catalog: NamespaceCatalog | TypeMap, path: str | Path | None = None,
-                        namespaces: list[str] | None = None, io: HDMFIO | None = None,
-                        storage_options: dict | None = None, **kwargs: Any) -> dict:
+    def load_namespaces(
+        cls,
+        namespace_catalog: NamespaceCatalog | TypeMap,
+        path: str | Path | None = None,
+        namespaces: list[str] | None = None,
+        io: HDMFIO | None = None,
+        storage_options: dict | None = None,
+        **kwargs: Any,
+    ) -> dict:
         """Load the namespaces cached in a store into a catalog or type map.
 
         Parameters
@@ -534,8 +580,9 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         with cls(path, mode="r", storage_options=storage_options) as opened:
             return opened.load_namespaces_io(namespace_catalog, namespaces)
 
-    def load_namespaces_io(self, namespace_catalog: NamespaceCatalog | TypeMap,
-                           namespaces: list[str] | None = None) -> dict:
+    def load_namespaces_io(
+        self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
+    ) -> dict:
         """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
         self._check_open("load namespaces")
         groups = self._namespace_groups(self._root)
@@ -591,7 +638,9 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         try:
             return self._builders_by_path[path]
         except KeyError:
-            raise KeyError(f"{self.source}: no object at {path!r} (broken reference or link)") from None
+            raise KeyError(
+                f"{self.source}: no object at {path!r} (broken reference or link)"
+            ) from None
 
     def get_container_at(self, path: str) -> Container:
         """Return the container built from the object at an absolute path."""

@@ -145,7 +145,9 @@ class _ZarrTableDataset(HDMFDataset):
         names = dataset.dtype.names
         self._ref_index = [names.index(n) for n in self.reference_fields]
         self._text_index = [
-            i for i, n in enumerate(names) if dataset.dtype[n].kind in "SUT" and n not in self.reference_fields
+            i
+            for i, n in enumerate(names)
+            if dataset.dtype[n].kind in "SUT" and n not in self.reference_fields
         ]
 
     def invert(self) -> Any:
@@ -186,7 +188,9 @@ class _ZarrTableDataset(HDMFDataset):
         return [
             {
                 "name": n,
-                "dtype": "object" if n in self.reference_fields else builder_dtype_name(self.dataset.dtype[n]),
+                "dtype": "object"
+                if n in self.reference_fields
+                else builder_dtype_name(self.dataset.dtype[n]),
             }
             for n in self.dataset.dtype.names
         ]

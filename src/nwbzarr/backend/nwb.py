@@ -71,14 +71,24 @@ class NWBZarrIO(ZarrIO):
         io = NWBZarrIO(path, mode="r", **kwargs)
         return io.read()
 
-    def export(self, src_io: Any, container: Any = None, write_args: dict | None = None,
-               cache_spec: bool = True, nwbfile: Any = None) -> None:
+    def export(
+        self,
+        src_io: Any,
+        container: Any = None,
+        write_args: dict | None = None,
+        cache_spec: bool = True,
+        nwbfile: Any = None,
+    ) -> None:
         """Export another NWB I/O object (``NWBHDF5IO`` or ``NWBZarrIO``) into this store.
 
         ``nwbfile`` is pynwb's spelling of ``container`` and takes precedence over it.
         """
-        super().export(src_io=src_io, container=nwbfile if nwbfile is not None else container,
-                       write_args=write_args, cache_spec=cache_spec)
+        super().export(
+            src_io=src_io,
+            container=nwbfile if nwbfile is not None else container,
+            write_args=write_args,
+            cache_spec=cache_spec,
+        )
 
 
 def read_nwb(path: str | Path, **kwargs: Any) -> Any:

@@ -109,7 +109,10 @@ class ReadMixin:
     def _defer_attribute(self, builder: Any, key: str, value: Any, path: str) -> None:
         def resolve() -> None:
             if isinstance(value, list):
-                targets = [self._resolve_reference(*parse_attribute_reference(v), where=path) for v in value]
+                targets = [
+                    self._resolve_reference(*parse_attribute_reference(v), where=path)
+                    for v in value
+                ]
             else:
                 targets = self._resolve_reference(*parse_attribute_reference(value), where=path)
             builder.set_attribute(key, targets)
@@ -141,7 +144,9 @@ class ReadMixin:
             target = self._resolve_reference(
                 str(entry.get("source", SAME_FILE)), normalize_path(str(entry["path"])), where=where
             )
-            link = LinkBuilder(builder=target, name=entry["name"], parent=parent, source=self.source)
+            link = LinkBuilder(
+                builder=target, name=entry["name"], parent=parent, source=self.source
+            )
             link.location = where
             parent.set_link(link)
             self._written.set_written(link)
@@ -178,7 +183,9 @@ class ReadMixin:
         else:
             data = ZarrArrayView.wrap(array)
             kwargs["dtype"] = dtype
-        builder = DatasetBuilder(name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs)
+        builder = DatasetBuilder(
+            name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs
+        )
         builder.location = posixpath.dirname(path)
         for key, value in self._read_attributes(array, builder, path).items():
             builder.set_attribute(key, value)
@@ -186,7 +193,9 @@ class ReadMixin:
             target_path = str(array[()])
 
             def resolve() -> None:
-                builder["data"] = ReferenceBuilder(self._resolve_reference(SAME_FILE, target_path, where=path))
+                builder["data"] = ReferenceBuilder(
+                    self._resolve_reference(SAME_FILE, target_path, where=path)
+                )
 
             self._deferred.append(resolve)
         self._builders_by_path[path] = builder

@@ -132,7 +132,9 @@ def convert(
     src, dst = Path(src), Path(dst)
     kind = detect_format(src)
     if dst.exists() and not overwrite:
-        raise StoreExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
+        raise StoreExistsError(
+            f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it"
+        )
     to_hdf5 = kind == "zarr" and dst.suffix == ".nwb"
     if dst.exists():
         shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
