@@ -13,7 +13,7 @@ from pynwb.testing.mock.file import mock_NWBFile
 
 import nwbzarr
 from nwbzarr import NWBZarrIO, ZarrIO
-from nwbzarr.backend.io import _version_key
+from nwbzarr.backend.specs import _version_key
 from nwbzarr.errors import (
     IncompleteStoreError,
     InvalidModeError,

@@ -438,6 +438,31 @@ def test_timestamps_and_data_links(tmp_path):
         np.testing.assert_array_equal(c.data[:], np.arange(6.0) * 2)
 
 
+def test_external_link_to_another_store(tmp_path):
+    """Data read from one store and written into another becomes a relative external link."""
+    source = mock_NWBFile(session_start_time=START)
+    mock_TimeSeries(name="src", data=np.arange(10.0), rate=1.0, nwbfile=source)
+    first = write(source, tmp_path / "a.nwb.zarr")
+    with NWBZarrIO(first, mode="r") as src_io:
+        src_data = src_io.read().acquisition["src"].data
+        nwbfile = mock_NWBFile(session_start_time=START)
+        nwbfile.add_acquisition(TimeSeries(name="linked", data=src_data, unit="V", rate=1.0))
+        copied = ZarrDataIO(src_data, link_data=False)
+        nwbfile.add_acquisition(TimeSeries(name="copied", data=copied, unit="V", rate=1.0))
+        second = write(nwbfile, tmp_path / "b.nwb.zarr")
+
+    root = zarr.open_group(second, mode="r")
+    assert zattrs(root["acquisition/linked"])["_LINKS"] == [
+        {"name": "data", "source": "../a.nwb.zarr", "path": "/acquisition/src/data"}
+    ]
+    assert "data" not in root["acquisition/linked"]
+    np.testing.assert_array_equal(root["acquisition/copied/data"][...], np.arange(10.0))
+    with NWBZarrIO(second, mode="r") as io:
+        nwb = io.read()
+        np.testing.assert_array_equal(nwb.acquisition["linked"].data[:], np.arange(10.0))
+        np.testing.assert_array_equal(nwb.acquisition["copied"].data[:], np.arange(10.0))
+
+
 def test_export_zarr_to_zarr_keeps_references_and_links(tmp_path):
     """A file read back and exported to a new store keeps references and links intact."""
     nwbfile = build_rich_file()
@@ -467,6 +492,23 @@ def test_export_zarr_to_zarr_keeps_references_and_links(tmp_path):
     assert (
         zattrs(root["general/extracellular_ephys/electrodes/group"])["_DTYPE"] == "object_reference"
     )
+
+
+def test_export_modified_file(rich, tmp_path):
+    original, src_path = rich
+    dst = tmp_path / "modified.nwb.zarr"
+    with NWBZarrIO(src_path, mode="r") as src:
+        nwb = src.read()
+        nwb.add_acquisition(TimeSeries(name="extra", data=np.arange(3.0), unit="V", rate=1.0))
+        with NWBZarrIO(dst, mode="w") as io:
+            io.export(src_io=src, nwbfile=nwb)
+    with NWBZarrIO(dst, mode="r") as io:
+        nwb = io.read()
+        assert sorted(nwb.acquisition) == ["ElectricalSeries", "camera", "extra"]
+        np.testing.assert_array_equal(nwb.acquisition["extra"].data[:], [0.0, 1.0, 2.0])
+        assert nwb.electrodes["group"][3] is nwb.electrode_groups["shank1"]
+        assert_equal_containers(original.processing["behavior"], nwb.processing["behavior"])
+        assert_equal_containers(original.epochs, nwb.epochs)
 
 
 def test_hdf5_file_exports_to_zarr(tmp_path):

@@ -135,7 +135,10 @@ def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
     compression = settings.get("compression")
     if compression is not None:
         out["compressors"] = _h5_compression(
-            compression, settings.get("compression_opts"), path, shuffle=bool(settings.get("shuffle"))
+            compression,
+            settings.get("compression_opts"),
+            path,
+            shuffle=bool(settings.get("shuffle")),
         )
     return out
 

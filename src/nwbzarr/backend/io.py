@@ -7,26 +7,21 @@ the unified Zarr v3 convention described in ``docs/storage.md``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import zarr
 from hdmf.backends.io import HDMFIO
-from hdmf.backends.utils import NamespaceToBuilderHelper, WriteStatusTracker
+from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
-from hdmf.spec.namespace import SpecReader
-from hdmf.spec.write import SpecWriter
 
-from ..conventions.attributes import DEFAULT_SPEC_LOC, SPECLOC_ATTR, WRITE_IN_PROGRESS_ATTR
+from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
-from ..conventions.references import normalize_path
 from ..errors import (
     IncompleteStoreError,
     InvalidModeError,
@@ -37,63 +32,12 @@ from ..errors import (
     UnknownNamespaceError,
 )
 from ..storage.resolve import is_remote_url, open_store, store_exists
-from .read import ReadMixin, specloc_path
+from .read import ReadMixin
+from .specs import NAMESPACE_SPEC_PATH, ZarrSpecReader, cache_spec, namespace_groups
 from .write import WriteMixin
 
 MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
 READ_ONLY_MODES = ("r", "r-")
-NAMESPACE_SPEC_PATH = "namespace"
-
-
-def _version_key(version: str) -> tuple:
-    """Sort key ordering versions numerically (2.10.0 > 2.9.0); non-numeric parts sort low."""
-    parts = []
-    for piece in str(version).replace("-", ".").split("."):
-        parts.append((1, int(piece), "") if piece.isdigit() else (0, 0, piece))
-    return tuple(parts)
-
-
-class ZarrSpecWriter(SpecWriter):
-    """Write namespace and spec sources as 0-d JSON string arrays in a Zarr group."""
-
-    def __init__(self, group: zarr.Group) -> None:
-        self._group = group
-
-    def _write(self, obj: dict, name: str) -> None:
-        array = self._group.create_array(name, shape=(), dtype=str, overwrite=True)
-        array[()] = json.dumps(obj, separators=(",", ":"))
-
-    def write_spec(self, spec: dict, path: str) -> None:
-        """Write one spec source (a YAML file's content) under ``path``."""
-        self._write(spec, path)
-
-    def write_namespace(self, namespace: dict, path: str) -> None:
-        """Write the namespace document under ``path``."""
-        self._write({"namespaces": [namespace]}, path)
-
-
-class ZarrSpecReader(SpecReader):
-    """Read cached specs written by :class:`ZarrSpecWriter` (or hdmf-zarr)."""
-
-    def __init__(self, group: zarr.Group, source: str) -> None:
-        super().__init__(source=source)
-        self._group = group
-
-    def _read(self, path: str) -> dict:
-        value = self._group[path][...]
-        if isinstance(value, np.ndarray):
-            value = value.reshape(-1)[0] if value.size else ""
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        return json.loads(str(value))
-
-    def read_spec(self, spec_path: str) -> dict:
-        """Return one cached spec source as a dict."""
-        return self._read(spec_path)
-
-    def read_namespace(self, ns_path: str) -> list:
-        """Return the namespace documents cached at ``ns_path``."""
-        return self._read(ns_path)["namespaces"]
 
 
 class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
@@ -496,39 +440,7 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
 
     # -- spec cache ---------------------------------------------------------------------------
     def _cache_spec(self) -> None:
-        root = self._root
-        loc = specloc_path(root.attrs.asdict()) or "/" + DEFAULT_SPEC_LOC
-        name = loc.strip("/")
-        spec_group = root[name] if name in root else root.create_group(name)
-        catalog = self.manager.namespace_catalog
-        for ns_name in catalog.namespaces:
-            namespace = catalog.get_namespace(ns_name)
-            version = str(namespace.version)
-            ns_group = spec_group.require_group(ns_name)
-            if version in ns_group:
-                continue
-            builder = NamespaceToBuilderHelper.convert_namespace(catalog, ns_name)
-            builder.export(
-                NAMESPACE_SPEC_PATH, writer=ZarrSpecWriter(ns_group.create_group(version))
-            )
-        root.attrs.update({SPECLOC_ATTR: name})
-
-    @classmethod
-    def _namespace_groups(cls, root: zarr.Group) -> dict[str, tuple[str, zarr.Group]]:
-        loc = specloc_path(root.attrs.asdict())
-        if loc is None or loc.strip("/") not in root:
-            return {}
-        spec_group = root[loc.strip("/")]
-        out = {}
-        for ns_name, ns_group in spec_group.groups():
-            versions = [v for v, _ in ns_group.groups()]
-            if len(versions) > 1:
-                versions = [v for v in versions if v not in ("unversioned", "None")] or versions
-            if not versions:
-                continue
-            latest = max(versions, key=_version_key)
-            out[ns_name] = (latest, ns_group[latest])
-        return out
+        cache_spec(self._root, self.manager.namespace_catalog)
 
     @classmethod
     def get_namespaces(
@@ -536,7 +448,7 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
     ) -> dict[str, str]:
         """Return ``{namespace: newest cached version}`` of a store."""
         with cls(path, mode="r", storage_options=storage_options) as io:
-            return {k: v for k, (v, _) in cls._namespace_groups(io._root).items()}
+            return {k: v for k, (v, _) in namespace_groups(io._root).items()}
 
     @classmethod
     def load_namespaces(
@@ -585,7 +497,7 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
     ) -> dict:
         """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
         self._check_open("load namespaces")
-        groups = self._namespace_groups(self._root)
+        groups = namespace_groups(self._root)
         wanted = list(groups) if namespaces is None else list(namespaces)
         readers = {}
         for ns in wanted:
@@ -623,63 +535,6 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
 
         path = builder_path(builder).strip("/")
         return path == "" or path in self._root
-
-    def get_builder_at(self, path: str) -> Any:
-        """Return the builder read at an absolute path (reads the store if needed).
-
-        Raises
-        ------
-        KeyError
-            If no object exists at ``path``.
-        """
-        if self._root_builder is None:
-            self.read_builder()
-        path = normalize_path(path)
-        try:
-            return self._builders_by_path[path]
-        except KeyError:
-            raise KeyError(
-                f"{self.source}: no object at {path!r} (broken reference or link)"
-            ) from None
-
-    def get_container_at(self, path: str) -> Container:
-        """Return the container built from the object at an absolute path."""
-        return self.manager.construct(self.get_builder_at(path))
-
-    def get_builder(self, zarr_obj: zarr.Group | zarr.Array | str) -> Any:
-        """Return the builder of a zarr node (or absolute path) of this store."""
-        path = zarr_obj if isinstance(zarr_obj, str) else "/" + zarr_obj.path
-        return self.get_builder_at(path)
-
-    def get_container(self, zarr_obj: zarr.Group | zarr.Array | str) -> Container:
-        """Return the container of a zarr node (or absolute path) of this store."""
-        return self.manager.construct(self.get_builder(zarr_obj))
-
-    def resolve_ref(self, source: str, path: str) -> tuple[str, Any]:
-        """Resolve a ``(source, path)`` reference to ``(name, zarr node)``."""
-        builder = self._resolve_reference(source, path, where=path)
-        return builder.name, builder
-
-    def _resolve_reference(self, source: str, path: str, where: str) -> Any:
-        if source in (".", "", None):
-            try:
-                return self._builders_by_path[normalize_path(path)]
-            except KeyError:
-                raise KeyError(
-                    f"{self.source}: {where} refers to {path!r}, which does not exist in the store"
-                ) from None
-        return self._external_io(source, where).get_builder_at(path)
-
-    def _external_io(self, source: str, where: str) -> ZarrIO:
-        if "://" in source or os.path.isabs(source):
-            raise ValueError(
-                f"{self.source}: {where} links to {source!r}; only paths relative to this "
-                "store are followed (untrusted input)"
-            )
-        target = os.path.normpath(os.path.join(self._store_root(), source))
-        if target not in self._external:
-            self._external[target] = type(self)(target, mode="r", manager=self.manager)
-        return self._external[target]
 
 
 class _QuietZarr:

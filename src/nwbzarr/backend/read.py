@@ -8,12 +8,14 @@ so a target may appear anywhere in the tree.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from typing import Any
 
 import numpy as np
 import zarr
 from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+from hdmf.container import Container
 
 from ..conventions.attributes import (
     DTYPE_ATTR,
@@ -81,6 +83,63 @@ class ReadMixin:
         self._deferred = []
         self._root_builder = builder
         return builder
+
+    def get_builder_at(self, path: str) -> Any:
+        """Return the builder read at an absolute path (reads the store if needed).
+
+        Raises
+        ------
+        KeyError
+            If no object exists at ``path``.
+        """
+        if self._root_builder is None:
+            self.read_builder()
+        path = normalize_path(path)
+        try:
+            return self._builders_by_path[path]
+        except KeyError:
+            raise KeyError(
+                f"{self.source}: no object at {path!r} (broken reference or link)"
+            ) from None
+
+    def get_container_at(self, path: str) -> Container:
+        """Return the container built from the object at an absolute path."""
+        return self.manager.construct(self.get_builder_at(path))
+
+    def get_builder(self, zarr_obj: zarr.Group | zarr.Array | str) -> Any:
+        """Return the builder of a zarr node (or absolute path) of this store."""
+        path = zarr_obj if isinstance(zarr_obj, str) else "/" + zarr_obj.path
+        return self.get_builder_at(path)
+
+    def get_container(self, zarr_obj: zarr.Group | zarr.Array | str) -> Container:
+        """Return the container of a zarr node (or absolute path) of this store."""
+        return self.manager.construct(self.get_builder(zarr_obj))
+
+    def resolve_ref(self, source: str, path: str) -> tuple[str, Any]:
+        """Resolve a ``(source, path)`` reference (source "." = this store) to (name, builder)."""
+        builder = self._resolve_reference(source, path, where=path)
+        return builder.name, builder
+
+    def _resolve_reference(self, source: str, path: str, where: str) -> Any:
+        if source in (".", "", None):
+            try:
+                return self._builders_by_path[normalize_path(path)]
+            except KeyError:
+                raise KeyError(
+                    f"{self.source}: {where} refers to {path!r}, which does not exist in the store"
+                ) from None
+        return self._external_io(source, where).get_builder_at(path)
+
+    def _external_io(self, source: str, where: str) -> Any:
+        if "://" in source or os.path.isabs(source):
+            raise ValueError(
+                f"{self.source}: {where} links to {source!r}; only paths relative to this "
+                "store are followed (untrusted input)"
+            )
+        target = os.path.normpath(os.path.join(self._store_root(), source))
+        if target not in self._external:
+            self._external[target] = type(self)(target, mode="r", manager=self.manager)
+        return self._external[target]
 
     # -- tree walk -------------------------------------------------------------------------
     def _read_attributes(self, node: Any, builder: Any, path: str) -> dict:

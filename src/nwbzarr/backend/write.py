@@ -41,7 +41,6 @@ from ..conventions.layout import choose_chunks, choose_shards, compressors_for
 from ..conventions.references import SAME_FILE, attribute_reference, builder_path, link_entry
 from ..errors import UnsupportedDataError
 from .dataio import storage_settings
-from .lazy import ZarrArrayView
 
 #: Bytes per element assumed for variable-length text when sizing chunks.
 TEXT_ITEMSIZE = 16
@@ -105,8 +104,13 @@ class WriteMixin:
         self._written.set_written(builder)
 
     def write_group(
-        self, parent: zarr.Group, builder: GroupBuilder, link_data: bool = True,
-        exhaust_dci: bool = True, export_source: str | None = None, **kwargs: Any,
+        self,
+        parent: zarr.Group,
+        builder: GroupBuilder,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+        export_source: str | None = None,
+        **kwargs: Any,
     ) -> zarr.Group:
         """Create (or, in append modes, update) the Zarr group for a group builder.
 
@@ -156,8 +160,13 @@ class WriteMixin:
         return entry
 
     def write_dataset(
-        self, parent: zarr.Group, builder: DatasetBuilder, link_data: bool = True,
-        exhaust_dci: bool = True, export_source: str | None = None, **kwargs: Any,
+        self,
+        parent: zarr.Group,
+        builder: DatasetBuilder,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+        export_source: str | None = None,
+        **kwargs: Any,
     ) -> zarr.Array | None:
         """Create the Zarr array for a dataset builder and fill it.
 
@@ -186,7 +195,11 @@ class WriteMixin:
         spec_dtype = builder.dtype
 
         source_array = _unwrap_zarr(data)
-        if source_array is not None and link_data and self._should_link(source_array, export_source):
+        if (
+            source_array is not None
+            and link_data
+            and self._should_link(source_array, export_source)
+        ):
             self._add_link(parent, builder.name, source_array)
             self._written.set_written(builder)
             return None
@@ -197,24 +210,37 @@ class WriteMixin:
                 "DynamicTableRegion or an integer dataset instead"
             )
         if isinstance(spec_dtype, list):
-            array = self._write_compound(parent, builder.name, data, spec_dtype, attrs, settings, path)
+            array = self._write_compound(
+                parent, builder.name, data, spec_dtype, attrs, settings, path
+            )
         elif is_reference_dtype(spec_dtype) or _holds_references(data):
             array = self._write_references(parent, builder.name, data, attrs, settings, path)
         elif isinstance(data, AbstractDataChunkIterator):
-            array = self._write_iterator(parent, builder.name, data, spec_dtype, attrs, settings, labels)
+            array = self._write_iterator(
+                parent, builder.name, data, spec_dtype, attrs, settings, labels
+            )
             if exhaust_dci:
                 self._dci_queue_exhaust()
         elif data is None:
             array = self._write_empty(parent, builder.name, spec_dtype, attrs, settings, path)
         else:
-            array = self._write_array(parent, builder.name, data, spec_dtype, attrs, settings, labels, path)
+            array = self._write_array(
+                parent, builder.name, data, spec_dtype, attrs, settings, labels, path
+            )
         self._written.set_written(builder)
         return array
 
     # -- arrays -------------------------------------------------------------------------------
     def _create_array(
-        self, parent: zarr.Group, name: str, shape: tuple, dtype: Any, attrs: dict,
-        settings: dict, labels: Any = None, layout_shape: tuple | None = None,
+        self,
+        parent: zarr.Group,
+        name: str,
+        shape: tuple,
+        dtype: Any,
+        attrs: dict,
+        settings: dict,
+        labels: Any = None,
+        layout_shape: tuple | None = None,
     ) -> zarr.Array:
         is_text = dtype is str
         if not is_text and np.dtype(dtype).kind == "O":
@@ -230,7 +256,11 @@ class WriteMixin:
         chunks = tuple(max(1, int(c)) for c in chunks)
         shards = settings.get("shards", "auto")
         if shards == "auto":
-            shards = None if is_text else choose_shards(layout_shape, chunks, itemsize, self._shard_bytes)
+            shards = (
+                None
+                if is_text
+                else choose_shards(layout_shape, chunks, itemsize, self._shard_bytes)
+            )
         compressors = settings.get("compressors")
         if compressors is None:
             compressors = compressors_for(self._codec, dtype)
@@ -256,8 +286,15 @@ class WriteMixin:
         )
 
     def _write_array(
-        self, parent: zarr.Group, name: str, data: Any, spec_dtype: Any, attrs: dict,
-        settings: dict, labels: Any, path: str,
+        self,
+        parent: zarr.Group,
+        name: str,
+        data: Any,
+        spec_dtype: Any,
+        attrs: dict,
+        settings: dict,
+        labels: Any,
+        path: str,
     ) -> zarr.Array:
         if isinstance(data, (str, bytes)) or np.ndim(data) == 0 and not _is_array_like(data):
             dtype = numpy_dtype_for(spec_dtype, data)
@@ -315,8 +352,14 @@ class WriteMixin:
         return self._create_array(parent, name, tuple(shape), dtype, attrs, settings)
 
     def _write_iterator(
-        self, parent: zarr.Group, name: str, data: AbstractDataChunkIterator, spec_dtype: Any,
-        attrs: dict, settings: dict, labels: Any,
+        self,
+        parent: zarr.Group,
+        name: str,
+        data: AbstractDataChunkIterator,
+        spec_dtype: Any,
+        attrs: dict,
+        settings: dict,
+        labels: Any,
     ) -> zarr.Array:
         dtype = numpy_dtype_for(spec_dtype if spec_dtype is not None else data.dtype, None)
         if dtype is not str and data.dtype is not None and spec_dtype is None:
@@ -324,7 +367,8 @@ class WriteMixin:
         recommended = tuple(int(s) for s in (data.recommended_data_shape() or ()))
         maxshape = data.maxshape or recommended
         layout = tuple(
-            int(m) if m is not None else max(int(i), 1) * 1024 for m, i in zip(maxshape, recommended)
+            int(m) if m is not None else max(int(i), 1) * 1024
+            for m, i in zip(maxshape, recommended)
         )
         # unbounded dimensions start empty and grow with the chunks actually written, so an
         # iterator of unknown length (even an empty one) yields exactly its values
@@ -349,7 +393,9 @@ class WriteMixin:
             if shape != tuple(array.shape):
                 array.resize(shape)
             values = chunk.data
-            array[chunk.selection] = _text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
+            array[chunk.selection] = (
+                _text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
+            )
             self._dci_queue.append((array, data, dtype))
 
     # -- references and compounds ---------------------------------------------------------------
@@ -366,7 +412,8 @@ class WriteMixin:
         if isinstance(value, h5py.Reference) or isinstance(value, h5py.RegionReference):
             raise UnsupportedDataError(f"{where}: unresolved HDF5 reference cannot be stored")
         raise UnsupportedDataError(
-            f"{where}: expected an object reference (builder or container), got {type(value).__name__}"
+            f"{where}: expected an object reference (builder or container), "
+            f"got {type(value).__name__}"
         )
 
     def _write_references(
@@ -385,12 +432,20 @@ class WriteMixin:
         return array
 
     def _write_compound(
-        self, parent: zarr.Group, name: str, data: Any, spec_dtype: list, attrs: dict,
-        settings: dict, path: str,
+        self,
+        parent: zarr.Group,
+        name: str,
+        data: Any,
+        spec_dtype: list,
+        attrs: dict,
+        settings: dict,
+        path: str,
     ) -> zarr.Array:
         fields = compound_fields(spec_dtype)
         ref_index = [i for i, (_, fdt) in enumerate(fields) if is_reference_dtype(fdt)]
-        scalar = isinstance(data, (tuple, np.void)) or (isinstance(data, np.ndarray) and data.ndim == 0)
+        scalar = isinstance(data, (tuple, np.void)) or (
+            isinstance(data, np.ndarray) and data.ndim == 0
+        )
         raw_rows = [data] if scalar else _rows(data)
         rows = []
         for row in raw_rows:

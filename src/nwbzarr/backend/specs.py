@@ -1,0 +1,118 @@
+"""The namespace/spec cache inside a store: ``/specifications/<namespace>/<version>/<source>``.
+
+Each source is a 0-d text array holding the JSON of one spec file (the ``namespace`` array holds
+``{"namespaces": [...]}``), as the HDMF spec cache convention prescribes for HDF5 and Zarr; the
+root attribute ``.specloc`` names the cache group.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import zarr
+from hdmf.backends.utils import NamespaceToBuilderHelper
+from hdmf.spec import NamespaceCatalog
+from hdmf.spec.namespace import SpecReader
+from hdmf.spec.write import SpecWriter
+
+from ..conventions.attributes import DEFAULT_SPEC_LOC, SPECLOC_ATTR
+from .read import specloc_path
+
+NAMESPACE_SPEC_PATH = "namespace"
+
+
+def _version_key(version: str) -> tuple:
+    """Sort key ordering versions numerically (2.10.0 > 2.9.0); non-numeric parts sort low."""
+    parts = []
+    for piece in str(version).replace("-", ".").split("."):
+        parts.append((1, int(piece), "") if piece.isdigit() else (0, 0, piece))
+    return tuple(parts)
+
+
+class ZarrSpecWriter(SpecWriter):
+    """Write namespace and spec sources as 0-d JSON string arrays in a Zarr group."""
+
+    def __init__(self, group: zarr.Group) -> None:
+        self._group = group
+
+    def _write(self, obj: dict, name: str) -> None:
+        array = self._group.create_array(name, shape=(), dtype=str, overwrite=True)
+        array[()] = json.dumps(obj, separators=(",", ":"))
+
+    def write_spec(self, spec: dict, path: str) -> None:
+        """Write one spec source (a YAML file's content) under ``path``."""
+        self._write(spec, path)
+
+    def write_namespace(self, namespace: dict, path: str) -> None:
+        """Write the namespace document under ``path``."""
+        self._write({"namespaces": [namespace]}, path)
+
+
+class ZarrSpecReader(SpecReader):
+    """Read cached specs written by :class:`ZarrSpecWriter` (or hdmf-zarr)."""
+
+    def __init__(self, group: zarr.Group, source: str) -> None:
+        super().__init__(source=source)
+        self._group = group
+
+    def _read(self, path: str) -> dict:
+        value = self._group[path][...]
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1)[0] if value.size else ""
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        return json.loads(str(value))
+
+    def read_spec(self, spec_path: str) -> dict:
+        """Return one cached spec source as a dict."""
+        return self._read(spec_path)
+
+    def read_namespace(self, ns_path: str) -> list:
+        """Return the namespace documents cached at ``ns_path``."""
+        return self._read(ns_path)["namespaces"]
+
+
+def cache_spec(root: zarr.Group, catalog: NamespaceCatalog) -> None:
+    """Write every namespace of ``catalog`` not yet cached into the store's spec cache.
+
+    Parameters
+    ----------
+    root : zarr.Group
+        The writable root group; ``.specloc`` is set to the cache group's name.
+    catalog : hdmf.spec.NamespaceCatalog
+        Namespaces to cache (a version already cached is left as is).
+    """
+    loc = specloc_path(root.attrs.asdict()) or "/" + DEFAULT_SPEC_LOC
+    name = loc.strip("/")
+    spec_group = root[name] if name in root else root.create_group(name)
+    for ns_name in catalog.namespaces:
+        version = str(catalog.get_namespace(ns_name).version)
+        ns_group = spec_group.require_group(ns_name)
+        if version in ns_group:
+            continue
+        builder = NamespaceToBuilderHelper.convert_namespace(catalog, ns_name)
+        builder.export(NAMESPACE_SPEC_PATH, writer=ZarrSpecWriter(ns_group.create_group(version)))
+    root.attrs.update({SPECLOC_ATTR: name})
+
+
+def namespace_groups(root: zarr.Group) -> dict[str, tuple[str, zarr.Group]]:
+    """Return ``{namespace: (newest version, group)}`` of a store's spec cache.
+
+    The newest version is chosen by numeric version order (2.10.0 > 2.9.0); the legacy names
+    ``unversioned`` and ``None`` are ignored when another version exists.
+    """
+    loc = specloc_path(root.attrs.asdict())
+    if loc is None or loc.strip("/") not in root:
+        return {}
+    spec_group = root[loc.strip("/")]
+    out = {}
+    for ns_name, ns_group in spec_group.groups():
+        versions = [v for v, _ in ns_group.groups()]
+        if len(versions) > 1:
+            versions = [v for v in versions if v not in ("unversioned", "None")] or versions
+        if not versions:
+            continue
+        latest = max(versions, key=_version_key)
+        out[ns_name] = (latest, ns_group[latest])
+    return out
