@@ -178,3 +178,16 @@ def test_hdmf_zarr_parameters_accepted_or_refused(tmp_path):
         assert io.synchronizer is None and io.object_codec_class is None
     with pytest.raises(ValueError, match="never pickles"):
         ZarrIO(tmp_path / "b.zarr", "w", object_codec_class=object)
+
+
+def test_reference_to_another_file_is_refused(tmp_path):
+    from hdmf.build import DatasetBuilder, GroupBuilder, ReferenceBuilder
+
+    other_root = GroupBuilder("root", source=str(tmp_path / "other.nwb.zarr"))
+    target = GroupBuilder("thing", source=str(tmp_path / "other.nwb.zarr"))
+    other_root.set_group(target)
+    root = GroupBuilder("root", attributes={"neurodata_type": "Thing"})
+    root.set_dataset(DatasetBuilder("ref", data=ReferenceBuilder(target), dtype="object"))
+    with ZarrIO(tmp_path / "r.zarr", "w") as io:
+        with pytest.raises(UnsupportedDataError, match="/ref: refers to '/thing' in another file"):
+            io.write_builder(root)

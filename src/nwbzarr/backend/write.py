@@ -51,6 +51,8 @@ class WriteMixin:
 
     #: Optional callable receiving the number of uncompressed bytes written per block.
     progress = None
+    #: Path of the file being exported during :meth:`write_builder` (None outside export).
+    _export_source = None
 
     # -- entry points HDMF calls ------------------------------------------------------------
     def write_builder(
@@ -87,6 +89,7 @@ class WriteMixin:
             If the store was opened read-only.
         """
         self._check_writable()
+        self._export_source = export_source
         self._consolidate_on_close = consolidate_metadata
         self._begin_write()
         opts = dict(link_data=link_data, exhaust_dci=exhaust_dci, export_source=export_source)
@@ -408,6 +411,14 @@ class WriteMixin:
                 built = self.manager.build(value, source=self.source)
             value = built
         if isinstance(value, Builder):
+            tsrc = _abspath(value.source)
+            local = (None, _abspath(self.source), _abspath(self._export_source))
+            if tsrc not in local:
+                raise UnsupportedDataError(
+                    f"{where}: refers to {builder_path(value)!r} in another file ({value.source}); "
+                    "object references must stay inside one file — copy the target into this "
+                    "file or use a link"
+                )
             return builder_path(value)
         if isinstance(value, h5py.Reference) or isinstance(value, h5py.RegionReference):
             raise UnsupportedDataError(f"{where}: unresolved HDF5 reference cannot be stored")
