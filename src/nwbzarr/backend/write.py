@@ -41,16 +41,15 @@ from ..conventions.layout import choose_chunks, choose_shards, compressors_for
 from ..conventions.references import SAME_FILE, attribute_reference, builder_path, link_entry
 from ..errors import UnsupportedDataError
 from .dataio import storage_settings
+from .fill import FillMixin, text_array
 
 #: Bytes per element assumed for variable-length text when sizing chunks.
 TEXT_ITEMSIZE = 16
 
 
-class WriteMixin:
+class WriteMixin(FillMixin):
     """Writes builder trees into a Zarr group; mixed into :class:`nwbzarr.ZarrIO`."""
 
-    #: Optional callable receiving the number of uncompressed bytes written per block.
-    progress = None
     #: Path of the file being exported during :meth:`write_builder` (None outside export).
     _export_source = None
 
@@ -92,17 +91,12 @@ class WriteMixin:
         self._export_source = export_source
         self._consolidate_on_close = consolidate_metadata
         self._begin_write()
-        opts = dict(link_data=link_data, exhaust_dci=exhaust_dci, export_source=export_source)
         root = self._root
-        for sub in builder.groups.values():
-            self.write_group(root, sub, **opts)
-        for sub in builder.datasets.values():
-            self.write_dataset(root, sub, **opts)
+        self._write_children(root, builder, link_data, exhaust_dci, export_source)
         self._dci_queue_exhaust()
-        attrs = self._encode_attributes(builder.attributes, "/")
-        links = [self._link_json(lb, export_source) for lb in builder.links.values()]
-        if links or LINKS_ATTR in root.attrs:
-            attrs[LINKS_ATTR] = links
+        attrs = self._group_attributes(builder, "/", export_source)
+        if LINKS_ATTR in root.attrs:
+            attrs.setdefault(LINKS_ATTR, [])
         self._update_attributes(root, attrs)
         self._written.set_written(builder)
 
@@ -122,16 +116,35 @@ class WriteMixin:
         zarr.Group
             The group written.
         """
-        path = builder_path(builder)
-        attrs = self._encode_attributes(builder.attributes, path)
-        links = [self._link_json(lb, export_source) for lb in builder.links.values()]
-        if links:
-            attrs[LINKS_ATTR] = links
+        attrs = self._group_attributes(builder, builder_path(builder), export_source)
         if self.get_written(builder) and builder.name in parent:
             group = parent[builder.name]
             self._update_attributes(group, attrs)
         else:
             group = parent.create_group(builder.name, attributes=attrs)
+        self._write_children(group, builder, link_data, exhaust_dci, export_source)
+        self._written.set_written(builder)
+        return group
+
+    def _group_attributes(
+        self, builder: GroupBuilder, path: str, export_source: str | None
+    ) -> dict:
+        """Encoded attributes of a group builder, its links included as ``_LINKS``."""
+        attrs = self._encode_attributes(builder.attributes, path)
+        links = [self._link_json(lb, export_source) for lb in builder.links.values()]
+        if links:
+            attrs[LINKS_ATTR] = links
+        return attrs
+
+    def _write_children(
+        self,
+        group: zarr.Group,
+        builder: GroupBuilder,
+        link_data: bool,
+        exhaust_dci: bool,
+        export_source: str | None,
+    ) -> None:
+        """Write a group builder's subgroups and datasets; mark its links written."""
         opts = dict(link_data=link_data, exhaust_dci=exhaust_dci, export_source=export_source)
         for sub in builder.groups.values():
             self.write_group(group, sub, **opts)
@@ -139,8 +152,6 @@ class WriteMixin:
             self.write_dataset(group, sub, **opts)
         for lb in builder.links.values():
             self._written.set_written(lb)
-        self._written.set_written(builder)
-        return group
 
     def write_attributes(self, obj: zarr.Group | zarr.Array, attributes: dict) -> None:
         """Encode HDMF attribute values (references included) and write them onto ``obj``."""
@@ -157,8 +168,7 @@ class WriteMixin:
             The ``{"name", "source", "path"}`` entry written.
         """
         entry = self._link_json(builder, export_source)
-        links = [e for e in parent.attrs.get(LINKS_ATTR, []) if e.get("name") != entry["name"]]
-        parent.attrs.update({LINKS_ATTR: links + [entry]})
+        _append_link(parent, entry)
         self._written.set_written(builder)
         return entry
 
@@ -308,7 +318,7 @@ class WriteMixin:
             return array
         if isinstance(data, (list, tuple)):
             dtype = numpy_dtype_for(spec_dtype, data)
-            values = _text_array(data) if dtype is str else np.asarray(data, dtype=dtype)
+            values = text_array(data) if dtype is str else np.asarray(data, dtype=dtype)
             array = self._create_array(parent, name, values.shape, dtype, attrs, settings, labels)
             if values.size:
                 array[...] = values
@@ -328,19 +338,6 @@ class WriteMixin:
         self._copy_blocks(array, data, dtype)
         return array
 
-    def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any) -> None:
-        """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time."""
-        outer = array.shards or array.chunks
-        step = max(1, int(outer[0])) if outer else 1
-        n = array.shape[0]
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            block = _read_block(data, start, stop)
-            values = _text_array(block) if dtype is str else np.asarray(block, dtype=dtype)
-            array[start:stop] = values
-            if self.progress is not None:
-                self.progress(values.nbytes)
-
     def _write_empty(
         self, parent: zarr.Group, name: str, spec_dtype: Any, attrs: dict, settings: dict, path: str
     ) -> zarr.Array:
@@ -353,53 +350,6 @@ class WriteMixin:
             )
         dtype = numpy_dtype_for(dtype, None)
         return self._create_array(parent, name, tuple(shape), dtype, attrs, settings)
-
-    def _write_iterator(
-        self,
-        parent: zarr.Group,
-        name: str,
-        data: AbstractDataChunkIterator,
-        spec_dtype: Any,
-        attrs: dict,
-        settings: dict,
-        labels: Any,
-    ) -> zarr.Array:
-        dtype = numpy_dtype_for(spec_dtype if spec_dtype is not None else data.dtype, None)
-        if dtype is not str and data.dtype is not None and spec_dtype is None:
-            dtype = np.dtype(data.dtype)
-        recommended = tuple(int(s) for s in (data.recommended_data_shape() or ()))
-        maxshape = data.maxshape or recommended
-        layout = tuple(
-            int(m) if m is not None else max(int(i), 1) * 1024
-            for m, i in zip(maxshape, recommended)
-        )
-        # unbounded dimensions start empty and grow with the chunks actually written, so an
-        # iterator of unknown length (even an empty one) yields exactly its values
-        initial = tuple(0 if m is None else int(i) for m, i in zip(maxshape, recommended))
-        chunks = settings.get("chunks") or data.recommended_chunk_shape()
-        if chunks is not None:
-            settings = {**settings, "chunks": tuple(chunks)}
-        array = self._create_array(parent, name, initial, dtype, attrs, settings, labels, layout)
-        self._dci_queue.append((array, data, dtype))
-        return array
-
-    def _dci_queue_exhaust(self) -> None:
-        """Drain queued chunk iterators round-robin, growing arrays as chunks arrive."""
-        while self._dci_queue:
-            array, data, dtype = self._dci_queue.pop(0)
-            try:
-                chunk = next(data)
-            except StopIteration:
-                continue
-            bounds = chunk.get_min_bounds()
-            shape = tuple(max(int(s), int(b)) for s, b in zip(array.shape, bounds))
-            if shape != tuple(array.shape):
-                array.resize(shape)
-            values = chunk.data
-            array[chunk.selection] = (
-                _text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
-            )
-            self._dci_queue.append((array, data, dtype))
 
     # -- references and compounds ---------------------------------------------------------------
     def _reference_path(self, value: Any, where: str) -> str:
@@ -528,15 +478,19 @@ class WriteMixin:
 
     def _add_link(self, parent: zarr.Group, name: str, array: zarr.Array) -> None:
         src = _array_store_root(array)
-        target = "/" + array.path.strip("/")
         source = SAME_FILE
         if src != self._store_root():
             source = os.path.relpath(src, self._store_root()).replace(os.sep, "/")
-        links = [e for e in parent.attrs.get(LINKS_ATTR, []) if e.get("name") != name]
-        parent.attrs.update({LINKS_ATTR: links + [link_entry(name, target, source)]})
+        _append_link(parent, link_entry(name, "/" + array.path.strip("/"), source))
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _append_link(parent: zarr.Group, entry: dict) -> None:
+    """Add (or replace, by name) one entry of a group's ``_LINKS`` attribute."""
+    links = [e for e in parent.attrs.get(LINKS_ATTR, []) if e.get("name") != entry["name"]]
+    parent.attrs.update({LINKS_ATTR: links + [entry]})
+
+
 def _abspath(path: Any) -> str | None:
     if path is None:
         return None
@@ -586,20 +540,3 @@ def _rows(data: Any) -> list:
         n = len(data)
         return list(data[0:n]) if n else []
     return list(data)
-
-
-def _read_block(data: Any, start: int, stop: int) -> Any:
-    return data[start:stop]
-
-
-def _text_array(values: Any) -> np.ndarray:
-    """Return text values (str, bytes, datetimes; nested) as an object array of ``str``."""
-    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
-    if arr.dtype.kind == "U":
-        return arr.astype(object)
-    out = np.empty(arr.shape, dtype=object)
-    flat_in = arr.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i, v in enumerate(flat_in):
-        flat_out[i] = text_value(v)
-    return out

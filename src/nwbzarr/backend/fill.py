@@ -1,0 +1,100 @@
+"""Filling arrays with data: block copies from array-likes and data chunk iterators.
+
+A copy moves one shard-aligned block of leading rows at a time, so memory stays bounded by the
+shard size (256 MiB by default) whatever the source size; chunk iterators grow their array as
+chunks arrive (``maxshape`` None), drained at once or round-robin (``exhaust_dci=False``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.data_utils import AbstractDataChunkIterator
+
+from ..conventions.dtypes import numpy_dtype_for, text_value
+
+
+class FillMixin:
+    """Data movement for :class:`nwbzarr.backend.write.WriteMixin`."""
+
+    #: Optional callable receiving the number of uncompressed bytes written per block.
+    progress = None
+
+    def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any) -> None:
+        """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time."""
+        outer = array.shards or array.chunks
+        step = max(1, int(outer[0])) if outer else 1
+        n = array.shape[0]
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            block = _read_block(data, start, stop)
+            values = text_array(block) if dtype is str else np.asarray(block, dtype=dtype)
+            array[start:stop] = values
+            if self.progress is not None:
+                self.progress(values.nbytes)
+
+    def _write_iterator(
+        self,
+        parent: zarr.Group,
+        name: str,
+        data: AbstractDataChunkIterator,
+        spec_dtype: Any,
+        attrs: dict,
+        settings: dict,
+        labels: Any,
+    ) -> zarr.Array:
+        dtype = numpy_dtype_for(spec_dtype if spec_dtype is not None else data.dtype, None)
+        if dtype is not str and data.dtype is not None and spec_dtype is None:
+            dtype = np.dtype(data.dtype)
+        recommended = tuple(int(s) for s in (data.recommended_data_shape() or ()))
+        maxshape = data.maxshape or recommended
+        layout = tuple(
+            int(m) if m is not None else max(int(i), 1) * 1024
+            for m, i in zip(maxshape, recommended)
+        )
+        # unbounded dimensions start empty and grow with the chunks actually written, so an
+        # iterator of unknown length (even an empty one) yields exactly its values
+        initial = tuple(0 if m is None else int(i) for m, i in zip(maxshape, recommended))
+        chunks = settings.get("chunks") or data.recommended_chunk_shape()
+        if chunks is not None:
+            settings = {**settings, "chunks": tuple(chunks)}
+        array = self._create_array(parent, name, initial, dtype, attrs, settings, labels, layout)
+        self._dci_queue.append((array, data, dtype))
+        return array
+
+    def _dci_queue_exhaust(self) -> None:
+        """Drain queued chunk iterators round-robin, growing arrays as chunks arrive."""
+        while self._dci_queue:
+            array, data, dtype = self._dci_queue.pop(0)
+            try:
+                chunk = next(data)
+            except StopIteration:
+                continue
+            bounds = chunk.get_min_bounds()
+            shape = tuple(max(int(s), int(b)) for s, b in zip(array.shape, bounds))
+            if shape != tuple(array.shape):
+                array.resize(shape)
+            values = chunk.data
+            array[chunk.selection] = (
+                text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
+            )
+            self._dci_queue.append((array, data, dtype))
+
+
+def _read_block(data: Any, start: int, stop: int) -> Any:
+    return data[start:stop]
+
+
+def text_array(values: Any) -> np.ndarray:
+    """Return text values (str, bytes, datetimes; nested) as an object array of ``str``."""
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if arr.dtype.kind == "U":
+        return arr.astype(object)
+    out = np.empty(arr.shape, dtype=object)
+    flat_in = arr.reshape(-1)
+    flat_out = out.reshape(-1)
+    for i, v in enumerate(flat_in):
+        flat_out[i] = text_value(v)
+    return out
