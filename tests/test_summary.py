@@ -16,7 +16,8 @@ import zarr
 
 import nwbzarr.summary
 from nwbzarr.errors import NotAZarrStoreError, StoreNotFoundError
-from nwbzarr.summary import NodeInfo, StoreSummary, format_bytes, format_summary, summarize
+from nwbzarr.summary import NodeInfo, StoreSummary, summarize
+from nwbzarr.summary_text import format_bytes, format_summary
 
 LEGACY_V2 = Path("/work/shared/data/hdmf_zarr_v2/1.5.1_timeseries_no_unit.nwb.zarr")
 

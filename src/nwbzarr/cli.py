@@ -68,7 +68,8 @@ def convert(
 @click.option("--depth", type=int, default=None, help="Show nodes down to this depth only.")
 def info(path: str, depth: int | None) -> None:
     """Show the tree of PATH (a Zarr store): types, shapes, chunks, shards, codecs, bytes."""
-    from .summary import format_summary, summarize
+    from .summary import summarize
+    from .summary_text import format_summary
 
     try:
         summary = summarize(path)
