@@ -29,11 +29,10 @@ from ..errors import (
     ReadOnlyError,
     StoreExistsError,
     StoreNotFoundError,
-    UnknownNamespaceError,
 )
 from ..storage.resolve import is_remote_url, open_store, store_exists
 from .read import ReadMixin
-from .specs import NAMESPACE_SPEC_PATH, ZarrSpecReader, cache_spec, namespace_groups
+from .specs import cache_spec, load_cached_namespaces, namespace_groups
 from .write import WriteMixin
 
 MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
@@ -171,6 +170,11 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
     @property
     def file(self) -> zarr.Group | None:
         """The open root :class:`zarr.Group` (None when closed)."""
+        return self._root
+
+    @property
+    def _file(self) -> zarr.Group | None:
+        # the name pynwb.validate(io=...) reads (HDF5IO's private attribute)
         return self._root
 
     def is_remote(self) -> bool:
@@ -475,7 +479,9 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         storage_options : dict, optional
             fsspec options for remote URLs.
         **kwargs
-            Ignored (pynwb passes HDF5-only options such as ``driver`` and ``aws_region``).
+            ``file``: an open root ``zarr.Group`` to read instead of ``path`` (pynwb's
+            validator passes ``io._file``). Others are ignored (pynwb passes HDF5-only options
+            such as ``driver`` and ``aws_region``).
 
         Returns
         -------
@@ -489,6 +495,9 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         """
         if io is not None:
             return io.load_namespaces_io(namespace_catalog, namespaces)
+        file = kwargs.get("file")
+        if isinstance(file, zarr.Group):  # pynwb.validate(io=...) passes the open root group
+            return load_cached_namespaces(file, namespace_catalog, namespaces, str(path or file))
         with cls(path, mode="r", storage_options=storage_options) as opened:
             return opened.load_namespaces_io(namespace_catalog, namespaces)
 
@@ -497,21 +506,7 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
     ) -> dict:
         """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
         self._check_open("load namespaces")
-        groups = namespace_groups(self._root)
-        wanted = list(groups) if namespaces is None else list(namespaces)
-        readers = {}
-        for ns in wanted:
-            if ns not in groups:
-                raise UnknownNamespaceError(
-                    f"{self.source}: namespace {ns!r} is not cached in this store (cached: "
-                    f"{', '.join(sorted(groups)) or 'none'}); load it from its YAML with "
-                    "pynwb.load_namespaces() first"
-                )
-            version, group = groups[ns]
-            readers[ns] = ZarrSpecReader(group, source=f"{self.source}:/{ns}/{version}")
-        if not readers:
-            return {}
-        return namespace_catalog.load_namespaces(NAMESPACE_SPEC_PATH, reader=readers)
+        return load_cached_namespaces(self._root, namespace_catalog, namespaces, self.source)
 
     # -- lookups ------------------------------------------------------------------------------
     def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:

@@ -80,6 +80,11 @@ class ZarrTextDataset(ZarrArrayView):
     def _convert(self, values: Any) -> Any:
         return _as_text(values)
 
+    @property
+    def dtype(self) -> np.dtype:
+        """``object``: elements are ``str``, as h5py reports variable-length text."""
+        return np.dtype(object)
+
 
 class _ZarrReferenceDataset(HDMFDataset):
     """Array of object references stored as target path strings."""
@@ -184,14 +189,10 @@ class _ZarrTableDataset(HDMFDataset):
         return tuple(self.dataset.shape)
 
     @property
-    def dtype(self) -> list[dict]:
+    def dtype(self) -> list[str]:
+        """Field dtype names in order (``object`` for reference fields), as HDMF expects."""
         return [
-            {
-                "name": n,
-                "dtype": "object"
-                if n in self.reference_fields
-                else builder_dtype_name(self.dataset.dtype[n]),
-            }
+            "object" if n in self.reference_fields else builder_dtype_name(self.dataset.dtype[n])
             for n in self.dataset.dtype.names
         ]
 

@@ -25,7 +25,7 @@ from ..conventions.attributes import (
     RESERVED_ATTRS,
     SPECLOC_ATTR,
 )
-from ..conventions.dtypes import builder_dtype_name
+from ..conventions.dtypes import SPEC_DTYPES, builder_dtype_name
 from ..conventions.references import SAME_FILE, normalize_path, parse_attribute_reference
 from ..errors import NotNWBStoreError
 from .lazy import (
@@ -142,7 +142,19 @@ class ReadMixin:
         return self._external[target]
 
     # -- tree walk -------------------------------------------------------------------------
-    def _read_attributes(self, node: Any, builder: Any, path: str) -> dict:
+    def _node_spec(self, attrs: dict, parent_spec: Any, name: str, group: bool) -> Any:
+        """The spec describing a node: its type's spec, or its entry in the parent's spec."""
+        ndt, ns = attrs.get("neurodata_type") or attrs.get("data_type"), attrs.get("namespace")
+        try:
+            if ndt is not None and ns is not None:
+                return self.manager.namespace_catalog.get_spec(ns, ndt)
+            if parent_spec is not None:
+                return parent_spec.get_group(name) if group else parent_spec.get_dataset(name)
+        except (KeyError, ValueError, AttributeError):
+            return None
+        return None
+
+    def _read_attributes(self, node: Any, builder: Any, path: str, spec: Any = None) -> dict:
         attrs = dict(node.attrs.asdict())
         out = {}
         for key, value in attrs.items():
@@ -162,7 +174,7 @@ class ReadMixin:
                 value = np.array(value)
             elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
                 value = np.array(value, dtype=object)
-            out[key] = value
+            out[key] = _typed_attribute(spec, key, value)
         return out
 
     def _defer_attribute(self, builder: Any, key: str, value: Any, path: str) -> None:
@@ -178,10 +190,13 @@ class ReadMixin:
 
         self._deferred.append(resolve)
 
-    def _read_group(self, group: Any, path: str, name: str, skip: str | None) -> GroupBuilder:
+    def _read_group(
+        self, group: Any, path: str, name: str, skip: str | None, parent_spec: Any = None
+    ) -> GroupBuilder:
         builder = GroupBuilder(name, source=self.source)
         builder.location = posixpath.dirname(path) if path != "/" else ""
-        for key, value in self._read_attributes(group, builder, path).items():
+        spec = self._node_spec(group.attrs, parent_spec, name, group=True)
+        for key, value in self._read_attributes(group, builder, path, spec).items():
             builder.set_attribute(key, value)
         self._builders_by_path[path] = builder
         for child_name, child in sorted(group.members(), key=lambda kv: kv[0]):
@@ -189,9 +204,9 @@ class ReadMixin:
             if child_path == skip:
                 continue
             if isinstance(child, zarr.Group):
-                builder.set_group(self._read_group(child, child_path, child_name, skip))
+                builder.set_group(self._read_group(child, child_path, child_name, skip, spec))
             else:
-                builder.set_dataset(self._read_dataset(child, child_path, child_name))
+                builder.set_dataset(self._read_dataset(child, child_path, child_name, spec))
         links = group.attrs.get(LINKS_ATTR) or []
         for entry in links:
             self._defer_link(builder, entry, path)
@@ -212,8 +227,11 @@ class ReadMixin:
 
         self._deferred.append(resolve)
 
-    def _read_dataset(self, array: Any, path: str, name: str) -> DatasetBuilder:
+    def _read_dataset(
+        self, array: Any, path: str, name: str, parent_spec: Any = None
+    ) -> DatasetBuilder:
         attrs_raw = array.attrs.asdict()
+        spec = self._node_spec(attrs_raw, parent_spec, name, group=False)
         dtype = array.dtype
         kwargs: dict[str, Any] = {}
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE:
@@ -225,9 +243,9 @@ class ReadMixin:
         elif dtype.kind == "V" and dtype.names:
             table = BuilderZarrTableDataset(array, self, attrs_raw.get(REFERENCE_FIELDS_ATTR) or ())
             data = table
-            kwargs["dtype"] = table.dtype
-            if array.ndim == 0:
-                data = table[()]
+            kwargs["dtype"] = [{"name": n, "dtype": t} for n, t in zip(dtype.names, table.dtype)]
+            if array.ndim == 0:  # a 0-d structured array, as h5py reads it; tuple if refs
+                data = table[()] if table.reference_fields else np.asarray(array[...])
         elif array.ndim == 0:
             value = array[()]
             if isinstance(value, np.ndarray):
@@ -246,7 +264,7 @@ class ReadMixin:
             name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs
         )
         builder.location = posixpath.dirname(path)
-        for key, value in self._read_attributes(array, builder, path).items():
+        for key, value in self._read_attributes(array, builder, path, spec).items():
             builder.set_attribute(key, value)
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE and array.ndim == 0:
             target_path = str(array[()])
@@ -260,6 +278,29 @@ class ReadMixin:
         self._builders_by_path[path] = builder
         self._written.set_written(builder)
         return builder
+
+
+def _typed_attribute(spec: Any, key: str, value: Any) -> Any:
+    """Give a numeric JSON attribute value the dtype its spec declares (JSON keeps no width).
+
+    ``uint32``/``uint8``/``float32`` attributes come back from JSON as Python ints and floats;
+    HDF5 keeps their width, and pynwb's validator checks it, so the spec's dtype is restored.
+    """
+    if spec is None or isinstance(value, (str, bool, dict)) or value is None:
+        return value
+    try:
+        attr_spec = spec.get_attribute(key)
+    except AttributeError:
+        return value
+    dtype = getattr(attr_spec, "dtype", None)
+    np_dtype = SPEC_DTYPES.get(dtype) if isinstance(dtype, str) else None
+    if np_dtype is None or np_dtype is str:
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and np.dtype(np_dtype).kind in "iu"):
+        return value
+    arr = arr.astype(np_dtype)
+    return arr[()] if arr.ndim == 0 else arr
 
 
 def _is_numeric_list(value: list) -> bool:

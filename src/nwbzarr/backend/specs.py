@@ -8,6 +8,7 @@ root attribute ``.specloc`` names the cache group.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import zarr
@@ -17,6 +18,7 @@ from hdmf.spec.namespace import SpecReader
 from hdmf.spec.write import SpecWriter
 
 from ..conventions.attributes import DEFAULT_SPEC_LOC, SPECLOC_ATTR
+from ..errors import UnknownNamespaceError
 from .read import specloc_path
 
 NAMESPACE_SPEC_PATH = "namespace"
@@ -116,3 +118,46 @@ def namespace_groups(root: zarr.Group) -> dict[str, tuple[str, zarr.Group]]:
         latest = max(versions, key=_version_key)
         out[ns_name] = (latest, ns_group[latest])
     return out
+
+
+def load_cached_namespaces(
+    root: zarr.Group, catalog: Any, namespaces: list[str] | None, source: str
+) -> dict:
+    """Load namespaces from a store's spec cache into a catalog or type map.
+
+    Parameters
+    ----------
+    root : zarr.Group
+        The store's root group.
+    catalog : hdmf.spec.NamespaceCatalog or hdmf.build.TypeMap
+        Where to load them.
+    namespaces : list of str, optional
+        Names to load (default: every cached namespace, newest version each).
+    source : str
+        The store's path, for messages and spec provenance.
+
+    Returns
+    -------
+    dict
+        Namespace name -> dependencies, as ``NamespaceCatalog.load_namespaces`` returns.
+
+    Raises
+    ------
+    UnknownNamespaceError
+        If a requested namespace is not cached.
+    """
+    groups = namespace_groups(root)
+    wanted = list(groups) if namespaces is None else list(namespaces)
+    readers = {}
+    for ns in wanted:
+        if ns not in groups:
+            raise UnknownNamespaceError(
+                f"{source}: namespace {ns!r} is not cached in this store (cached: "
+                f"{', '.join(sorted(groups)) or 'none'}); load it from its YAML with "
+                "pynwb.load_namespaces() first"
+            )
+        version, group = groups[ns]
+        readers[ns] = ZarrSpecReader(group, source=f"{source}:/{ns}/{version}")
+    if not readers:
+        return {}
+    return catalog.load_namespaces(NAMESPACE_SPEC_PATH, reader=readers)

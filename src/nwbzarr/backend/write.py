@@ -410,6 +410,8 @@ class WriteMixin(FillMixin):
         raw_rows = [data] if scalar else _rows(data)
         rows = []
         for row in raw_rows:
+            if isinstance(row, np.ndarray) and row.ndim == 0:
+                row = row[()]
             row = list(row.tolist() if isinstance(row, np.void) else row)
             for i in ref_index:
                 row[i] = self._reference_path(row[i], path)
