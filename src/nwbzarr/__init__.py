@@ -6,9 +6,19 @@ Public API: :class:`ZarrIO`, :class:`NWBZarrIO`, :class:`ZarrDataIO`, :func:`rea
 
 from .backend.dataio import ZarrDataIO
 from .backend.io import ZarrIO
-from .backend.nwb import NWBZarrIO, read_nwb
+from .backend.nwb import NWBZarrIO, read_nwb, register_with_pynwb
 from .convert import convert
 from .errors import NWBZarrError
 
-__all__ = ["ZarrIO", "NWBZarrIO", "ZarrDataIO", "read_nwb", "convert", "NWBZarrError"]
+__all__ = [
+    "ZarrIO",
+    "NWBZarrIO",
+    "ZarrDataIO",
+    "read_nwb",
+    "register_with_pynwb",
+    "convert",
+    "NWBZarrError",
+]
 __version__ = "0.1.0"
+
+register_with_pynwb()

@@ -107,3 +107,31 @@ def read_nwb(path: str | Path, **kwargs: Any) -> Any:
         With data loaded lazily; the I/O stays open as ``nwbfile.read_io``.
     """
     return NWBZarrIO.read_nwb(path, **kwargs)
+
+
+def register_with_pynwb() -> None:
+    """Let pynwb's backend discovery find nwbzarr stores.
+
+    pynwb picks a backend for ``pynwb.read_nwb(path)`` and ``pynwb.validate(path=...)`` with
+    its private ``pynwb._get_backend``, which only knows ``NWBHDF5IO`` and hdmf-zarr's
+    ``NWBZarrIO``. This wraps it so that a path :meth:`NWBZarrIO.can_read` accepts resolves
+    to :class:`NWBZarrIO`; every other path goes to pynwb's own function unchanged. Called
+    on ``import nwbzarr``; calling it again does nothing. If a future pynwb drops
+    ``_get_backend``, this does nothing and those two pynwb functions keep their own
+    behaviour.
+    """
+    import pynwb
+
+    original = getattr(pynwb, "_get_backend", None)
+    if original is None or getattr(original, "_nwbzarr_wrapped", False):
+        return
+
+    def _get_backend(path: str, method: str | None = None) -> Any:
+        if method != "ros3" and isinstance(path, (str, Path)) and NWBZarrIO.can_read(path):
+            return NWBZarrIO
+        return original(path, method=method)
+
+    _get_backend.__doc__ = original.__doc__
+    _get_backend._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+    _get_backend._nwbzarr_original = original  # type: ignore[attr-defined]
+    pynwb._get_backend = _get_backend
