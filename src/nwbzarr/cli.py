@@ -44,7 +44,10 @@ def convert(
     codec: str,
     quiet: bool,
 ) -> None:
-    """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb."""
+    """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb.
+
+    A legacy hdmf-zarr (Zarr v2) SRC is migrated to a Zarr v3 store (or to HDF5).
+    """
     from .convert import convert as run
 
     try:

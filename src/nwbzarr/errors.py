@@ -20,6 +20,8 @@ __all__ = [
     "UnknownNamespaceError",
     "UnsupportedDataError",
     "UnsupportedCodecError",
+    "LegacyFormatError",
+    "UnsafePickleError",
 ]
 
 
@@ -68,3 +70,13 @@ class UnsupportedDataError(NWBZarrError, TypeError):
 
 class UnsupportedCodecError(NWBZarrError, ValueError):
     """A codec name or HDF5 filter has no Zarr equivalent available on this machine."""
+
+
+class LegacyFormatError(NWBZarrError, ValueError):
+    """A legacy (hdmf-zarr < 0.14, Zarr v2) store holds metadata or chunks that cannot be read
+    safely: malformed JSON, an unknown codec or data type, or a reference into another file."""
+
+
+class UnsafePickleError(LegacyFormatError):
+    """A pickled chunk of a legacy store asks for something other than plain data (a global,
+    a callable); it is refused without running anything."""

@@ -30,6 +30,7 @@ from ..errors import (
     StoreExistsError,
     StoreNotFoundError,
 )
+from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import is_remote_url, open_store, store_exists
 from .read import ReadMixin
 from .specs import cache_spec, load_cached_namespaces, namespace_groups
@@ -46,7 +47,8 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
     ----------
     path : str, pathlib.Path or zarr store
         Local directory (e.g. ``session.nwb.zarr``), a URL (``https://``, ``s3://``,
-        ``gs://``; read-only), or a zarr store object.
+        ``gs://``; read-only), or a zarr store object. Legacy hdmf-zarr (< 0.14) Zarr v2 stores
+        are read (modes ``r``, ``r-``) in the v3 convention through a translating store.
     mode : str
         ``"r"`` read (consolidated metadata), ``"r-"`` read without consolidated metadata,
         ``"w"`` create/replace, ``"w-"``/``"x"`` create and fail if it exists, ``"a"``
@@ -82,6 +84,11 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         ``w-``/``x`` on a path that exists.
     NotAZarrStoreError
         Reading a path that exists but is not a Zarr group.
+    ReadOnlyError
+        ``a``/``r+`` on a legacy hdmf-zarr (Zarr v2) store, which is read through
+        :class:`nwbzarr.storage.legacy_v2.V2TranslatingStore` in ``r``/``r-`` only.
+    LegacyFormatError
+        A legacy v2 store holds malformed or unsafe metadata or chunks.
     IncompleteStoreError
         Reading a store whose last write did not complete.
     """
@@ -187,15 +194,19 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
     # -- open / close -------------------------------------------------------------------------
     @staticmethod
     def can_read(path: str | Path) -> bool:
-        """Return True if ``path`` is a Zarr v3 group this backend can open.
+        """Return True if ``path`` is a Zarr group this backend can open: a Zarr v3 group, or a
+        legacy Zarr v2 group as hdmf-zarr < 0.14 wrote them (read-only).
 
         Never raises: missing paths, files, and non-Zarr directories return False.
         """
         if isinstance(path, (str, Path)) and not is_remote_url(str(path)):
             p = Path(path)
-            return (p / "zarr.json").is_file()
+            return (p / "zarr.json").is_file() or (p / ".zgroup").is_file()
         try:
-            zarr.open_group(open_store(path, read_only=True), mode="r")
+            store = open_store(path, read_only=True)
+            if is_legacy_v2_store(store):
+                return True
+            zarr.open_group(store, mode="r")
             return True
         except Exception:
             return False
@@ -239,6 +250,14 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
 
     def _open_existing(self, store: Any, mode: str) -> zarr.Group:
         use_consolidated = True if mode == "r" else False
+        if not isinstance(store, V2TranslatingStore) and is_legacy_v2_store(store):
+            if mode not in READ_ONLY_MODES:
+                raise ReadOnlyError(
+                    f"{self._path}: a legacy hdmf-zarr (Zarr v2) store can only be opened "
+                    f"read-only (mode 'r' or 'r-'), not {mode!r}; migrate it with "
+                    "'nwbzarr convert OLD.nwb.zarr NEW.nwb.zarr' and write to the new store"
+                )
+            store = V2TranslatingStore(store, use_consolidated=use_consolidated)
         try:
             root = zarr.open_group(
                 store,
@@ -262,8 +281,9 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
             root = zarr.open_group(store, mode="r", use_consolidated=False)
         if root.metadata.zarr_format != 3:
             raise NotAZarrStoreError(
-                f"{self._path}: Zarr v{root.metadata.zarr_format} store; this backend reads the "
-                "Zarr v3 convention (legacy hdmf-zarr v2 stores are not supported yet)"
+                f"{self._path}: Zarr v{root.metadata.zarr_format} store without a root "
+                "'.zgroup'; this backend reads the Zarr v3 convention and legacy hdmf-zarr v2 "
+                "groups"
             )
         if WRITE_IN_PROGRESS_ATTR in root.attrs:
             raise IncompleteStoreError(

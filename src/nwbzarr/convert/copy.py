@@ -19,7 +19,11 @@ from ..errors import StoreExistsError, StoreNotFoundError, UnsupportedDataError
 
 
 def detect_format(path: str | Path) -> str:
-    """Return ``"hdf5"`` or ``"zarr"`` for an existing local path.
+    """Return ``"hdf5"``, ``"zarr"`` (Zarr v3) or ``"zarr-v2"`` for an existing local path.
+
+    ``"zarr-v2"`` is a directory with a root ``.zgroup`` and no ``zarr.json``: a legacy
+    hdmf-zarr (< 0.14) store, which :func:`convert` migrates to the Zarr v3 convention (or to
+    HDF5) by reading it through :class:`nwbzarr.storage.legacy_v2.V2TranslatingStore`.
 
     Raises
     ------
@@ -32,8 +36,10 @@ def detect_format(path: str | Path) -> str:
     if not p.exists():
         raise StoreNotFoundError(f"{path}: no such file or directory")
     if p.is_dir():
-        if (p / "zarr.json").is_file() or (p / ".zgroup").is_file():
+        if (p / "zarr.json").is_file():
             return "zarr"
+        if (p / ".zgroup").is_file():
+            return "zarr-v2"
         raise UnsupportedDataError(f"{path}: directory is not a Zarr store (no zarr.json)")
     if h5py.is_hdf5(str(p)):
         return "hdf5"
@@ -94,12 +100,14 @@ def convert(
     """Convert an NWB file between HDF5 and Zarr v3.
 
     The direction follows the paths: a ``.nwb`` HDF5 source becomes a Zarr store; a Zarr
-    source becomes an HDF5 file when ``dst`` ends in ``.nwb``, else another Zarr store.
+    source becomes an HDF5 file when ``dst`` ends in ``.nwb``, else another Zarr store. A
+    legacy hdmf-zarr (< 0.14) Zarr v2 source is migrated the same way: read through the
+    translating store (pickled references decoded safely) and written in the v3 convention.
 
     Parameters
     ----------
     src : str or pathlib.Path
-        Source HDF5 file or Zarr store.
+        Source HDF5 file, Zarr v3 store, or legacy hdmf-zarr Zarr v2 store.
     dst : str or pathlib.Path
         Destination path.
     overwrite : bool
@@ -135,7 +143,7 @@ def convert(
         raise StoreExistsError(
             f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it"
         )
-    to_hdf5 = kind == "zarr" and dst.suffix == ".nwb"
+    to_hdf5 = kind != "hdf5" and dst.suffix == ".nwb"
     if dst.exists():
         shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
     io_kwargs: dict[str, Any] = {"codec": codec}
