@@ -20,8 +20,8 @@ import shutil
 import types
 
 import h5py
-import pytest
 import pynwb.testing.testh5io as testh5io
+import pytest
 import zarr
 
 import nwbzarr
