@@ -80,3 +80,7 @@ class LegacyFormatError(NWBZarrError, ValueError):
 class UnsafePickleError(LegacyFormatError):
     """A pickled chunk of a legacy store asks for something other than plain data (a global,
     a callable); it is refused without running anything."""
+
+
+class LinkTargetMismatchError(NWBZarrError, ValueError):
+    """A dataset to be written as a link does not match what its container declares."""

@@ -12,6 +12,7 @@ import os
 import posixpath
 from typing import Any
 
+import h5py
 import numpy as np
 import zarr
 from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
@@ -138,7 +139,10 @@ class ReadMixin:
             )
         target = os.path.normpath(os.path.join(self._store_root(), source))
         if target not in self._external:
-            self._external[target] = type(self)(target, mode="r", manager=self.manager)
+            if os.path.isfile(target) and h5py.is_hdf5(target):
+                self._external[target] = HDF5LinkSource(target, self.manager)
+            else:
+                self._external[target] = type(self)(target, mode="r", manager=self.manager)
         return self._external[target]
 
     # -- tree walk -------------------------------------------------------------------------
@@ -308,3 +312,49 @@ def _is_numeric_list(value: list) -> bool:
     while flat and isinstance(flat[0], list):
         flat = flat[0]
     return bool(flat) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat)
+
+
+class HDF5LinkSource:
+    """An HDF5 file that external links of a Zarr store point into.
+
+    Opens the file read-only with hdmf's HDF5IO on first use and serves builders by path,
+    so a linked dataset reads lazily as an ``h5py.Dataset``.
+
+    Parameters
+    ----------
+    path : str
+        Absolute path of the HDF5 file.
+    manager : hdmf.build.BuildManager
+        The build manager of the Zarr store's ZarrIO (shared so containers resolve once).
+    """
+
+    def __init__(self, path: str, manager: Any) -> None:
+        from hdmf.backends.hdf5 import HDF5IO
+
+        self.path = path
+        self._io = HDF5IO(path, mode="r", manager=manager)
+        self._root = None
+
+    def get_builder_at(self, path: str) -> Any:
+        """Return the builder at ``path`` (``/a/b/c``) inside the HDF5 file.
+
+        Raises
+        ------
+        KeyError
+            If nothing exists at ``path``.
+        """
+        if self._root is None:
+            self._root = self._io.read_builder()
+        key = normalize_path(path).strip("/")
+        if not key:
+            return self._root
+        try:
+            return self._root[key]
+        except KeyError:
+            raise KeyError(
+                f"{self.path}: a link points at {path!r}, which does not exist"
+            ) from None
+
+    def close(self) -> None:
+        """Close the HDF5 file."""
+        self._io.close()

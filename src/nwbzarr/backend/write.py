@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 from typing import Any
 
 import h5py
 import numpy as np
 import zarr
-from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from hdmf.query import HDMFDataset
@@ -38,16 +37,18 @@ from ..conventions.dtypes import (
     text_value,
 )
 from ..conventions.layout import choose_chunks, choose_shards, compressors_for
-from ..conventions.references import SAME_FILE, attribute_reference, builder_path, link_entry
+from ..conventions.references import attribute_reference, builder_path
 from ..errors import UnsupportedDataError
 from .dataio import storage_settings
+from .dimensions import DIMENSION_SCALE_ATTRS, dimension_names
 from .fill import FillMixin, text_array
+from .links import LinkMixin, abspath
 
 #: Bytes per element assumed for variable-length text when sizing chunks.
 TEXT_ITEMSIZE = 16
 
 
-class WriteMixin(FillMixin):
+class WriteMixin(LinkMixin, FillMixin):
     """Writes builder trees into a Zarr group; mixed into :class:`nwbzarr.ZarrIO`."""
 
     #: Path of the file being exported during :meth:`write_builder` (None outside export).
@@ -157,21 +158,6 @@ class WriteMixin(FillMixin):
         """Encode HDMF attribute values (references included) and write them onto ``obj``."""
         self._update_attributes(obj, self._encode_attributes(attributes, obj.path or "/"))
 
-    def write_link(
-        self, parent: zarr.Group, builder: LinkBuilder, export_source: str | None = None
-    ) -> dict:
-        """Add one soft or external link to ``parent``'s ``_LINKS`` attribute.
-
-        Returns
-        -------
-        dict
-            The ``{"name", "source", "path"}`` entry written.
-        """
-        entry = self._link_json(builder, export_source)
-        _append_link(parent, entry)
-        self._written.set_written(builder)
-        return entry
-
     def write_dataset(
         self,
         parent: zarr.Group,
@@ -204,16 +190,13 @@ class WriteMixin(FillMixin):
             link_data = getattr(data, "link_data", link_data)
             data = data.data if data.valid else None
         attrs = self._encode_attributes(builder.attributes, path)
-        labels = getattr(builder, "dimension_labels", None)
+        labels = dimension_names(builder, data, self.manager.namespace_catalog)
         spec_dtype = builder.dtype
 
-        source_array = _unwrap_zarr(data)
-        if (
-            source_array is not None
-            and link_data
-            and self._should_link(source_array, export_source)
-        ):
-            self._add_link(parent, builder.name, source_array)
+        target = self._link_target(data, export_source) if link_data else None
+        if target is not None:
+            self._check_link_target(builder, data, path)
+            self._add_link(parent, builder.name, *target)
             self._written.set_written(builder)
             return None
 
@@ -361,8 +344,8 @@ class WriteMixin(FillMixin):
                 built = self.manager.build(value, source=self.source)
             value = built
         if isinstance(value, Builder):
-            tsrc = _abspath(value.source)
-            local = (None, _abspath(self.source), _abspath(self._export_source))
+            tsrc = abspath(value.source)
+            local = (None, abspath(self.source), abspath(self._export_source))
             if tsrc not in local:
                 raise UnsupportedDataError(
                     f"{where}: refers to {builder_path(value)!r} in another file ({value.source}); "
@@ -429,7 +412,10 @@ class WriteMixin(FillMixin):
     # -- attributes and links -------------------------------------------------------------------
     def _encode_attributes(self, attributes: dict, path: str) -> dict:
         out = {}
+        scale = _text(attributes.get("CLASS")) == "DIMENSION_SCALE"
         for key, value in attributes.items():
+            if key in DIMENSION_SCALE_ATTRS or (scale and key in ("CLASS", "NAME")):
+                continue  # HDF5 dimension-scale bookkeeping: kept as dimension_names
             where = f"{path}@{key}"
             if isinstance(value, DataIO):
                 value = value.data
@@ -455,66 +441,8 @@ class WriteMixin(FillMixin):
         if changed:
             node.attrs.update(changed)
 
-    def _link_json(self, link: LinkBuilder, export_source: str | None) -> dict:
-        target = link.builder
-        tsrc = _abspath(target.source)
-        lsrc = _abspath(link.source)
-        internal = (
-            tsrc is None
-            or lsrc is None
-            or tsrc == lsrc
-            or tsrc == _abspath(self.source)
-            or (export_source is not None and tsrc == _abspath(export_source))
-        )
-        if internal:
-            return link_entry(link.name, builder_path(target))
-        rel = os.path.relpath(tsrc, self._store_root())
-        return link_entry(link.name, builder_path(target), source=rel.replace(os.sep, "/"))
-
-    def _should_link(self, array: zarr.Array, export_source: str | None) -> bool:
-        """True if ``array`` lives in another store (or elsewhere in this one) and may be linked."""
-        src = _array_store_root(array)
-        if src is None:
-            return False
-        return export_source is None or src != _abspath(export_source)
-
-    def _add_link(self, parent: zarr.Group, name: str, array: zarr.Array) -> None:
-        src = _array_store_root(array)
-        source = SAME_FILE
-        if src != self._store_root():
-            source = os.path.relpath(src, self._store_root()).replace(os.sep, "/")
-        _append_link(parent, link_entry(name, "/" + array.path.strip("/"), source))
-
 
 # -- helpers -------------------------------------------------------------------------------------
-def _append_link(parent: zarr.Group, entry: dict) -> None:
-    """Add (or replace, by name) one entry of a group's ``_LINKS`` attribute."""
-    links = [e for e in parent.attrs.get(LINKS_ATTR, []) if e.get("name") != entry["name"]]
-    parent.attrs.update({LINKS_ATTR: links + [entry]})
-
-
-def _abspath(path: Any) -> str | None:
-    if path is None:
-        return None
-    s = str(path)
-    if "://" in s:
-        return s
-    return os.path.abspath(s)
-
-
-def _array_store_root(array: zarr.Array) -> str | None:
-    root = getattr(array.store, "root", None)
-    return os.path.abspath(str(root)) if root is not None else None
-
-
-def _unwrap_zarr(data: Any) -> zarr.Array | None:
-    if isinstance(data, zarr.Array):
-        return data
-    if isinstance(data, HDMFDataset) and isinstance(data.dataset, zarr.Array):
-        return data.dataset
-    return None
-
-
 def _is_array_like(data: Any) -> bool:
     return isinstance(data, (h5py.Dataset, zarr.Array, HDMFDataset)) or (
         isinstance(data, np.ndarray) and data.ndim > 0
@@ -542,3 +470,7 @@ def _rows(data: Any) -> list:
         n = len(data)
         return list(data[0:n]) if n else []
     return list(data)
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
