@@ -58,9 +58,7 @@ def test_link_when_attributes_agree_and_copy_on_request(tmp_path):
         data = src_io.read().acquisition["src"].data
         _write_linking(tmp_path / "linked.nwb.zarr", data, unit="volts", conversion=0.5)
         # explicit copy: attributes may then differ freely
-        _write_linking(
-            tmp_path / "copied.nwb.zarr", ZarrDataIO(data, link_data=False), unit="mV"
-        )
+        _write_linking(tmp_path / "copied.nwb.zarr", ZarrDataIO(data, link_data=False), unit="mV")
     linked = zarr.open_group(tmp_path / "linked.nwb.zarr", mode="r")
     assert linked["acquisition/linked"].attrs["_LINKS"] == [
         {"name": "data", "source": "../a.nwb.zarr", "path": "/acquisition/src/data"}
@@ -130,9 +128,7 @@ def test_hdf5_dimension_scales_carried_over(tmp_path):
     """Dimension labels and attached scales of the HDF5 source become dimension_names."""
     nwbfile = mock_NWBFile(session_start_time=START)
     nwbfile.add_acquisition(
-        TimeSeries(
-            name="ts", data=np.ones((8, 3)), timestamps=np.arange(8.0) / 10, unit="volts"
-        )
+        TimeSeries(name="ts", data=np.ones((8, 3)), timestamps=np.arange(8.0) / 10, unit="volts")
     )
     h5 = tmp_path / "scales.nwb"
     with NWBHDF5IO(h5, "w") as io:

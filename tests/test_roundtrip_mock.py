@@ -446,9 +446,7 @@ def test_external_link_to_another_store(tmp_path):
     with NWBZarrIO(first, mode="r") as src_io:
         src_data = src_io.read().acquisition["src"].data
         nwbfile = mock_NWBFile(session_start_time=START)
-        nwbfile.add_acquisition(
-            TimeSeries(name="linked", data=src_data, unit="volts", rate=1.0)
-        )
+        nwbfile.add_acquisition(TimeSeries(name="linked", data=src_data, unit="volts", rate=1.0))
         copied = ZarrDataIO(src_data, link_data=False)
         nwbfile.add_acquisition(TimeSeries(name="copied", data=copied, unit="V", rate=1.0))
         second = write(nwbfile, tmp_path / "b.nwb.zarr")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from .summary import StoreSummary, _ratio
+import html
+import math
+from typing import Any
 
-__all__ = ["format_summary", "format_bytes"]
+import zarr
+
+from .summary import StoreSummary, _describe_zarr_node, _ratio
+
+__all__ = ["format_summary", "format_bytes", "dataset_html"]
 
 
 def format_bytes(n: int | float) -> str:
@@ -129,3 +135,54 @@ def format_summary(summary: StoreSummary, max_depth: int | None = None) -> str:
     )
     lines.append("(raw excludes variable-length data such as strings; stored includes metadata)")
     return "\n".join(lines)
+
+
+def dataset_html(dataset: Any) -> str:
+    """Rich HTML description of a dataset read from a store, for Jupyter.
+
+    hdmf's container ``_repr_html_`` calls ``read_io.generate_dataset_html(dataset)`` for
+    every array field; for Zarr arrays this adds the storage facts ``nwbzarr info`` prints.
+
+    Parameters
+    ----------
+    dataset : zarr.Array, HDMF dataset wrapper, numpy array or h5py.Dataset
+        The array to describe; read wrappers (text, references) are unwrapped.
+
+    Returns
+    -------
+    str
+        An HTML fragment: a table with data type, shape, chunk and shard shape, codecs,
+        uncompressed and stored bytes and their ratio, followed by the values when the array
+        is under about 100 bytes.
+    """
+    from hdmf.backends.io import HDMFIO
+
+    array = getattr(dataset, "dataset", dataset)
+    if not isinstance(array, zarr.Array):
+        return HDMFIO.generate_dataset_html(dataset)
+    info = _describe_zarr_node(array.path, array, array.metadata.zarr_format)
+    try:
+        stored: int | None = int(array.nbytes_stored())
+    except Exception:  # a store that cannot list keys (plain HTTP)
+        stored = None
+    rows: dict[str, Any] = {
+        "Data type": info.dtype,
+        "Shape": info.shape,
+        "Chunk shape": info.chunks,
+        "Shard shape": info.shards or "not sharded",
+        "Codecs": ", ".join(info.codecs) or "none",
+        "Uncompressed size": format_bytes(info.raw_bytes) if info.raw_bytes else "variable",
+        "Stored size": format_bytes(stored) if stored is not None else "unknown",
+    }
+    if stored and info.raw_bytes:
+        rows["Compression ratio"] = f"{info.raw_bytes / stored:.2f}"
+    body = "".join(
+        f'<tr><th style="text-align: left">{html.escape(k)}</th>'
+        f'<td style="text-align: left">{html.escape(str(v))}</td></tr>'
+        for k, v in rows.items()
+    )
+    out = f'Zarr array<br><table class="data-info"><tbody>{body}</tbody></table>'
+    small = info.shape is not None and math.prod(info.shape) <= 16
+    if small:
+        out += "<br>" + html.escape(str(array[()]))
+    return out

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zarr
 from hdmf.backends.io import HDMFIO
 from hdmf.backends.utils import WriteStatusTracker
@@ -527,6 +528,30 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
         self._check_open("load namespaces")
         return load_cached_namespaces(self._root, namespace_catalog, namespaces, self.source)
+
+    @staticmethod
+    def generate_dataset_html(dataset: Any) -> str:
+        """HTML description of a dataset for Jupyter (shape, dtype, chunks, shards, codecs,
+        stored and raw bytes); see :func:`nwbzarr.summary_text.dataset_html`."""
+        from ..summary_text import dataset_html
+
+        return dataset_html(dataset)
+
+    @staticmethod
+    def get_type(data: Any) -> Any:
+        """Storage dtype of ``data``: ``str`` for text, else a numpy dtype (as hdmf-zarr).
+
+        Raises
+        ------
+        TypeError
+            If ``data`` holds Python objects that have no storage dtype.
+        """
+        from ..conventions.dtypes import infer_dtype
+
+        dtype = infer_dtype(data)
+        if dtype is not str and np.dtype(dtype).kind == "O":
+            raise TypeError(f"cannot determine a storage dtype for {type(data).__name__}")
+        return dtype
 
     # -- lookups ------------------------------------------------------------------------------
     def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:
