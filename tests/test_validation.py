@@ -68,6 +68,12 @@ with nwbzarr.NWBZarrIO(sys.argv[1], "w") as io:
     io.write(_file_with_typed_attributes())
 with nwbzarr.NWBZarrIO(sys.argv[1], "r") as io:
     errors = pynwb.validate(io=io)
+# discovery by path: pynwb's backend lookup finds the store after 'import nwbzarr'
+errors += pynwb.validate(path=sys.argv[1])
+errors += pynwb.validate(path=sys.argv[1], use_cached_namespaces=False)
+nwbfile = pynwb.read_nwb(sys.argv[1])
+assert type(nwbfile.read_io).__name__ == "NWBZarrIO", type(nwbfile.read_io)
+assert nwbfile.acquisition["pcs"].sweep_number == 7
 print("ERRORS", len(errors))
 for e in errors:
     print(e)

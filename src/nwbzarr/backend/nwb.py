@@ -11,6 +11,7 @@ from typing import Any
 from hdmf.build import BuildManager, TypeMap
 from pynwb import get_manager, get_type_map
 
+from ..storage.resolve import is_remote_url
 from .io import ZarrIO
 
 
@@ -110,28 +111,48 @@ def read_nwb(path: str | Path, **kwargs: Any) -> Any:
 
 
 def register_with_pynwb() -> None:
-    """Let pynwb's backend discovery find nwbzarr stores.
+    """Let pynwb's own entry points find nwbzarr stores.
 
-    pynwb picks a backend for ``pynwb.read_nwb(path)`` and ``pynwb.validate(path=...)`` with
-    its private ``pynwb._get_backend``, which only knows ``NWBHDF5IO`` and hdmf-zarr's
-    ``NWBZarrIO``. This wraps it so that a path :meth:`NWBZarrIO.can_read` accepts resolves
-    to :class:`NWBZarrIO`; every other path goes to pynwb's own function unchanged. Called
-    on ``import nwbzarr``; calling it again does nothing. If a future pynwb drops
-    ``_get_backend``, this does nothing and those two pynwb functions keep their own
-    behaviour.
+    pynwb chooses a backend for ``pynwb.validate(path=...)`` with its private
+    ``pynwb._get_backend`` and for ``pynwb.read_nwb(path)`` inline; both only know
+    ``NWBHDF5IO`` and hdmf-zarr's ``NWBZarrIO`` (imported from ``hdmf_zarr``). This wraps the
+    two module attributes so that a local path :meth:`NWBZarrIO.can_read` accepts, or a remote
+    URL ending in ``.zarr``, goes to :class:`NWBZarrIO`; everything else goes to pynwb's own
+    function unchanged. It is called on ``import nwbzarr`` and calling it again does nothing.
+    Code that did ``from pynwb import read_nwb`` before importing nwbzarr keeps pynwb's
+    original function. If a future pynwb renames these functions, nothing is wrapped.
     """
     import pynwb
 
-    original = getattr(pynwb, "_get_backend", None)
-    if original is None or getattr(original, "_nwbzarr_wrapped", False):
-        return
+    def ours(path: Any) -> bool:
+        if isinstance(path, Path):
+            path = str(path)
+        if not isinstance(path, str):
+            return False
+        if is_remote_url(path):
+            return path.rstrip("/").endswith(".zarr")
+        return NWBZarrIO.can_read(path)
 
-    def _get_backend(path: str, method: str | None = None) -> Any:
-        if method != "ros3" and isinstance(path, (str, Path)) and NWBZarrIO.can_read(path):
-            return NWBZarrIO
-        return original(path, method=method)
+    get_backend = getattr(pynwb, "_get_backend", None)
+    if get_backend is not None and not getattr(get_backend, "_nwbzarr_wrapped", False):
 
-    _get_backend.__doc__ = original.__doc__
-    _get_backend._nwbzarr_wrapped = True  # type: ignore[attr-defined]
-    _get_backend._nwbzarr_original = original  # type: ignore[attr-defined]
-    pynwb._get_backend = _get_backend
+        def _get_backend(path: str, method: str | None = None) -> Any:
+            if method != "ros3" and ours(path):
+                return NWBZarrIO
+            return get_backend(path, method=method)
+
+        _get_backend.__doc__ = get_backend.__doc__
+        _get_backend._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+        pynwb._get_backend = _get_backend
+
+    pynwb_read_nwb = getattr(pynwb, "read_nwb", None)
+    if pynwb_read_nwb is not None and not getattr(pynwb_read_nwb, "_nwbzarr_wrapped", False):
+
+        def _read_nwb(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+            if ours(path):
+                return NWBZarrIO.read_nwb(str(path))
+            return pynwb_read_nwb(path, *args, **kwargs)
+
+        _read_nwb.__doc__ = pynwb_read_nwb.__doc__
+        _read_nwb._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+        pynwb.read_nwb = _read_nwb
