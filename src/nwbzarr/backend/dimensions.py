@@ -2,9 +2,10 @@
 
 Zarr v3 arrays carry ``dimension_names`` (read by xarray). They come, in order of preference,
 from the builder's ``dimension_labels`` (set by hdmf's ObjectMapper from the spec's ``dims``
-when a container is built), from HDF5 dimension scales of an h5py source dataset (its
-dimension labels, or the names of attached scales), and from the spec's ``dims`` looked up in
-the namespace catalog (builders read from a file, as in conversion, carry no labels).
+when a container is built), from the ``dimension_names`` of a Zarr v3 source array, from the
+HDF5 dimension scales of an h5py source dataset (its dimension labels, or the names of
+attached scales), and from the spec's ``dims`` looked up in the namespace catalog (builders
+read from a file, as in conversion, carry no labels).
 Sources: NWB/HDMF schema language ``dims``/``shape`` keys; HDF5 Dimension Scale specification.
 """
 
@@ -14,6 +15,7 @@ import posixpath
 from typing import Any
 
 import h5py
+import zarr
 from hdmf.build import DatasetBuilder
 from hdmf.data_utils import AbstractDataChunkIterator
 from hdmf.spec import DatasetSpec, NamespaceCatalog
@@ -146,6 +148,11 @@ def dimension_names(
     if not ndim:
         return None
     from_spec = spec_dimension_names(dataset_spec(builder, catalog), ndim)
+    source = getattr(data, "dataset", data)  # read wrappers hold the stored array
+    if isinstance(source, zarr.Array) and source.metadata.zarr_format == 3:
+        names = source.metadata.dimension_names
+        if names is not None and len(names) == ndim and any(n is not None for n in names):
+            return list(names)
     if isinstance(data, h5py.Dataset):
         scales = hdf5_dimension_names(data)
         if scales is not None:
