@@ -24,6 +24,7 @@ from nwbzarr.errors import (
     StoreNotFoundError,
     UnknownNamespaceError,
     UnsupportedDataError,
+    UnsupportedOptionError,
 )
 
 
@@ -176,8 +177,11 @@ def test_region_reference_dtype_rejected(tmp_path):
 def test_hdmf_zarr_parameters_accepted_or_refused(tmp_path):
     with ZarrIO(tmp_path / "a.zarr", "w", synchronizer=None, object_codec_class=None) as io:
         assert io.synchronizer is None and io.object_codec_class is None
-    with pytest.raises(ValueError, match="never pickles"):
+    with pytest.raises(UnsupportedOptionError, match="never pickles"):
         ZarrIO(tmp_path / "b.zarr", "w", object_codec_class=object)
+    with pytest.raises(UnsupportedOptionError, match="synchronizers"):
+        ZarrIO(tmp_path / "c.zarr", "w", synchronizer=object())
+    assert not (tmp_path / "b.zarr").exists() and not (tmp_path / "c.zarr").exists()
 
 
 def test_reference_to_another_file_is_refused(tmp_path):

@@ -84,3 +84,7 @@ class UnsafePickleError(LegacyFormatError):
 
 class LinkTargetMismatchError(NWBZarrError, ValueError):
     """A dataset to be written as a link does not match what its container declares."""
+
+
+class UnsupportedOptionError(NWBZarrError, ValueError):
+    """An hdmf-zarr option that zarr v3 / nwbzarr cannot honour was given a value."""

@@ -30,6 +30,7 @@ from ..errors import (
     ReadOnlyError,
     StoreExistsError,
     StoreNotFoundError,
+    UnsupportedOptionError,
 )
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import is_remote_url, open_store, store_exists
@@ -62,10 +63,10 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         In ``"w"`` mode, replace whatever exists at ``path`` even if it is not a Zarr store.
     synchronizer : None
         Accepted for hdmf-zarr compatibility; zarr v3 has no synchronizers, so any other value
-        raises ``ValueError``.
+        raises ``UnsupportedOptionError`` (a ``ValueError``).
     object_codec_class : None
         Accepted for hdmf-zarr compatibility; nwbzarr never pickles, so any other value raises
-        ``ValueError``.
+        ``UnsupportedOptionError`` (a ``ValueError``).
     chunk_bytes, shard_bytes : int
         Target uncompressed chunk and shard sizes in bytes for new arrays
         (defaults 4 MiB and 256 MiB; ``shard_bytes=0`` disables sharding).
@@ -114,12 +115,12 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
                 f"{path}: mode {mode!r} is not supported; use one of {', '.join(MODES)}"
             )
         if synchronizer not in (None, False):
-            raise ValueError(
+            raise UnsupportedOptionError(
                 f"{path}: zarr v3 has no synchronizers; drop synchronizer= (writes from "
                 "several processes go through write(number_of_jobs=...))"
             )
         if object_codec_class is not None:
-            raise ValueError(
+            raise UnsupportedOptionError(
                 f"{path}: object_codec_class is not used; nwbzarr stores references and text "
                 "as JSON/UTF-8 and never pickles"
             )
