@@ -22,6 +22,7 @@ __all__ = [
     "UnsupportedCodecError",
     "LegacyFormatError",
     "UnsafePickleError",
+    "AppendError",
 ]
 
 
@@ -80,3 +81,9 @@ class LegacyFormatError(NWBZarrError, ValueError):
 class UnsafePickleError(LegacyFormatError):
     """A pickled chunk of a legacy store asks for something other than plain data (a global,
     a callable); it is refused without running anything."""
+
+
+class AppendError(NWBZarrError, ValueError):
+    """A dataset read from a store cannot grow or change as asked in append mode (``"a"``,
+    ``"r+"``): a scalar, a closed store, a value that does not fit; the message names the
+    dataset path and what to do."""
