@@ -483,3 +483,34 @@ def test_pynwb_validate_after_append(store):
         io.write(nwb)
     errors = validate(path=str(store))
     assert errors == [], errors
+
+
+def test_row_appended_in_part_is_not_stored_as_complete(store):
+    with pytest.raises(AppendError, match="/intervals/sleep/start_time has 3 rows, id has 2"):
+        with NWBZarrIO(store, mode="a") as io:
+            nwb = io.read()
+            try:  # a row interrupted half way, the exception caught by the caller
+                nwb.intervals["sleep"]["start_time"].append(99.0)
+                raise RuntimeError("interrupted")
+            except RuntimeError:
+                pass
+            io.write(nwb)
+    with pytest.raises(IncompleteStoreError):
+        NWBZarrIO(store, mode="r")
+
+
+def test_ragged_row_appended_in_part_is_refused_on_close(store):
+    with pytest.raises(AppendError, match="spike_times_index ends at 9.*spike_times has 11"):
+        with NWBZarrIO(store, mode="a") as io:
+            nwb = io.read()
+            nwb.units["spike_times"].target.extend([8.0, 9.0])  # data grown, index not
+    with pytest.raises(IncompleteStoreError):
+        NWBZarrIO(store, mode="r")
+
+
+def test_in_place_edit_of_read_array(store):
+    with NWBZarrIO(store, mode="a") as io:
+        nwb = io.read()
+        nwb.units.spike_times.data[0] = 0.125
+    with NWBZarrIO(store, mode="r") as io:
+        np.testing.assert_array_equal(io.read().units["spike_times"][0], [0.125, 0.25, 0.3])

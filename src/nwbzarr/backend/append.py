@@ -74,6 +74,12 @@ class AppendMixin:
             self.__dict__["_pending_sites_"] = []
         return self.__dict__["_pending_sites_"]
 
+    @property
+    def _touched_arrays(self) -> set[str]:
+        if "_touched_arrays_" not in self.__dict__:
+            self.__dict__["_touched_arrays_"] = set()
+        return self.__dict__["_touched_arrays_"]
+
     def _pending_reference(self, target: Any) -> str:
         """A placeholder for a reference to ``target``, a container not built yet."""
         for token, known in self._pending_targets.items():
@@ -99,12 +105,28 @@ class AppendMixin:
 
     # -- read / write ------------------------------------------------------------------------
     def read(self, **kwargs: Any) -> Any:
+        """Read the root container; in append modes, let its ragged columns grow.
+
+        Raises
+        ------
+        ValueError
+            If the store was opened in a write-only mode.
+        """
         container = super().read(**kwargs)
         if self._mode in APPEND_MODES:
             unlock_vector_indexes(container.objects.values())
         return container
 
     def write(self, container: Any, **kwargs: Any) -> None:
+        """Write ``container``; in append modes, store every changed attribute too.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the store was opened read-only.
+        AppendError
+            If a table grown through read arrays has columns of different lengths.
+        """
         if self._mode in APPEND_MODES:
             # pynwb does not flag a container whose optional field was set after reading
             # (``device.manufacturer = ...``); rebuild them all so such changes are stored.
@@ -114,11 +136,29 @@ class AppendMixin:
         super().write(container, **kwargs)
 
     def write_builder(self, builder: Any, **kwargs: Any) -> None:
+        """Write the builder tree, then fill in references appended before their targets existed.
+
+        Raises
+        ------
+        AppendError
+            If a table grown through read arrays has columns of different lengths.
+        """
         super().write_builder(builder, **kwargs)
         self._fill_pending_references()
+        problem = self._table_problem()
+        if problem is not None:
+            raise problem
         self._views_changed = False
 
     def write_dataset(self, parent: zarr.Group, builder: DatasetBuilder, **kwargs: Any) -> Any:
+        """Write a dataset; in append modes, refresh the attributes and rows of one already
+        stored (see :meth:`nwbzarr.backend.write.WriteMixin.write_dataset` for the rest).
+
+        Raises
+        ------
+        UnsupportedDataError
+            If the data cannot be stored.
+        """
         if self._mode in APPEND_MODES and self.get_written(builder):
             self._refresh_dataset_attributes(parent, builder)
         return super().write_dataset(parent, builder, **kwargs)
@@ -209,8 +249,34 @@ class AppendMixin:
         sync(self._root.store.set(_ROOT_KEY, raw))
         return True
 
+    def _table_problem(self) -> AppendError | None:
+        """An error if a table grown through read arrays has columns of different lengths.
+
+        hdmf appends a row column by column; a row interrupted half way (an exception the caller
+        caught) would otherwise be stored as a table that no reader can construct.
+        """
+        problems = []
+        for gpath in sorted({p.rpartition("/")[0] for p in self._touched_arrays}):
+            try:
+                group = self._root[gpath] if gpath else self._root
+            except KeyError:
+                continue
+            problems += _table_length_problems(group)
+        if not problems:
+            return None
+        return AppendError(
+            f"{self.source}: rows were appended only in part: {'; '.join(problems)}. A row "
+            "interrupted half way cannot be stored; the store is left marked incomplete"
+        )
+
     def _unresolved_references_error(self) -> AppendError | None:
-        """An error naming references whose targets were never written (marks the write failed)."""
+        """An error for an append that cannot be completed (marks the write failed): a reference
+        whose target was never written, or a table grown only in part."""
+        if not self._write_failed and self._views_changed:
+            problem = self._table_problem()
+            if problem is not None:
+                self._write_failed = True
+                return problem
         if not self._pending_sites:
             return None
         self._write_failed = True
@@ -241,4 +307,32 @@ def _fingerprint(root: zarr.Group) -> dict[str, str]:
         meta = node.metadata.to_dict()
         meta.pop("consolidated_metadata", None)
         out[path] = json.dumps(meta, sort_keys=True, default=str)
+    return out
+
+
+def _table_length_problems(group: zarr.Group) -> list[str]:
+    """Columns of a DynamicTable group whose row count differs from ``id``'s, and indexes
+    whose last offset is not the length of their target."""
+    colnames = group.attrs.get("colnames")
+    if colnames is None or "id" not in group:
+        return []
+    arrays = dict(group.arrays())
+    rows = arrays["id"].shape[0]
+    where = "/" + group.path
+    out = []
+    for col in [str(c) for c in np.atleast_1d(colnames)]:
+        outer = col
+        while f"{outer}_index" in arrays:
+            outer = f"{outer}_index"
+        if outer in arrays and arrays[outer].ndim and arrays[outer].shape[0] != rows:
+            out.append(f"{where}/{outer} has {arrays[outer].shape[0]} rows, id has {rows}")
+    for name, index in arrays.items():
+        target = arrays.get(name[: -len("_index")]) if name.endswith("_index") else None
+        if target is None or index.ndim != 1 or not index.shape[0] or not target.ndim:
+            continue
+        last = int(np.asarray(index[index.shape[0] - 1 :])[0])
+        if last != target.shape[0]:
+            out.append(
+                f"{where}/{name} ends at {last}, {where}/{target.basename} has {target.shape[0]}"
+            )
     return out

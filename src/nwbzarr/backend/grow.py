@@ -76,6 +76,7 @@ def changing(io: Any, array: zarr.Array) -> Iterator[None]:
         io._write_failed = True  # the store may be half changed: keep the marker
         raise
     io._views_changed = True
+    io._touched_arrays.add(array.path.strip("/"))
 
 
 # -- numeric and text arrays ------------------------------------------------------------------
