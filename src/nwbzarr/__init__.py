@@ -5,6 +5,7 @@ Public API: :class:`ZarrIO`, :class:`NWBZarrIO`, :class:`ZarrDataIO`, :func:`rea
 """
 
 from .backend.dataio import ZarrDataIO
+from .backend.grow import install_hdmf_hooks
 from .backend.io import ZarrIO
 from .backend.nwb import NWBZarrIO, read_nwb, register_with_pynwb
 from .convert import convert
@@ -22,3 +23,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 register_with_pynwb()
+install_hdmf_hooks()

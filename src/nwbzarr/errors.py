@@ -22,6 +22,7 @@ __all__ = [
     "UnsupportedCodecError",
     "LegacyFormatError",
     "UnsafePickleError",
+    "AppendError",
 ]
 
 
@@ -88,3 +89,9 @@ class LinkTargetMismatchError(NWBZarrError, ValueError):
 
 class UnsupportedOptionError(NWBZarrError, ValueError):
     """An hdmf-zarr option that zarr v3 / nwbzarr cannot honour was given a value."""
+
+
+class AppendError(NWBZarrError, ValueError):
+    """A dataset read from a store cannot grow or change as asked in append mode (``"a"``,
+    ``"r+"``): a scalar, a closed store, a value that does not fit; the message names the
+    dataset path and what to do."""

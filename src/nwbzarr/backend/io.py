@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import is_remote_url, open_store, store_exists
+from .append import AppendMixin
 from .read import ReadMixin
 from .specs import cache_spec, load_cached_namespaces, namespace_groups
 from .write import WriteMixin
@@ -42,7 +43,7 @@ MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
 READ_ONLY_MODES = ("r", "r-")
 
 
-class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
+class ZarrIO(AppendMixin, WriteMixin, ReadMixin, HDMFIO):
     """Read and write HDMF files as Zarr v3 stores.
 
     Parameters
@@ -299,12 +300,16 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
         root = getattr(self, "_root", None)
         if root is None:
             return
+        pending = None
         try:
             if self._mode not in READ_ONLY_MODES:
+                pending = self._unresolved_references_error()  # append mode (append.py)
                 if self._writing and not self._write_failed:
                     attrs = root.attrs.asdict()
                     if WRITE_IN_PROGRESS_ATTR in attrs:
                         del root.attrs[WRITE_IN_PROGRESS_ATTR]
+                elif self._writing:
+                    self._restore_if_unchanged()
                 if not self._write_failed and self._consolidate_on_close:
                     with _QuietZarr():
                         zarr.consolidate_metadata(root.store)
@@ -313,6 +318,8 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
                 ext.close()
             self._external = {}
             self._root = None
+        if pending is not None and not self._exiting_with_error:
+            raise pending
 
     def is_open(self) -> bool:
         """True while the store is open."""
@@ -332,6 +339,7 @@ class ZarrIO(WriteMixin, ReadMixin, HDMFIO):
 
     def _begin_write(self) -> None:
         if not self._writing:
+            self._snapshot_before_write()  # append mode: lets close() undo a no-op failure
             self._root.attrs.update({WRITE_IN_PROGRESS_ATTR: True})
             self._writing = True
 

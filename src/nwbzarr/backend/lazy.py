@@ -16,6 +16,7 @@ import zarr
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 
 from ..conventions.dtypes import builder_dtype_name
+from . import grow
 
 
 def _as_text(values: Any) -> Any:
@@ -35,13 +36,44 @@ class ZarrArrayView(zarr.Array):
     adds both and is otherwise the same lazily read ``zarr.Array`` (``isinstance`` holds, so
     hdmf, dask and xarray treat it as one).
 
-    Build it with :meth:`wrap` from an open array.
+    Build it with :meth:`wrap` from an open array. In append mode (``"a"``, ``"r+"``) it grows
+    through :meth:`append` and hdmf's ``extend_data`` (see :mod:`nwbzarr.backend.grow`).
     """
 
+    #: The ZarrIO that read the array (None for a view built elsewhere).
+    _nwbzarr_io = None
+
     @classmethod
-    def wrap(cls, array: zarr.Array) -> ZarrArrayView:
-        """Return a view of an open ``zarr.Array`` (no I/O)."""
-        return cls(array._async_array)
+    def wrap(cls, array: zarr.Array, io: Any = None) -> ZarrArrayView:
+        """Return a view of an open ``zarr.Array`` (no I/O), read through ``io``."""
+        view = cls(array._async_array)
+        view._nwbzarr_io = io
+        return view
+
+    def append(self, data: Any, axis: int = 0) -> tuple[int, ...]:
+        """Append rows along ``axis`` (what hdmf's ``append_data`` calls) and store them.
+
+        Returns
+        -------
+        tuple of int
+            The new shape.
+
+        Raises
+        ------
+        AppendError
+            Scalar array, rows of the wrong shape, or values the stored type cannot hold.
+        ReadOnlyError
+            The store was opened read-only.
+        """
+        return grow.append_rows(self._nwbzarr_io, self, data, axis)
+
+    def _nwbzarr_extend(self, values: Any) -> ZarrArrayView:
+        grow.append_rows(self._nwbzarr_io, self, values, 0)
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with grow.changing(self._nwbzarr_io, self):
+            super().__setitem__(key, value)
 
     def _convert(self, values: Any) -> Any:
         if isinstance(values, np.ndarray) and values.ndim == 0:
@@ -96,15 +128,34 @@ class _ZarrReferenceDataset(HDMFDataset):
     def invert(self) -> Any:
         return self.get_inverse_class()(self.dataset, self.io)
 
+    def _target(self, path: str) -> Any:
+        if path.startswith(grow.PENDING_PREFIX):
+            return self.io.pending_object(path, isinstance(self, BuilderResolver))
+        return self.get_object(path)
+
     def __getitem__(self, key: Any) -> Any:
         paths = self.dataset[key]
         if isinstance(paths, np.ndarray) and paths.ndim > 0:
-            return [self.get_object(str(p)) for p in paths.ravel()]
-        return self.get_object(str(paths[()] if isinstance(paths, np.ndarray) else paths))
+            return [self._target(str(p)) for p in paths.ravel()]
+        return self._target(str(paths[()] if isinstance(paths, np.ndarray) else paths))
 
     def __iter__(self):
         for p in self.dataset[...]:
-            yield self.get_object(str(p))
+            yield self._target(str(p))
+
+    def append(self, arg: Any) -> None:
+        """Append one reference (a container or builder) and store it (append mode).
+
+        Raises
+        ------
+        AppendError, ReadOnlyError, UnsupportedDataError
+            See :func:`nwbzarr.backend.grow.append_references`.
+        """
+        grow.append_references(self.io, self.dataset, [arg])
+
+    def _nwbzarr_extend(self, args: Any) -> Any:
+        grow.append_references(self.io, self.dataset, list(args))
+        return self
 
     def __len__(self) -> int:
         return self.dataset.shape[0]
@@ -163,8 +214,26 @@ class _ZarrTableDataset(HDMFDataset):
         for i in self._text_index:
             row[i] = str(row[i])
         for i in self._ref_index:
-            row[i] = self.get_object(str(row[i]))
+            path = str(row[i])
+            if path.startswith(grow.PENDING_PREFIX):
+                row[i] = self.io.pending_object(path, isinstance(self, BuilderResolver))
+            else:
+                row[i] = self.get_object(path)
         return tuple(row)
+
+    def append(self, arg: Any) -> None:
+        """Append one row (tuple; containers in reference fields) and store it (append mode).
+
+        Raises
+        ------
+        AppendError, ReadOnlyError, UnsupportedDataError
+            See :func:`nwbzarr.backend.grow.append_compound`.
+        """
+        grow.append_compound(self.io, self.dataset, [arg], self.reference_fields)
+
+    def _nwbzarr_extend(self, rows: Any) -> Any:
+        grow.append_compound(self.io, self.dataset, list(rows), self.reference_fields)
+        return self
 
     def __getitem__(self, key: Any) -> Any:
         values = self.dataset[key]

@@ -259,10 +259,10 @@ class ReadMixin:
             data = value
             kwargs["dtype"] = builder_dtype_name(dtype)
         elif dtype.kind in "OSUT":
-            data = ZarrTextDataset.wrap(array)
+            data = ZarrTextDataset.wrap(array, io=self)
             kwargs["dtype"] = "utf"
         else:
-            data = ZarrArrayView.wrap(array)
+            data = ZarrArrayView.wrap(array, io=self)
             kwargs["dtype"] = dtype
         builder = DatasetBuilder(
             name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs

@@ -69,6 +69,8 @@ def to_json_value(value: Any, where: str) -> Any:
             return str(value)
         if isinstance(value, np.datetime64):
             return str(value)
+        if isinstance(value, (np.float32, np.float16)):
+            return _short_float(value)
         return value.item()
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
@@ -79,7 +81,18 @@ def to_json_value(value: Any, where: str) -> Any:
             return [to_json_value(v, where) for v in value.tolist()]
         if value.dtype.kind in "OUT":
             return [to_json_value(v, where) for v in value.tolist()]
+        if value.dtype in (np.float32, np.float16):
+            return value.astype(str).astype(np.float64).tolist()
         return value.tolist()
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_json_value(v, where) for v in value]
     raise TypeError(f"attribute {where}: cannot store a value of type {type(value).__name__}")
+
+
+def _short_float(value: np.floating) -> float:
+    """A float32/float16 as the shortest decimal that reads back as the same value.
+
+    ``5e-07`` stored as float32 would otherwise widen to ``4.999999987376214e-07``, so an
+    attribute read and written again (append mode) would change on disk.
+    """
+    return float(str(value))

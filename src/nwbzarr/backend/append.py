@@ -1,0 +1,338 @@
+"""Append and amend mode (``"a"``, ``"r+"``) of :class:`nwbzarr.ZarrIO`.
+
+A store opened with ``"a"`` or ``"r+"`` is read with ``io.read()``, changed through pynwb, and
+written with ``io.write(nwbfile)``. Three kinds of change reach the store:
+
+* new containers (groups, arrays, links) and changed attributes of existing groups and arrays,
+  written by ``io.write`` (:mod:`nwbzarr.backend.write`, with the refresh of existing arrays'
+  attributes below);
+* rows appended to arrays read from the store (``add_row``, ``add_unit``, ...), written at once
+  through the lazy views (:mod:`nwbzarr.backend.grow`), as h5py does in ``r+``;
+* references appended to containers that have no path yet, stored as placeholders and filled
+  in when ``io.write`` has built their targets.
+
+Failure policy (``docs/storage.md`` §7). The ``_WRITE_IN_PROGRESS`` marker is set just before
+the first change. When a write or an append fails, or the ``with`` block exits with an
+exception while appended rows are not yet followed by a completed ``io.write``, ``close()``
+compares every node's metadata with a snapshot taken before the marker was set: if nothing
+changed, the root ``zarr.json`` is restored byte for byte (the store is as complete as before,
+consolidated metadata included); if anything changed, the marker stays and readers refuse the
+store (``IncompleteStoreError``) instead of showing half an append.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.build import DatasetBuilder
+from hdmf.data_utils import DataIO
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from ..conventions.attributes import (
+    DTYPE_ATTR,
+    OBJECT_REFERENCE,
+    REFERENCE_FIELDS_ATTR,
+    WRITE_IN_PROGRESS_ATTR,
+)
+from ..conventions.references import builder_path
+from ..errors import AppendError
+from .grow import (
+    PENDING_PREFIX,
+    append_compound,
+    append_references,
+    append_rows,
+    set_compound_field,
+    unlock_vector_indexes,
+)
+
+#: Modes that open an existing store for changes.
+APPEND_MODES = ("a", "r+")
+_ROOT_KEY = "zarr.json"
+
+
+class AppendMixin:
+    """Append-mode bookkeeping mixed into :class:`nwbzarr.ZarrIO` (before ``WriteMixin``)."""
+
+    _snapshot: tuple[Any, dict] | None = None
+    _views_changed = False
+    _exiting_with_error = False
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def _pending_targets(self) -> dict[str, Any]:
+        if "_pending_targets_" not in self.__dict__:
+            self.__dict__["_pending_targets_"] = {}
+        return self.__dict__["_pending_targets_"]
+
+    @property
+    def _pending_sites(self) -> list:
+        if "_pending_sites_" not in self.__dict__:
+            self.__dict__["_pending_sites_"] = []
+        return self.__dict__["_pending_sites_"]
+
+    @property
+    def _touched_arrays(self) -> set[str]:
+        if "_touched_arrays_" not in self.__dict__:
+            self.__dict__["_touched_arrays_"] = set()
+        return self.__dict__["_touched_arrays_"]
+
+    def _pending_reference(self, target: Any) -> str:
+        """A placeholder for a reference to ``target``, a container not built yet."""
+        for token, known in self._pending_targets.items():
+            if known is target:
+                return token
+        token = f"{PENDING_PREFIX}{len(self._pending_targets)}"
+        self._pending_targets[token] = target
+        return token
+
+    def pending_object(self, token: str, builders: bool) -> Any:
+        """The target of a placeholder read back before ``io.write`` (container or builder).
+
+        Raises
+        ------
+        KeyError
+            If ``token`` is not a placeholder of this I/O object.
+        """
+        target = self._pending_targets[token]
+        if builders:
+            built = self.manager.get_builder(target)
+            return built if built is not None else target
+        return target
+
+    # -- read / write ------------------------------------------------------------------------
+    def read(self, **kwargs: Any) -> Any:
+        """Read the root container; in append modes, let its ragged columns grow.
+
+        Raises
+        ------
+        ValueError
+            If the store was opened in a write-only mode.
+        """
+        container = super().read(**kwargs)
+        if self._mode in APPEND_MODES:
+            unlock_vector_indexes(container.objects.values())
+        return container
+
+    def write(self, container: Any, **kwargs: Any) -> None:
+        """Write ``container``; in append modes, store every changed attribute too.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the store was opened read-only.
+        AppendError
+            If a table grown through read arrays has columns of different lengths.
+        """
+        if self._mode in APPEND_MODES:
+            # pynwb does not flag a container whose optional field was set after reading
+            # (``device.manufacturer = ...``); rebuild them all so such changes are stored.
+            # Only nodes whose attributes differ are rewritten.
+            for obj in container.objects.values():
+                obj.set_modified()
+        super().write(container, **kwargs)
+
+    def write_builder(self, builder: Any, **kwargs: Any) -> None:
+        """Write the builder tree, then fill in references appended before their targets existed.
+
+        Raises
+        ------
+        AppendError
+            If a table grown through read arrays has columns of different lengths.
+        """
+        super().write_builder(builder, **kwargs)
+        self._fill_pending_references()
+        problem = self._table_problem()
+        if problem is not None:
+            raise problem
+        self._views_changed = False
+
+    def write_dataset(self, parent: zarr.Group, builder: DatasetBuilder, **kwargs: Any) -> Any:
+        """Write a dataset; in append modes, refresh the attributes and rows of one already
+        stored (see :meth:`nwbzarr.backend.write.WriteMixin.write_dataset` for the rest).
+
+        Raises
+        ------
+        UnsupportedDataError
+            If the data cannot be stored.
+        """
+        if self._mode in APPEND_MODES and self.get_written(builder):
+            self._refresh_dataset_attributes(parent, builder)
+        return super().write_dataset(parent, builder, **kwargs)
+
+    def _refresh_dataset_attributes(self, parent: zarr.Group, builder: DatasetBuilder) -> None:
+        """Store attributes changed on a dataset read from the store (e.g. one set in pynwb)."""
+        try:
+            node = parent[builder.name]
+        except KeyError:
+            return
+        if not isinstance(node, zarr.Array) or node.path.strip("/") != builder_path(builder).strip(
+            "/"
+        ):
+            return  # a link, or a dataset of another store
+        self._update_attributes(node, self._encode_attributes(builder.attributes, "/" + node.path))
+        self._grow_written_dataset(node, builder)
+
+    def _grow_written_dataset(self, node: zarr.Array, builder: DatasetBuilder) -> None:
+        """Store rows added in memory to a dataset written earlier in this session.
+
+        A column written by one ``io.write`` keeps its in-memory list in the container; rows
+        added before the next ``io.write`` are appended here instead of being skipped.
+        """
+        data = builder.data
+        if "neurodata_type" in builder.attributes or "data_type" in builder.attributes:
+            try:
+                data = self.manager.construct(builder).data  # the container's current data
+            except Exception:  # pragma: no cover - no cached container: keep the builder's
+                pass
+        if isinstance(data, DataIO):
+            data = data.data
+        if not isinstance(data, (list, tuple, np.ndarray)) or node.ndim == 0:
+            return
+        stored = node.shape[0]
+        if len(data) <= stored:
+            return
+        tail = list(data[stored:])
+        if node.dtype.names:
+            fields = tuple(node.attrs.get(REFERENCE_FIELDS_ATTR) or ())
+            append_compound(self, node, tail, fields)
+        elif node.attrs.get(DTYPE_ATTR) == OBJECT_REFERENCE:
+            append_references(self, node, tail)
+        else:
+            append_rows(
+                self, node, np.asarray(data[stored:]) if isinstance(data, np.ndarray) else tail
+            )
+
+    def _fill_pending_references(self) -> None:
+        """Replace placeholders whose targets ``io.write`` has now built by their paths."""
+        left = []
+        for array, index, field, token in self._pending_sites:
+            target = self._pending_targets[token]
+            if self.manager.get_builder(target) is None:
+                left.append((array, index, field, token))
+                continue
+            path = self._reference_path(target, "/" + array.path)
+            if field is None:
+                array[index : index + 1] = [path]
+            else:
+                set_compound_field(array, index, field, path)
+        self._pending_sites[:] = left
+
+    # -- failure handling --------------------------------------------------------------------
+    def _snapshot_before_write(self) -> None:
+        """Record the store's state before the first change of an append (see module doc)."""
+        root = self._root
+        attrs = root.attrs.asdict()
+        if self._mode not in APPEND_MODES or not (
+            "neurodata_type" in attrs or "data_type" in attrs
+        ):
+            return  # a new store: nothing to preserve
+        raw = sync(root.store.get(_ROOT_KEY, prototype=default_buffer_prototype()))
+        self._snapshot = (raw, _fingerprint(root))
+
+    def _restore_if_unchanged(self) -> bool:
+        """After a failure: put back the root metadata if the failed change wrote nothing.
+
+        Returns
+        -------
+        bool
+            True if the store was restored to its state before the append.
+        """
+        if self._snapshot is None:
+            return False
+        raw, before = self._snapshot
+        if raw is None or _fingerprint(self._root) != before:
+            return False
+        sync(self._root.store.set(_ROOT_KEY, raw))
+        return True
+
+    def _table_problem(self) -> AppendError | None:
+        """An error if a table grown through read arrays has columns of different lengths.
+
+        hdmf appends a row column by column; a row interrupted half way (an exception the caller
+        caught) would otherwise be stored as a table that no reader can construct.
+        """
+        problems = []
+        for gpath in sorted({p.rpartition("/")[0] for p in self._touched_arrays}):
+            try:
+                group = self._root[gpath] if gpath else self._root
+            except KeyError:
+                continue
+            problems += _table_length_problems(group)
+        if not problems:
+            return None
+        return AppendError(
+            f"{self.source}: rows were appended only in part: {'; '.join(problems)}. A row "
+            "interrupted half way cannot be stored; the store is left marked incomplete"
+        )
+
+    def _unresolved_references_error(self) -> AppendError | None:
+        """An error for an append that cannot be completed (marks the write failed): a reference
+        whose target was never written, or a table grown only in part."""
+        if not self._write_failed and self._views_changed:
+            problem = self._table_problem()
+            if problem is not None:
+                self._write_failed = True
+                return problem
+        if not self._pending_sites:
+            return None
+        self._write_failed = True
+        where = sorted({"/" + a.path for a, *_ in self._pending_sites})
+        names = sorted(
+            {getattr(self._pending_targets[t], "name", "?") for *_, t in self._pending_sites}
+        )
+        self._pending_sites.clear()
+        return AppendError(
+            f"{self.source}: {', '.join(where)} refer to {', '.join(names)}, which were never "
+            "written; add them to the file and call io.write(nwbfile) before closing. The store "
+            "is left marked incomplete"
+        )
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self._exiting_with_error = True
+            if self._views_changed:  # rows appended, not followed by a completed io.write
+                self._write_failed = True
+        self.close()
+
+
+def _fingerprint(root: zarr.Group) -> dict[str, str]:
+    """Every node's metadata as canonical JSON (the root's attributes without the marker)."""
+    attrs = {k: v for k, v in root.attrs.asdict().items() if k != WRITE_IN_PROGRESS_ATTR}
+    out = {"/": json.dumps(attrs, sort_keys=True, default=str)}
+    for path, node in root.members(max_depth=None):
+        meta = node.metadata.to_dict()
+        meta.pop("consolidated_metadata", None)
+        out[path] = json.dumps(meta, sort_keys=True, default=str)
+    return out
+
+
+def _table_length_problems(group: zarr.Group) -> list[str]:
+    """Columns of a DynamicTable group whose row count differs from ``id``'s, and indexes
+    whose last offset is not the length of their target."""
+    colnames = group.attrs.get("colnames")
+    if colnames is None or "id" not in group:
+        return []
+    arrays = dict(group.arrays())
+    rows = arrays["id"].shape[0]
+    where = "/" + group.path
+    out = []
+    for col in [str(c) for c in np.atleast_1d(colnames)]:
+        outer = col
+        while f"{outer}_index" in arrays:
+            outer = f"{outer}_index"
+        if outer in arrays and arrays[outer].ndim and arrays[outer].shape[0] != rows:
+            out.append(f"{where}/{outer} has {arrays[outer].shape[0]} rows, id has {rows}")
+    for name, index in arrays.items():
+        target = arrays.get(name[: -len("_index")]) if name.endswith("_index") else None
+        if target is None or index.ndim != 1 or not index.shape[0] or not target.ndim:
+            continue
+        last = int(np.asarray(index[index.shape[0] - 1 :])[0])
+        if last != target.shape[0]:
+            out.append(
+                f"{where}/{name} ends at {last}, {where}/{target.basename} has {target.shape[0]}"
+            )
+    return out
