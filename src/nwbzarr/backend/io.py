@@ -36,14 +36,14 @@ from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import is_remote_url, open_store, store_exists
 from .append import AppendMixin
 from .read import ReadMixin
-from .specs import cache_spec, load_cached_namespaces, namespace_groups
+from .specs import SpecCacheMixin
 from .write import WriteMixin
 
 MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
 READ_ONLY_MODES = ("r", "r-")
 
 
-class ZarrIO(AppendMixin, WriteMixin, ReadMixin, HDMFIO):
+class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
     """Read and write HDMF files as Zarr v3 stores.
 
     Parameters
@@ -471,72 +471,6 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, HDMFIO):
             io.export(
                 src_io=src_io, container=container, write_args=write_args, cache_spec=cache_spec
             )
-
-    # -- spec cache ---------------------------------------------------------------------------
-    def _cache_spec(self) -> None:
-        cache_spec(self._root, self.manager.namespace_catalog)
-
-    @classmethod
-    def get_namespaces(
-        cls, path: str | Path, storage_options: dict | None = None
-    ) -> dict[str, str]:
-        """Return ``{namespace: newest cached version}`` of a store."""
-        with cls(path, mode="r", storage_options=storage_options) as io:
-            return {k: v for k, (v, _) in namespace_groups(io._root).items()}
-
-    @classmethod
-    def load_namespaces(
-        cls,
-        namespace_catalog: NamespaceCatalog | TypeMap,
-        path: str | Path | None = None,
-        namespaces: list[str] | None = None,
-        io: HDMFIO | None = None,
-        storage_options: dict | None = None,
-        **kwargs: Any,
-    ) -> dict:
-        """Load the namespaces cached in a store into a catalog or type map.
-
-        Parameters
-        ----------
-        namespace_catalog : hdmf.spec.NamespaceCatalog or hdmf.build.TypeMap
-            Where to load the namespaces.
-        path : str or pathlib.Path, optional
-            Store to read (ignored when ``io`` is given).
-        namespaces : list of str, optional
-            Names to load (default: all cached).
-        io : ZarrIO, optional
-            An open ZarrIO to read from instead of opening ``path``.
-        storage_options : dict, optional
-            fsspec options for remote URLs.
-        **kwargs
-            ``file``: an open root ``zarr.Group`` to read instead of ``path`` (pynwb's
-            validator passes ``io._file``). Others are ignored (pynwb passes HDF5-only options
-            such as ``driver`` and ``aws_region``).
-
-        Returns
-        -------
-        dict
-            Namespace name -> dependencies, as ``NamespaceCatalog.load_namespaces`` returns.
-
-        Raises
-        ------
-        UnknownNamespaceError
-            If a requested namespace is not cached in the store.
-        """
-        if io is not None:
-            return io.load_namespaces_io(namespace_catalog, namespaces)
-        file = kwargs.get("file")
-        if isinstance(file, zarr.Group):  # pynwb.validate(io=...) passes the open root group
-            return load_cached_namespaces(file, namespace_catalog, namespaces, str(path or file))
-        with cls(path, mode="r", storage_options=storage_options) as opened:
-            return opened.load_namespaces_io(namespace_catalog, namespaces)
-
-    def load_namespaces_io(
-        self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
-    ) -> dict:
-        """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
-        self._check_open("load namespaces")
-        return load_cached_namespaces(self._root, namespace_catalog, namespaces, self.source)
 
     @staticmethod
     def generate_dataset_html(dataset: Any) -> str:

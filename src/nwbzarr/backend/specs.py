@@ -8,11 +8,14 @@ root attribute ``.specloc`` names the cache group.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+from hdmf.backends.io import HDMFIO
 from hdmf.backends.utils import NamespaceToBuilderHelper
+from hdmf.build import TypeMap
 from hdmf.spec import NamespaceCatalog
 from hdmf.spec.namespace import SpecReader
 from hdmf.spec.write import SpecWriter
@@ -161,3 +164,72 @@ def load_cached_namespaces(
     if not readers:
         return {}
     return catalog.load_namespaces(NAMESPACE_SPEC_PATH, reader=readers)
+
+
+class SpecCacheMixin:
+    """Spec-cache methods of :class:`nwbzarr.ZarrIO` (``get_namespaces``, ``load_namespaces``)."""
+
+    def _cache_spec(self) -> None:
+        cache_spec(self._root, self.manager.namespace_catalog)
+
+    @classmethod
+    def get_namespaces(
+        cls, path: str | Path, storage_options: dict | None = None
+    ) -> dict[str, str]:
+        """Return ``{namespace: newest cached version}`` of a store."""
+        with cls(path, mode="r", storage_options=storage_options) as io:
+            return {k: v for k, (v, _) in namespace_groups(io._root).items()}
+
+    @classmethod
+    def load_namespaces(
+        cls,
+        namespace_catalog: NamespaceCatalog | TypeMap,
+        path: str | Path | None = None,
+        namespaces: list[str] | None = None,
+        io: HDMFIO | None = None,
+        storage_options: dict | None = None,
+        **kwargs: Any,
+    ) -> dict:
+        """Load the namespaces cached in a store into a catalog or type map.
+
+        Parameters
+        ----------
+        namespace_catalog : hdmf.spec.NamespaceCatalog or hdmf.build.TypeMap
+            Where to load the namespaces.
+        path : str or pathlib.Path, optional
+            Store to read (ignored when ``io`` is given).
+        namespaces : list of str, optional
+            Names to load (default: all cached).
+        io : ZarrIO, optional
+            An open ZarrIO to read from instead of opening ``path``.
+        storage_options : dict, optional
+            fsspec options for remote URLs.
+        **kwargs
+            ``file``: an open root ``zarr.Group`` to read instead of ``path`` (pynwb's
+            validator passes ``io._file``). Others are ignored (pynwb passes HDF5-only options
+            such as ``driver`` and ``aws_region``).
+
+        Returns
+        -------
+        dict
+            Namespace name -> dependencies, as ``NamespaceCatalog.load_namespaces`` returns.
+
+        Raises
+        ------
+        UnknownNamespaceError
+            If a requested namespace is not cached in the store.
+        """
+        if io is not None:
+            return io.load_namespaces_io(namespace_catalog, namespaces)
+        file = kwargs.get("file")
+        if isinstance(file, zarr.Group):  # pynwb.validate(io=...) passes the open root group
+            return load_cached_namespaces(file, namespace_catalog, namespaces, str(path or file))
+        with cls(path, mode="r", storage_options=storage_options) as opened:
+            return opened.load_namespaces_io(namespace_catalog, namespaces)
+
+    def load_namespaces_io(
+        self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
+    ) -> dict:
+        """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
+        self._check_open("load namespaces")
+        return load_cached_namespaces(self._root, namespace_catalog, namespaces, self.source)
