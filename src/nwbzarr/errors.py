@@ -22,6 +22,8 @@ __all__ = [
     "UnsupportedCodecError",
     "LegacyFormatError",
     "UnsafePickleError",
+    "RemoteAccessError",
+    "RemoteListingError",
 ]
 
 
@@ -80,3 +82,13 @@ class LegacyFormatError(NWBZarrError, ValueError):
 class UnsafePickleError(LegacyFormatError):
     """A pickled chunk of a legacy store asks for something other than plain data (a global,
     a callable); it is refused without running anything."""
+
+
+class RemoteAccessError(NWBZarrError, PermissionError):
+    """A remote server refused to serve the store (HTTP 401/403, denied credentials); the
+    message names the URL and how to pass credentials in ``storage_options``."""
+
+
+class RemoteListingError(NWBZarrError, ValueError):
+    """Mode ``"r-"`` needs directory listings, which the remote location (plain HTTP) does not
+    provide; open it with mode ``"r"`` (consolidated metadata)."""

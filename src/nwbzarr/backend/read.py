@@ -28,6 +28,7 @@ from ..conventions.attributes import (
 from ..conventions.dtypes import SPEC_DTYPES, builder_dtype_name
 from ..conventions.references import SAME_FILE, normalize_path, parse_attribute_reference
 from ..errors import NotNWBStoreError
+from ..storage.resolve import join_location
 from .lazy import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -136,9 +137,14 @@ class ReadMixin:
                 f"{self.source}: {where} links to {source!r}; only paths relative to this "
                 "store are followed (untrusted input)"
             )
-        target = os.path.normpath(os.path.join(self._store_root(), source))
+        target = join_location(self._store_root(), source)  # a URL stays a URL
         if target not in self._external:
-            self._external[target] = type(self)(target, mode="r", manager=self.manager)
+            self._external[target] = type(self)(
+                target,
+                mode="r",
+                manager=self.manager,
+                storage_options=getattr(self, "_storage_options", None),
+            )
         return self._external[target]
 
     # -- tree walk -------------------------------------------------------------------------
