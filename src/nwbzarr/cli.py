@@ -67,15 +67,35 @@ def convert(
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=True))
+@click.argument("path")
 @click.option("--depth", type=int, default=None, help="Show nodes down to this depth only.")
-def info(path: str, depth: int | None) -> None:
-    """Show the tree of PATH (a Zarr store): types, shapes, chunks, shards, codecs, bytes."""
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="HTTP header sent with every request to a http(s):// PATH (repeatable).",
+)
+def info(path: str, depth: int | None, headers: tuple[str, ...]) -> None:
+    """Show the tree of PATH (a Zarr store): types, shapes, chunks, shards, codecs, bytes.
+
+    PATH is a local directory or a URL (https://, s3://, gs://, ...). Over plain HTTP the file
+    count and stored bytes are unknown (HTTP cannot list directories).
+    """
     from .summary import summarize
     from .summary_text import format_summary
 
+    storage_options = None
+    if headers:
+        parsed = {}
+        for header in headers:
+            name, sep, value = header.partition(":")
+            if not sep or not name.strip():
+                raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
+            parsed[name.strip()] = value.strip()
+        storage_options = {"headers": parsed}
     try:
-        summary = summarize(path)
+        summary = summarize(path, storage_options=storage_options)
     except NWBZarrError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary, max_depth=depth))

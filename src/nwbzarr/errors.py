@@ -23,6 +23,8 @@ __all__ = [
     "LegacyFormatError",
     "UnsafePickleError",
     "AppendError",
+    "RemoteAccessError",
+    "RemoteListingError",
 ]
 
 
@@ -95,3 +97,13 @@ class AppendError(NWBZarrError, ValueError):
     """A dataset read from a store cannot grow or change as asked in append mode (``"a"``,
     ``"r+"``): a scalar, a closed store, a value that does not fit; the message names the
     dataset path and what to do."""
+
+
+class RemoteAccessError(NWBZarrError, PermissionError):
+    """A remote server refused to serve the store (HTTP 401/403, denied credentials); the
+    message names the URL and how to pass credentials in ``storage_options``."""
+
+
+class RemoteListingError(NWBZarrError, ValueError):
+    """Mode ``"r-"`` needs directory listings, which the remote location (plain HTTP) does not
+    provide; open it with mode ``"r"`` (consolidated metadata)."""

@@ -1,4 +1,4 @@
-"""Storage-level summary of a local Zarr store.
+"""Storage-level summary of a Zarr store (a local directory, or a URL).
 
 This module answers "what is in this store and how is it laid out on disk" without
 interpreting NWB semantics: it counts groups, arrays and files, reports each array's
@@ -19,7 +19,8 @@ Byte counts
 -----------
 ``stored_bytes``
     Sum of the apparent sizes (``st_size``) of regular files on disk, metadata documents
-    included. This is not the number of allocated file-system blocks.
+    included. This is not the number of allocated file-system blocks. For a URL, the sizes
+    the remote filesystem lists; unknown (0, with ``sizes_known=False``) over plain HTTP.
 ``raw_bytes``
     Uncompressed size of the array data: ``prod(shape) * itemsize``. Arrays with a
     variable-length data type (variable-length strings or bytes, numpy object arrays)
@@ -34,13 +35,17 @@ import math
 import os
 import stat
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
 from nwbzarr.errors import NotAZarrStoreError, StoreNotFoundError
+from nwbzarr.storage.resolve import is_remote_url, open_store, remote_errors
 
 __all__ = ["NodeInfo", "StoreSummary", "summarize"]
 
@@ -145,6 +150,10 @@ class StoreSummary:
         name (a parent always precedes its members).
     consolidated : bool
         True if the store was opened through its consolidated metadata.
+    sizes_known : bool
+        False when the store's objects could not be listed (a store served over plain HTTP):
+        then ``n_files``, ``stored_bytes`` and every ``NodeInfo.stored_bytes`` are 0 and mean
+        "unknown".
     """
 
     path: str
@@ -156,6 +165,7 @@ class StoreSummary:
     raw_bytes: int
     nodes: list[NodeInfo] = field(default_factory=list)
     consolidated: bool = False
+    sizes_known: bool = True
 
     @property
     def compression_ratio(self) -> float | None:
@@ -299,12 +309,25 @@ def _describe_zarr_node(rel: str, node: zarr.Group | zarr.Array, zarr_format: in
 
 def _describe_from_disk(rel: str, directory: str, zarr_format: int, reason: str) -> NodeInfo:
     """Describe a node from its JSON metadata documents (zarr-python could not open it)."""
+
+    def doc(name: str) -> dict[str, Any] | None:
+        file = os.path.join(directory, name)
+        return _read_json(file) if os.path.isfile(file) else None
+
+    return _describe_from_docs(rel, doc, zarr_format, reason)
+
+
+def _describe_from_docs(
+    rel: str, doc: Callable[[str], dict[str, Any] | None], zarr_format: int, reason: str
+) -> NodeInfo:
+    """Describe a node from its JSON metadata documents, given by name (``zarr.json``,
+    ``.zarray``, ``.zattrs``; None when absent)."""
     note = f"described from its metadata file: zarr-python could not open it ({reason})"
     if zarr_format == 2:
-        attrs = _read_json(os.path.join(directory, _V2_ATTRS))
-        if not os.path.isfile(os.path.join(directory, _V2_ARRAY)):
+        attrs = doc(_V2_ATTRS) or {}
+        if doc(_V2_ARRAY) is None:
             return NodeInfo(rel, "group", _neurodata_type(attrs), note=note)
-        meta = _read_json(os.path.join(directory, _V2_ARRAY))
+        meta = doc(_V2_ARRAY) or {}
         shape = _tuple(meta.get("shape"))
         itemsize = _itemsize(meta.get("dtype"))
         raw = 0 if shape is None or itemsize is None else math.prod(shape) * itemsize
@@ -321,7 +344,7 @@ def _describe_from_disk(rel: str, directory: str, zarr_format: int, reason: str)
             note=note,
         )
 
-    meta = _read_json(os.path.join(directory, _V3_META))
+    meta = doc(_V3_META) or {}
     attrs = meta.get("attributes") or {}
     if meta.get("node_type") != "array":
         return NodeInfo(rel, "group", _neurodata_type(attrs), note=note)
@@ -357,14 +380,19 @@ def _describe_from_disk(rel: str, directory: str, zarr_format: int, reason: str)
 # ------------------------------------------------------------------------ opening
 
 
-def _open_root(path: str) -> tuple[zarr.Group, bool]:
-    """Open the root group read-only; return it and whether consolidated metadata is used."""
+def _open_root(path: str, store: Any = None) -> tuple[zarr.Group, bool]:
+    """Open the root group read-only; return it and whether consolidated metadata is used.
+
+    ``store`` (a zarr store for ``path``) is opened instead of ``path`` when given.
+    """
 
     def attempt(use_consolidated: bool | None) -> zarr.Group:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # consolidated-metadata notices
-                return zarr.open_group(path, mode="r", use_consolidated=use_consolidated)
+                return zarr.open_group(
+                    path if store is None else store, mode="r", use_consolidated=use_consolidated
+                )
         except zarr.errors.ContainsArrayError as exc:
             raise NotAZarrStoreError(
                 f"{path!r} is a Zarr array, not a Zarr group; summarize the store that contains it"
@@ -394,8 +422,10 @@ def _open_root(path: str) -> tuple[zarr.Group, bool]:
 # ------------------------------------------------------------------------ public API
 
 
-def summarize(path: str | os.PathLike[str]) -> StoreSummary:
-    """Summarize the storage layout of a local Zarr store.
+def summarize(
+    path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+) -> StoreSummary:
+    """Summarize the storage layout of a local Zarr store, or of a remote one given by URL.
 
     Opens the store read-only (through its consolidated metadata if it has some and
     zarr-python can parse it, otherwise node by node), visits every group and array,
@@ -405,7 +435,11 @@ def summarize(path: str | os.PathLike[str]) -> StoreSummary:
     ----------
     path : str or os.PathLike
         Directory of a local Zarr store whose root is a group (Zarr format 3, or
-        format 2 if zarr-python can open its root group).
+        format 2 if zarr-python can open its root group), or a URL
+        (``https://``, ``s3://``, ``memory://``, ...; see
+        :func:`nwbzarr.storage.resolve.is_remote_url`) of such a store.
+    storage_options : dict, optional
+        fsspec options for a URL (credentials, HTTP headers); ignored for local paths.
 
     Returns
     -------
@@ -419,6 +453,8 @@ def summarize(path: str | os.PathLike[str]) -> StoreSummary:
     NotAZarrStoreError
         If `path` exists but is not a directory holding a Zarr group (for instance a
         plain directory, a regular file, or a Zarr array).
+    RemoteAccessError
+        If the server of a URL refuses access (HTTP 401/403).
 
     Notes
     -----
@@ -427,7 +463,15 @@ def summarize(path: str | os.PathLike[str]) -> StoreSummary:
     or ``.zarray`` for format 2). Each member is then opened through zarr-python; if
     that fails, it is described from its metadata document and
     :attr:`NodeInfo.note` records why.
+
+    A URL is summarized from its metadata alone: nodes come from the consolidated metadata
+    (or, where the location lists, from listings), and file counts and stored bytes from one
+    recursive listing of the store. Plain HTTP cannot list, so for an HTTP store they are
+    unknown (:attr:`StoreSummary.sizes_known` is False) and the store must have consolidated
+    metadata for its nodes to be found.
     """
+    if is_remote_url(path):
+        return _summarize_remote(str(path), storage_options)
     fspath = os.path.abspath(os.fspath(path))
     if not os.path.exists(fspath):
         raise StoreNotFoundError(f"Zarr store {fspath!r} does not exist")
@@ -481,7 +525,21 @@ def summarize(path: str | os.PathLike[str]) -> StoreSummary:
         subtree[rel] += direct_bytes[rel]
         if rel:
             subtree[rel.rpartition("/")[0]] += subtree[rel]
+    return _finish(fspath, root, zarr_format, nodes, groups, subtree, n_files, consolidated)
 
+
+def _finish(
+    path: str,
+    root: zarr.Group,
+    zarr_format: int,
+    nodes: list[NodeInfo],
+    groups: set[str],
+    subtree: dict[str, int],
+    n_files: int,
+    consolidated: bool,
+    sizes_known: bool = True,
+) -> StoreSummary:
+    """Fill in per-node stored bytes and group raw bytes, and build the summary."""
     group_raw = dict.fromkeys(groups, 0)
     for info in nodes:
         info.stored_bytes = subtree.get(info.path, 0)
@@ -497,13 +555,119 @@ def summarize(path: str | os.PathLike[str]) -> StoreSummary:
 
     n_arrays = sum(1 for info in nodes if info.kind == "array")
     return StoreSummary(
-        path=fspath,
+        path=path,
         zarr_format=zarr_format,
         n_groups=len(nodes) - n_arrays,
         n_arrays=n_arrays,
         n_files=n_files,
-        stored_bytes=subtree[""],
+        stored_bytes=subtree.get("", 0),
         raw_bytes=group_raw[""],
         nodes=nodes,
         consolidated=consolidated,
+        sizes_known=sizes_known,
+    )
+
+
+def _remote_file_sizes(store: Any) -> dict[str, int] | None:
+    """``{key: size in bytes}`` of every object of a listable fsspec store, else None."""
+    fs, base = getattr(store, "fs", None), getattr(store, "path", None)
+    url = getattr(fs, "protocol", None)
+    protocols = (url,) if isinstance(url, str) else tuple(url or ())
+    if fs is None or base is None or {"http", "https"} & set(protocols):
+        return None  # HTTP has no listing (an HTML index is not a reliable one)
+    try:
+        found = sync(fs._find(base, detail=True))
+    except (FileNotFoundError, NotImplementedError):
+        return None
+    prefix = base.rstrip("/") + "/"
+    sizes: dict[str, int] = {}
+    for name, info in found.items():
+        name = name.lstrip("/") if not prefix.startswith("/") else name
+        key = name[len(prefix) :] if name.startswith(prefix) else name
+        if info.get("type", "file") == "file":
+            sizes[key] = int(info.get("size") or 0)
+    return sizes
+
+
+def _consolidated_documents(store: Any, zarr_format: int) -> dict[str, dict] | None:
+    """``{node path: {document name: document}}`` from a store's consolidated metadata
+    (the root ``zarr.json`` for v3, ``.zmetadata`` for v2), root excluded; None without it."""
+    key = _V3_META if zarr_format == 3 else ".zmetadata"
+    raw = sync(store.get(key, prototype=default_buffer_prototype()))
+    if raw is None:
+        return None
+    try:
+        document = json.loads(raw.to_bytes())
+    except ValueError:
+        return None
+    out: dict[str, dict] = {}
+    if zarr_format == 3:
+        consolidated = document.get("consolidated_metadata") or {}
+        metadata = consolidated.get("metadata")
+        if not isinstance(metadata, dict):
+            return None
+        for rel, meta in metadata.items():
+            out[rel.strip("/")] = {_V3_META: meta}
+        return out
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    for name, meta in metadata.items():
+        rel, _, doc_name = name.rpartition("/")
+        if rel and doc_name in (_V2_GROUP, _V2_ARRAY, _V2_ATTRS):
+            out.setdefault(rel, {})[doc_name] = meta
+    return {rel: d for rel, d in out.items() if _V2_GROUP in d or _V2_ARRAY in d}
+
+
+def _summarize_remote(url: str, storage_options: dict[str, Any] | None) -> StoreSummary:
+    store = open_store(url, read_only=True, storage_options=storage_options)
+    with remote_errors(url, store):
+        root, consolidated = _open_root(url, store)
+    zarr_format = int(root.metadata.zarr_format)
+    nodes: list[NodeInfo] = [_describe_zarr_node("", root, zarr_format)]
+    groups: set[str] = {""}
+    with remote_errors(url, store):
+        docs = _consolidated_documents(store, zarr_format)
+    if docs is None:  # no consolidated metadata: zarr-python lists (not over plain HTTP)
+        with remote_errors(url, store), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            members = dict(root.members(max_depth=None))
+        docs = {rel: {} for rel in members}
+    for rel in sorted(docs, key=lambda p: p.split("/")):
+        parent = rel.rpartition("/")[0]
+        if parent not in groups:
+            continue  # below an array, or below a node that could not be described
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                node = root[rel]
+        except Exception as exc:  # metadata that zarr-python cannot parse
+            info = _describe_from_docs(
+                rel, docs[rel].get, zarr_format, f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            info = _describe_zarr_node(rel, node, zarr_format)
+        if info.kind == "group":
+            groups.add(rel)
+        nodes.append(info)
+
+    with remote_errors(url, store):
+        sizes = _remote_file_sizes(store)
+    subtree: dict[str, int] = {}
+    if sizes is not None:
+        for key, size in sizes.items():
+            parts = key.split("/")
+            for i in range(len(parts)):  # the root and every directory holding the object
+                ancestor = "/".join(parts[:i])
+                subtree[ancestor] = subtree.get(ancestor, 0) + size
+    return _finish(
+        url,
+        root,
+        zarr_format,
+        nodes,
+        groups,
+        subtree,
+        n_files=len(sizes or ()),
+        consolidated=consolidated,
+        sizes_known=sizes is not None,
     )

@@ -50,7 +50,9 @@ def _fmt_shape(shape: tuple[int, ...] | None) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def _fmt_sizes(raw: int, stored: int) -> str:
+def _fmt_sizes(raw: int, stored: int, known: bool = True) -> str:
+    if not known:
+        return f"{format_bytes(raw)} raw" if raw > 0 else ""
     ratio = _ratio(raw, stored)
     if raw <= 0:
         return f"{format_bytes(stored)} on disk"
@@ -112,7 +114,8 @@ def format_summary(summary: StoreSummary, max_depth: int | None = None) -> str:
         if info.shards is not None:
             parts.append(f"shards={_fmt_shape(info.shards)}")
         parts.append("codecs=" + (",".join(info.codecs) if info.codecs else "none"))
-        line = " ".join(parts) + "  " + _fmt_sizes(info.raw_bytes, info.stored_bytes)
+        sizes = _fmt_sizes(info.raw_bytes, info.stored_bytes, summary.sizes_known)
+        line = " ".join(parts) + ("  " + sizes if sizes else "")
         if info.note:
             line += "  (!)"
         lines.append(line)
@@ -125,6 +128,14 @@ def format_summary(summary: StoreSummary, max_depth: int | None = None) -> str:
         )
 
     lines.append("")
+    if not summary.sizes_known:
+        lines.append(
+            f"groups: {summary.n_groups}  arrays: {summary.n_arrays}  files: unknown (this "
+            "location cannot be listed, e.g. plain HTTP)"
+        )
+        lines.append(f"raw: {format_bytes(summary.raw_bytes)} ({summary.raw_bytes} bytes)")
+        lines.append("(raw excludes variable-length data such as strings)")
+        return "\n".join(lines)
     lines.append(
         f"groups: {summary.n_groups}  arrays: {summary.n_arrays}  files on disk: {summary.n_files}"
     )

@@ -33,7 +33,14 @@ from ..errors import (
     UnsupportedOptionError,
 )
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
-from ..storage.resolve import is_remote_url, open_store, store_exists
+from ..storage.resolve import (
+    has_zarr_root,
+    is_remote_url,
+    open_store,
+    remote_errors,
+    require_listing,
+    store_exists,
+)
 from .append import AppendMixin
 from .read import ReadMixin
 from .specs import SpecCacheMixin
@@ -50,16 +57,21 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
     ----------
     path : str, pathlib.Path or zarr store
         Local directory (e.g. ``session.nwb.zarr``), a URL (``https://``, ``s3://``,
-        ``gs://``; read-only), or a zarr store object. Legacy hdmf-zarr (< 0.14) Zarr v2 stores
-        are read (modes ``r``, ``r-``) in the v3 convention through a translating store.
+        ``gs://``, ``memory://``, ...; read-only, see :mod:`nwbzarr.storage.resolve`), or a
+        zarr store object. Legacy hdmf-zarr (< 0.14) Zarr v2 stores are read (modes ``r``,
+        ``r-``) in the v3 convention through a translating store, locally or from a URL.
     mode : str
         ``"r"`` read (consolidated metadata), ``"r-"`` read without consolidated metadata,
         ``"w"`` create/replace, ``"w-"``/``"x"`` create and fail if it exists, ``"a"``
-        read/write creating if missing, ``"r+"`` read/write an existing store.
+        read/write creating if missing, ``"r+"`` read/write an existing store. A URL opens
+        in ``"r"`` or ``"r-"`` only; ``"r-"`` lists directories, which object stores and
+        ``memory://`` do and plain HTTP servers do not (use ``"r"`` there).
     manager : hdmf.build.BuildManager or hdmf.build.TypeMap, optional
         Build manager (a TypeMap is wrapped in one).
     storage_options : dict, optional
-        fsspec options for remote URLs.
+        fsspec options for remote URLs, passed unchanged (``{"headers": {...}}`` or
+        ``client_kwargs`` for HTTP, ``anon``/``key``/``secret`` for S3, ``token`` for GCS);
+        also used for stores that a URL store links to.
     force_overwrite : bool
         In ``"w"`` mode, replace whatever exists at ``path`` even if it is not a Zarr store.
     synchronizer : None
@@ -82,14 +94,21 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
     InvalidModeError
         Unknown mode.
     StoreNotFoundError
-        ``r``/``r-``/``r+`` on a path that does not exist.
+        ``r``/``r-``/``r+`` on a path that does not exist, or a URL with no ``zarr.json`` or
+        ``.zgroup`` under it.
     StoreExistsError
         ``w-``/``x`` on a path that exists.
     NotAZarrStoreError
         Reading a path that exists but is not a Zarr group.
     ReadOnlyError
         ``a``/``r+`` on a legacy hdmf-zarr (Zarr v2) store, which is read through
-        :class:`nwbzarr.storage.legacy_v2.V2TranslatingStore` in ``r``/``r-`` only.
+        :class:`nwbzarr.storage.legacy_v2.V2TranslatingStore` in ``r``/``r-`` only; any
+        writable mode on a URL.
+    RemoteAccessError
+        The server of a URL refused access (HTTP 401/403): pass credentials in
+        ``storage_options``.
+    RemoteListingError
+        ``r-`` on a URL that cannot be listed (plain HTTP).
     LegacyFormatError
         A legacy v2 store holds malformed or unsafe metadata or chunks.
     IncompleteStoreError
@@ -188,7 +207,8 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         return self._root
 
     def is_remote(self) -> bool:
-        """True if the store was opened from a remote URL."""
+        """True if the store was opened from a URL (``memory://`` included, see
+        :func:`nwbzarr.storage.resolve.is_remote_url`)."""
         return is_remote_url(self._path)
 
     def _store_root(self) -> str:
@@ -196,17 +216,21 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
 
     # -- open / close -------------------------------------------------------------------------
     @staticmethod
-    def can_read(path: str | Path) -> bool:
+    def can_read(path: str | Path, storage_options: dict | None = None) -> bool:
         """Return True if ``path`` is a Zarr group this backend can open: a Zarr v3 group, or a
         legacy Zarr v2 group as hdmf-zarr < 0.14 wrote them (read-only).
 
-        Never raises: missing paths, files, and non-Zarr directories return False.
+        For a URL this checks that ``zarr.json`` or ``.zgroup`` exists at its root (one or two
+        requests, sent with ``storage_options``). Never raises: missing paths, files,
+        non-Zarr directories and unreachable URLs return False.
         """
         if isinstance(path, (str, Path)) and not is_remote_url(str(path)):
             p = Path(path)
             return (p / "zarr.json").is_file() or (p / ".zgroup").is_file()
         try:
-            store = open_store(path, read_only=True)
+            store = open_store(path, read_only=True, storage_options=storage_options)
+            if is_remote_url(path):
+                return has_zarr_root(store)
             if is_legacy_v2_store(store):
                 return True
             zarr.open_group(store, mode="r")
@@ -249,7 +273,10 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
             if mode in ("w", "w-", "x") or (mode == "a" and not exists):
                 self._root = zarr.open_group(store, mode="w", zarr_format=3)
             else:
-                self._root = self._open_existing(store, mode)
+                with remote_errors(path, store):
+                    self._root = self._open_existing(store, mode)
+                    if mode == "r-":
+                        require_listing(path, store)
 
     def _open_existing(self, store: Any, mode: str) -> zarr.Group:
         use_consolidated = True if mode == "r" else False
@@ -266,11 +293,13 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
                 store,
                 mode="r" if mode in READ_ONLY_MODES else "r+",
                 use_consolidated=use_consolidated if mode == "r" else False,
+                zarr_format=3,
             )
         except (
             FileNotFoundError,
             zarr.errors.GroupNotFoundError,
             zarr.errors.NodeTypeValidationError,
+            zarr.errors.ContainsArrayError,
         ) as exc:
             raise NotAZarrStoreError(
                 f"{self._path}: not a Zarr group (no zarr.json); nwbzarr reads Zarr v3 NWB "
@@ -281,7 +310,12 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
                 raise NotAZarrStoreError(
                     f"{self._path}: cannot open as a Zarr group: {exc}"
                 ) from exc
-            root = zarr.open_group(store, mode="r", use_consolidated=False)
+            try:
+                root = zarr.open_group(store, mode="r", use_consolidated=False, zarr_format=3)
+            except zarr.errors.ContainsArrayError as err:
+                raise NotAZarrStoreError(
+                    f"{self._path}: a Zarr array, not a group; open the store that contains it"
+                ) from err
         if root.metadata.zarr_format != 3:
             raise NotAZarrStoreError(
                 f"{self._path}: Zarr v{root.metadata.zarr_format} store without a root "

@@ -53,7 +53,11 @@ class NWBZarrIO(ZarrIO):
             type_map = get_type_map()
             for ext in [extensions] if isinstance(extensions, (str, Path)) else extensions or []:
                 type_map.load_namespaces(str(ext))
-            if load_namespaces and reading and ZarrIO.can_read(path):
+            if (
+                load_namespaces
+                and reading
+                and ZarrIO.can_read(path, storage_options=kwargs.get("storage_options"))
+            ):
                 ZarrIO.load_namespaces(
                     type_map, path=path, storage_options=kwargs.get("storage_options")
                 )
@@ -98,14 +102,25 @@ def read_nwb(path: str | Path, **kwargs: Any) -> Any:
     Parameters
     ----------
     path : str or pathlib.Path
-        Path or URL of a Zarr v3 NWB store.
+        Path or URL (``https://``, ``s3://``, ``gs://``, ...) of a Zarr v3 NWB store or a
+        legacy hdmf-zarr v2 store.
     **kwargs
-        Passed to :class:`NWBZarrIO` (for example ``storage_options``).
+        Passed to :class:`NWBZarrIO` (for example ``storage_options``, fsspec options such
+        as ``{"headers": {"Authorization": "Bearer ..."}}`` or ``{"anon": True}``).
 
     Returns
     -------
     pynwb.NWBFile
         With data loaded lazily; the I/O stays open as ``nwbfile.read_io``.
+
+    Raises
+    ------
+    StoreNotFoundError
+        Nothing at ``path`` (for a URL: no ``zarr.json`` or ``.zgroup`` under it).
+    NotAZarrStoreError, NotNWBStoreError, IncompleteStoreError
+        The store is not a complete NWB file.
+    RemoteAccessError
+        The server refused access (HTTP 401/403).
     """
     return NWBZarrIO.read_nwb(path, **kwargs)
 

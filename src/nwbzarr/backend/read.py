@@ -29,6 +29,7 @@ from ..conventions.attributes import (
 from ..conventions.dtypes import SPEC_DTYPES, builder_dtype_name
 from ..conventions.references import SAME_FILE, normalize_path, parse_attribute_reference
 from ..errors import NotNWBStoreError
+from ..storage.resolve import join_location
 from .lazy import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -137,12 +138,17 @@ class ReadMixin:
                 f"{self.source}: {where} links to {source!r}; only paths relative to this "
                 "store are followed (untrusted input)"
             )
-        target = os.path.normpath(os.path.join(self._store_root(), source))
+        target = join_location(self._store_root(), source)  # a URL stays a URL
         if target not in self._external:
             if os.path.isfile(target) and h5py.is_hdf5(target):
                 self._external[target] = HDF5LinkSource(target, self.manager)
             else:
-                self._external[target] = type(self)(target, mode="r", manager=self.manager)
+                self._external[target] = type(self)(
+                    target,
+                    mode="r",
+                    manager=self.manager,
+                    storage_options=getattr(self, "_storage_options", None),
+                )
         return self._external[target]
 
     # -- tree walk -------------------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""A loopback HTTP server for tests of remote (read-only) stores.
+
+:class:`RangeHTTPServer` serves one local directory on ``127.0.0.1`` at an ephemeral port from
+a background thread, the way a static web server or an object store's public endpoint would:
+
+* ``GET`` and ``HEAD`` only (anything else gets 405);
+* HTTP ranges (``Range: bytes=a-b``, ``bytes=a-``, ``bytes=-n``): ``206 Partial Content`` with
+  ``Content-Range``, ``416`` when unsatisfiable; every file response carries
+  ``Accept-Ranges: bytes`` and ``Content-Length``;
+* ``404`` for missing files and for paths outside the served directory;
+* directories: ``404`` by default, like an object store (there is no listing over plain
+  HTTP); with ``listing=True`` an HTML index of links, like ``python -m http.server``;
+* optional required headers (e.g. ``{"Authorization": "Bearer x"}``): a request without them
+  gets ``401``, so a test can prove that ``storage_options`` reach fsspec;
+* a request log (:attr:`RangeHTTPServer.log`) of ``(method, path, range, status)``, so tests can
+  count requests.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Request", "RangeHTTPServer"]
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the server saw it.
+
+    Attributes
+    ----------
+    method : str
+        ``"GET"``, ``"HEAD"``, ...
+    path : str
+        URL path, percent-decoded, without the query string (e.g. ``"/x.nwb.zarr/zarr.json"``).
+    range : str or None
+        The ``Range`` header as sent, or None.
+    status : int
+        HTTP status code of the response.
+    """
+
+    method: str
+    path: str
+    range: str | None
+    status: int
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as aiohttp expects
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stalls
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # the request log replaces stderr noise
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._serve(body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(body=False)
+
+    def _refuse(self) -> None:
+        self._reply(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only server\n")
+
+    do_PUT = do_POST = do_DELETE = do_PATCH = _refuse  # noqa: N815
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _record(self, status: int) -> None:
+        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        self.server.record(Request(self.command, url_path, self.headers.get("Range"), status))
+
+    def _reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        send_body: bool = True,
+    ) -> None:
+        self._record(int(status))
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body and body:
+            self.wfile.write(body)
+
+    def _serve(self, body: bool) -> None:
+        for key, value in self.server.required_headers.items():
+            if self.headers.get(key) != value:
+                self._reply(HTTPStatus.UNAUTHORIZED, b"missing credentials\n", send_body=body)
+                return
+        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        target = (self.server.root / url_path.lstrip("/")).resolve()
+        if target != self.server.root and self.server.root not in target.parents:
+            self._reply(HTTPStatus.NOT_FOUND, b"not found\n", send_body=body)
+            return
+        if target.is_dir():
+            if not self.server.listing:
+                self._reply(HTTPStatus.NOT_FOUND, b"not found\n", send_body=body)
+                return
+            self._serve_index(target, url_path, body)
+            return
+        if not target.is_file():
+            self._reply(HTTPStatus.NOT_FOUND, b"not found\n", send_body=body)
+            return
+        data = target.read_bytes()
+        size = len(data)
+        base = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        spec = self.headers.get("Range")
+        if spec is None:
+            self._reply(HTTPStatus.OK, data, {**base, "Content-Length": str(size)}, body)
+            return
+        span = _parse_range(spec, size)
+        if span is None:
+            self._reply(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                b"",
+                {**base, "Content-Range": f"bytes */{size}"},
+                body,
+            )
+            return
+        start, stop = span
+        part = data[start:stop]
+        headers = {
+            **base,
+            "Content-Range": f"bytes {start}-{stop - 1}/{size}",
+            "Content-Length": str(len(part)),
+        }
+        self._reply(HTTPStatus.PARTIAL_CONTENT, part, headers, body)
+
+    def _serve_index(self, directory: Path, url_path: str, body: bool) -> None:
+        base = url_path if url_path.endswith("/") else url_path + "/"
+        links = []
+        for entry in sorted(os.listdir(directory)):
+            name = entry + ("/" if (directory / entry).is_dir() else "")
+            href = urllib.parse.quote(base + name, safe="/+")
+            links.append(f'<a href="{href}">{html.escape(name)}</a><br>')
+        page = ("<html><body>\n" + "\n".join(links) + "\n</body></html>\n").encode()
+        self._reply(HTTPStatus.OK, page, {"Content-Type": "text/html; charset=utf-8"}, body)
+
+
+def _parse_range(spec: str, size: int) -> tuple[int, int] | None:
+    """``(start, stop)`` (stop exclusive) of a single ``bytes=`` range, or None if unsatisfiable.
+
+    Multi-range requests are not supported and count as unsatisfiable.
+    """
+    match = _RANGE.match(spec.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":  # suffix: the last n bytes
+        n = int(last)
+        if n == 0:
+            return None
+        return max(size - n, 0), size
+    start = int(first)
+    stop = size if last == "" else min(int(last) + 1, size)
+    if start >= size or stop <= start:
+        return None
+    return start, stop
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, root: Path, required_headers: dict[str, str], listing: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root = root
+        self.required_headers = dict(required_headers)
+        self.listing = listing
+        self.log: list[Request] = []
+        self._lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client closing a keep-alive connection is not an error worth a traceback
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+    def record(self, request: Request) -> None:
+        with self._lock:
+            self.log.append(request)
+
+
+class RangeHTTPServer:
+    """Serve a directory over HTTP on ``127.0.0.1`` (ephemeral port) from a daemon thread.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        Directory to serve (only read).
+    required_headers : dict of str to str, optional
+        Headers every request must carry with exactly these values; others get ``401``.
+    listing : bool
+        Answer directory URLs with an HTML index (True) or ``404`` (False, the default, like
+        an object store).
+
+    Examples
+    --------
+    >>> with RangeHTTPServer(tmp_path) as server:  # doctest: +SKIP
+    ...     url = server.url("x.nwb.zarr")
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        required_headers: dict[str, str] | None = None,
+        listing: bool = False,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self._server = _Server(self.root, required_headers or {}, listing)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, relative: str = "") -> str:
+        """The URL of a path relative to the served directory."""
+        return f"{self.base_url}/{urllib.parse.quote(relative.lstrip('/'), safe='/+')}"
+
+    @property
+    def log(self) -> list[Request]:
+        """A copy of the requests served so far, oldest first."""
+        with self._server._lock:
+            return list(self._server.log)
+
+    def clear_log(self) -> None:
+        """Forget the requests served so far."""
+        with self._server._lock:
+            self._server.log.clear()
+
+    def start(self) -> RangeHTTPServer:
+        """Start serving in a daemon thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="RangeHTTPServer", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> RangeHTTPServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
