@@ -13,6 +13,7 @@ from pynwb import get_manager, get_type_map
 
 from ..storage.resolve import is_remote_url
 from .io import ZarrIO
+from .specs import namespace_groups
 
 
 class NWBZarrIO(ZarrIO):
@@ -49,22 +50,20 @@ class NWBZarrIO(ZarrIO):
         if isinstance(manager, TypeMap):
             manager = BuildManager(manager)
         reading = mode in ("r", "r-", "a", "r+")
+        type_map = None
         if manager is None and (load_namespaces and reading or extensions):
             type_map = get_type_map()
             for ext in [extensions] if isinstance(extensions, (str, Path)) else extensions or []:
                 type_map.load_namespaces(str(ext))
-            if (
-                load_namespaces
-                and reading
-                and ZarrIO.can_read(path, storage_options=kwargs.get("storage_options"))
-            ):
-                ZarrIO.load_namespaces(
-                    type_map, path=path, storage_options=kwargs.get("storage_options")
-                )
             manager = BuildManager(type_map)
         elif manager is None:
             manager = get_manager()
         super().__init__(path, mode=mode, manager=manager, **kwargs)
+        if type_map is not None and load_namespaces and reading:
+            # the store is open once: its cached namespaces are loaded from the open root
+            # into the (still unused) type map before anything is read
+            if namespace_groups(self._root):
+                self.load_namespaces_io(type_map)
 
     @staticmethod
     def read_nwb(path: str | Path, **kwargs: Any) -> Any:

@@ -60,8 +60,15 @@ class ZarrSpecReader(SpecReader):
     def __init__(self, group: zarr.Group, source: str) -> None:
         super().__init__(source=source)
         self._group = group
+        self._documents: dict[str, dict] = {}
 
     def _read(self, path: str) -> dict:
+        # hdmf asks for the namespace document more than once; each read is a request remotely
+        if path not in self._documents:
+            self._documents[path] = self._fetch(path)
+        return self._documents[path]
+
+    def _fetch(self, path: str) -> dict:
         value = self._group[path][...]
         if isinstance(value, np.ndarray):
             value = value.reshape(-1)[0] if value.size else ""
