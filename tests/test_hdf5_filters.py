@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from datetime import UTC
 
 import h5py
 import numpy as np
@@ -233,3 +234,144 @@ def test_plugin_unsupported_raises(tmp_path, make, name):
     with pytest.raises(UnsupportedCodecError, match=rf"/data.*{name}"):
         hdf5_codecs(dset)
     dset.file.close()
+
+
+# --- ZarrDataIO.from_h5py_dataset and H5DataIO translation ----------------------------------
+
+
+def _write_nwb(data, path, name="ts"):
+    from datetime import datetime
+
+    from pynwb import TimeSeries
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    from nwbzarr import NWBZarrIO
+
+    nwbfile = mock_NWBFile(session_start_time=datetime(2024, 1, 1, tzinfo=UTC))
+    nwbfile.add_acquisition(TimeSeries(name=name, unit="V", rate=1.0, data=data))
+    with NWBZarrIO(str(path), mode="w") as io:
+        io.write(nwbfile)
+    return path
+
+
+def _read_data(path, name="ts"):
+    from nwbzarr import NWBZarrIO
+
+    with NWBZarrIO(str(path), mode="r") as io:
+        return np.asarray(io.read().acquisition[name].data[...])
+
+
+def test_is_h5py_dataset(tmp_path):
+    from nwbzarr import ZarrDataIO
+
+    dset = _make(tmp_path)
+    assert ZarrDataIO.is_h5py_dataset(dset)
+    assert not ZarrDataIO.is_h5py_dataset(dset[...])
+    assert not ZarrDataIO.is_h5py_dataset(dset.file)
+    dset.file.close()
+
+
+def test_hdf5_to_zarr_filters(tmp_path):
+    from nwbzarr import ZarrDataIO
+
+    dset = _make(tmp_path, dtype="<f8", compression="gzip", compression_opts=3, shuffle=True)
+    codecs = ZarrDataIO.hdf5_to_zarr_filters(dset)
+    assert [c.to_dict() for c in codecs] == [
+        {"name": "numcodecs.shuffle", "configuration": {"elementsize": 8}},
+        {"name": "gzip", "configuration": {"level": 3}},
+    ]
+    dset.file.close()
+
+
+@pytest.mark.parametrize("dtype", ["<i4", ">i4", ">f8", "<f4"])
+def test_from_h5py_dataset_roundtrip(tmp_path, dtype):
+    from nwbzarr import ZarrDataIO
+
+    dset = _make(
+        tmp_path,
+        dtype=dtype,
+        compression="gzip",
+        compression_opts=5,
+        shuffle=True,
+        fletcher32=True,
+        fillvalue=7,
+    )
+    expected = dset[...]
+    dataio = ZarrDataIO.from_h5py_dataset(dset)
+    path = _write_nwb(dataio, tmp_path / "ts.nwb.zarr")
+    dset.file.close()
+    np.testing.assert_array_equal(_read_data(path), expected)
+    arr = zarr.open_group(str(path), mode="r")["acquisition/ts/data"]
+    assert arr.chunks == (10, 4)
+    assert arr.fill_value == 7
+    assert [c.to_dict() for c in arr.compressors] == [
+        {"name": "numcodecs.shuffle", "configuration": {"elementsize": np.dtype(dtype).itemsize}},
+        {"name": "gzip", "configuration": {"level": 5}},
+    ]
+    endian = arr.serializer.to_dict()["configuration"]["endian"]
+    assert endian == ("big" if dtype.startswith(">") else "little")
+
+
+def test_from_h5py_dataset_kwargs_override(tmp_path):
+    from zarr.codecs import ZstdCodec
+
+    from nwbzarr import ZarrDataIO
+
+    dset = _make(tmp_path, compression="lzf")
+    with pytest.raises(UnsupportedCodecError, match="lzf"):
+        ZarrDataIO.from_h5py_dataset(dset)
+    dataio = ZarrDataIO.from_h5py_dataset(dset, compressors=[ZstdCodec(level=1)], chunks=(37, 11))
+    assert dataio.io_settings["chunks"] == (37, 11)
+    expected = dset[...]
+    path = _write_nwb(dataio, tmp_path / "ts.nwb.zarr")
+    dset.file.close()
+    np.testing.assert_array_equal(_read_data(path), expected)
+    arr = zarr.open_group(str(path), mode="r")["acquisition/ts/data"]
+    assert [c.to_dict()["name"] for c in arr.compressors] == ["zstd"]
+    with pytest.raises(TypeError, match="h5py.Dataset"):
+        ZarrDataIO.from_h5py_dataset(np.arange(3))
+
+
+def test_h5dataio_gzip_shuffle(tmp_path):
+    from hdmf.backends.hdf5 import H5DataIO
+
+    values = np.arange(200, dtype="<i2").reshape(50, 4)
+    data = H5DataIO(values, compression="gzip", compression_opts=4, shuffle=True, chunks=(10, 4))
+    path = _write_nwb(data, tmp_path / "ts.nwb.zarr")
+    np.testing.assert_array_equal(_read_data(path), values)
+    arr = zarr.open_group(str(path), mode="r")["acquisition/ts/data"]
+    assert arr.chunks == (10, 4)
+    assert [c.to_dict() for c in arr.compressors] == [
+        {"name": "numcodecs.shuffle", "configuration": {"elementsize": 2}},
+        {"name": "gzip", "configuration": {"level": 4}},
+    ]
+
+
+@pytest.mark.parametrize("compression", ["lzf", "szip"])
+def test_h5dataio_lzf_szip_raise(tmp_path, compression):
+    from hdmf.backends.hdf5 import H5DataIO
+
+    from nwbzarr.backend.dataio import storage_settings
+
+    try:
+        data = H5DataIO(np.arange(10.0), compression=compression)
+    except Exception as exc:  # hdmf refuses szip when HDF5 lacks it
+        pytest.skip(f"H5DataIO refuses {compression} here: {exc}")
+    with pytest.raises(UnsupportedCodecError, match=rf"acquisition/ts/data.*{compression}"):
+        storage_settings(data, "acquisition/ts/data")
+    with pytest.raises(UnsupportedCodecError, match=compression):
+        _write_nwb(data, tmp_path / "ts.nwb.zarr")
+
+
+@needs_plugin
+def test_h5dataio_plugin_zstd(tmp_path):
+    from hdmf.backends.hdf5 import H5DataIO
+
+    values = np.arange(100.0)
+    data = H5DataIO(values, allow_plugin_filters=True, chunks=(20,), **hdf5plugin.Zstd(clevel=9))
+    path = _write_nwb(data, tmp_path / "ts.nwb.zarr")
+    np.testing.assert_array_equal(_read_data(path), values)
+    arr = zarr.open_group(str(path), mode="r")["acquisition/ts/data"]
+    assert [c.to_dict() for c in arr.compressors] == [
+        {"name": "zstd", "configuration": {"level": 9, "checksum": False}}
+    ]

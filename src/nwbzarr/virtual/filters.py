@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import UnsupportedCodecError
 
-__all__ = ["HDF5Codecs", "hdf5_codecs", "FILTER_NAMES"]
+__all__ = ["HDF5Codecs", "hdf5_codecs", "codec_for_filter", "shuffle_codec", "FILTER_NAMES"]
 
 # HDF5 filter ids (H5Zpublic.h) and registered plugin ids (hdf5plugin / HDF Group registry).
 DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
@@ -162,7 +162,7 @@ def hdf5_codecs(dset: Any, path: str | None = None, exact: bool = True) -> HDF5C
     compressors: list = []
     notes: list[str] = []
     for fid, _flags, values, name in pipeline:
-        codec = _map_filter(fid, values, name, dtype, path, exact, notes)
+        codec = codec_for_filter(fid, values, dtype, path, exact=exact, notes=notes, name=name)
         if codec is not None:
             compressors.append(codec)
     return HDF5Codecs(
@@ -178,9 +178,49 @@ def hdf5_codecs(dset: Any, path: str | None = None, exact: bool = True) -> HDF5C
     )
 
 
-def _map_filter(
-    fid: int, values: tuple, name: str, dtype: np.dtype, path: str, exact: bool, notes: list
+def shuffle_codec(elementsize: int) -> Any:
+    """The Zarr v3 codec equal to HDF5's byte shuffle for ``elementsize``-byte elements."""
+    return _numcodecs("Shuffle", elementsize=int(elementsize))
+
+
+def codec_for_filter(
+    fid: int,
+    values: tuple,
+    dtype: Any,
+    path: str,
+    exact: bool = True,
+    notes: list | None = None,
+    name: str = "",
 ) -> Any:
+    """Map one HDF5 filter to one Zarr v3 bytes -> bytes codec.
+
+    Parameters
+    ----------
+    fid : int
+        HDF5 filter id (1 deflate, 2 shuffle, 3 fletcher32, 32001 blosc, 32015 zstd, ...).
+    values : tuple of int
+        The filter's client data (``cd_values``), e.g. ``(level,)`` for deflate.
+    dtype : numpy.dtype
+        The dataset's dtype (element size for shuffle and Blosc).
+    path : str
+        Dataset path for error messages.
+    exact : bool
+        See :func:`hdf5_codecs`.
+    notes : list of str, optional
+        Receives a sentence for each filter dropped.
+    name : str
+        The filter name HDF5 reports, for error messages on unknown ids.
+
+    Returns
+    -------
+    zarr codec or None
+        ``None`` when the filter is dropped (fletcher32 with ``exact=False``).
+
+    Raises
+    ------
+    UnsupportedCodecError
+        If the filter has no Zarr v3 equivalent.
+    """
     from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
 
     if fid == DEFLATE:
@@ -190,12 +230,13 @@ def _map_filter(
         return GzipCodec(level=level)
     if fid == SHUFFLE:
         # HDF5 stores the element size in values[0] once set_local ran; trust the dtype.
-        size = values[0] if values else dtype.itemsize
-        return _numcodecs("Shuffle", elementsize=int(size or dtype.itemsize))
+        size = values[0] if values else np.dtype(dtype).itemsize
+        return shuffle_codec(size or np.dtype(dtype).itemsize)
     if fid == FLETCHER32:
         if exact:
             return _numcodecs("Fletcher32")
-        notes.append(f"{path}: HDF5 fletcher32 checksum dropped (values are re-encoded)")
+        if notes is not None:
+            notes.append(f"{path}: HDF5 fletcher32 checksum dropped (values are re-encoded)")
         return None
     if fid == ZSTD:
         return ZstdCodec(level=values[0] if values else 3)
@@ -209,12 +250,12 @@ def _map_filter(
     )
 
 
-def _blosc(values: tuple, dtype: np.dtype, path: str, BloscCodec: Any) -> Any:
+def _blosc(values: tuple, dtype: Any, path: str, BloscCodec: Any) -> Any:
     # hdf5-blosc cd_values: revision, blosc version, typesize, bufsize, clevel, shuffle, cname.
     clevel = values[4] if len(values) > 4 else 5
     shuffle = values[5] if len(values) > 5 else 1
     code = values[6] if len(values) > 6 else 0
-    typesize = values[2] if len(values) > 2 and values[2] else dtype.itemsize
+    typesize = values[2] if len(values) > 2 and values[2] else np.dtype(dtype).itemsize
     if code not in _BLOSC_CNAMES or shuffle not in _BLOSC_SHUFFLES:
         raise UnsupportedCodecError(
             f"{path}: HDF5 blosc filter with compressor code {code} / shuffle {shuffle} has no "
