@@ -6,12 +6,14 @@ hdmf's ``H5DataIO(compression=..., chunks=..., shuffle=...)``, into Zarr v3 equi
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 from hdmf.data_utils import DataIO
 
 from ..errors import UnsupportedCodecError
+from ..virtual.filters import codec_for_filter, hdf5_codecs
 
 __all__ = ["ZarrDataIO", "storage_settings"]
 
@@ -80,6 +82,79 @@ class ZarrDataIO(DataIO):
         """The storage settings given by the user (``None`` = policy default)."""
         return dict(self.__settings)
 
+    @staticmethod
+    def is_h5py_dataset(obj: Any) -> bool:
+        """Whether ``obj`` is an ``h5py.Dataset`` (False without importing h5py if unloaded)."""
+        h5py = sys.modules.get("h5py")
+        return h5py is not None and isinstance(obj, h5py.Dataset)
+
+    @staticmethod
+    def hdf5_to_zarr_filters(dset: Any) -> tuple:
+        """Zarr v3 codecs that re-encode ``dset`` with its HDF5 filter settings.
+
+        Parameters
+        ----------
+        dset : h5py.Dataset
+            The source dataset.
+
+        Returns
+        -------
+        tuple
+            Array -> array filters followed by bytes -> bytes compressors, in pipeline order,
+            e.g. ``(Shuffle(elementsize=8), GzipCodec(level=4))`` for ``gzip`` + ``shuffle``.
+            Fletcher32 is dropped. The serializer is not included (see
+            :meth:`from_h5py_dataset`).
+
+        Raises
+        ------
+        UnsupportedCodecError
+            If a filter has no Zarr v3 equivalent (szip, scaleoffset, nbit, lzf, ...).
+        """
+        codecs = hdf5_codecs(dset, exact=False)
+        return tuple(codecs.filters) + tuple(codecs.compressors)
+
+    @classmethod
+    def from_h5py_dataset(cls, dset: Any, **kwargs: Any) -> ZarrDataIO:
+        """Wrap an ``h5py.Dataset`` so it is copied with the same chunks, codecs and fill value.
+
+        Parameters
+        ----------
+        dset : h5py.Dataset
+            The source dataset (kept open until written).
+        **kwargs
+            :class:`ZarrDataIO` arguments overriding the settings taken from ``dset``
+            (``chunks``, ``shards``, ``compressors``, ``filters``, ``serializer``,
+            ``fillvalue``, ...).
+
+        Returns
+        -------
+        ZarrDataIO
+
+        Raises
+        ------
+        TypeError
+            If ``dset`` is not an ``h5py.Dataset``.
+        UnsupportedCodecError
+            If a filter has no Zarr v3 equivalent and no ``compressors`` override is given.
+        """
+        if not cls.is_h5py_dataset(dset):
+            raise TypeError(f"expected an h5py.Dataset, got {type(dset).__name__}")
+        settings: dict[str, Any] = {"fillvalue": None}
+        if "compressors" not in kwargs and "compressor" not in kwargs:
+            codecs = hdf5_codecs(dset, exact=False)
+            settings.update(
+                compressors=list(codecs.compressors),
+                filters=list(codecs.filters) or None,
+                serializer=codecs.serializer,
+            )
+        if dset.chunks is not None:
+            settings["chunks"] = tuple(dset.chunks)
+        fill = dset.fillvalue
+        if dset.dtype.kind in "biuf" and fill is not None:
+            settings["fillvalue"] = fill.item() if isinstance(fill, np.generic) else fill
+        settings.update(kwargs)
+        return cls(data=dset, **settings)
+
     def get_io_params(self) -> dict[str, Any]:
         """Return the settings as keyword arguments of ``zarr.Group.create_array``."""
         out = {
@@ -135,49 +210,66 @@ def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
     compression = settings.get("compression")
     if compression is not None:
         out["compressors"] = _h5_compression(
-            compression,
-            settings.get("compression_opts"),
-            path,
-            shuffle=bool(settings.get("shuffle")),
+            compression, settings.get("compression_opts"), path, _data_dtype(dataio)
         )
+    if settings.get("shuffle"):
+        out["shuffle"] = True
     return out
 
 
-def _h5_compression(name: Any, opts: Any, path: str, shuffle: bool = False) -> list:
+def _data_dtype(dataio: DataIO) -> Any:
+    """The dtype of the wrapped data, if it can be known without reading it all."""
+    data = getattr(dataio, "data", None)
+    dtype = getattr(data, "dtype", None)
+    if dtype is None and isinstance(data, (list, tuple)):
+        dtype = _safe(lambda: np.asarray(data).dtype)
+    return _safe(lambda: np.dtype(dtype)) if dtype is not None else None
+
+
+def _h5_compression(name: Any, opts: Any, path: str, dtype: Any = None) -> list:
     """Return the Zarr v3 compressors equivalent to an HDF5 compression filter.
 
     Parameters
     ----------
     name : str or int
-        HDF5 compression (``"gzip"``/``"deflate"``/``1`` or ``"lzf"``).
+        HDF5 compression: ``"gzip"``/``"deflate"``/``1``, or an hdf5plugin filter id such as
+        ``32015`` (zstd) or ``32001`` (blosc) with its ``compression_opts`` tuple.
     opts : Any
-        HDF5 ``compression_opts`` (the gzip level).
+        HDF5 ``compression_opts`` (the gzip level, or the plugin's ``cd_values``).
     path : str
         Object path, for error messages.
-    shuffle : bool
-        HDF5's byte-shuffle filter. Zarr v3 has no standard shuffle codec, so gzip + shuffle
-        becomes Blosc with the same deflate (zlib) compressor and byte shuffle (type size
-        taken from the array's data type).
+    dtype : numpy.dtype, optional
+        The data's dtype (Blosc type size).
 
     Returns
     -------
     list
-        Zarr v3 bytes-to-bytes codecs.
+        One Zarr v3 bytes-to-bytes codec. HDF5's ``shuffle`` is handled by the writer, which
+        puts a ``Shuffle`` codec of the array's item size before it.
 
     Raises
     ------
     UnsupportedCodecError
-        If the filter has no Zarr equivalent here.
+        If the filter has no Zarr equivalent here (``lzf``, ``szip``, ...).
     """
-    from zarr.codecs import BloscCodec, GzipCodec
+    from zarr.codecs import GzipCodec
 
     if name in ("gzip", 1, "deflate"):
         level = int(opts) if isinstance(opts, (int, np.integer)) else 4
-        if shuffle:
-            return [BloscCodec(cname="zlib", clevel=level, shuffle="shuffle")]
         return [GzipCodec(level=level)]
-    if name == "lzf":
-        return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle" if shuffle else "noshuffle")]
+    fid = {"lzf": 32000, "szip": 4}.get(name, name)
+    if isinstance(fid, (int, np.integer)) and not isinstance(fid, bool):
+        if isinstance(opts, (int, np.integer)):
+            opts = (int(opts),)
+        values = tuple(int(v) for v in opts) if opts is not None else ()
+        try:
+            codec = codec_for_filter(int(fid), values, dtype or np.uint8, path, exact=False)
+        except UnsupportedCodecError as exc:
+            raise UnsupportedCodecError(
+                f"{exc} In H5DataIO use compression='gzip', or wrap the data in "
+                "ZarrDataIO(compressors=[...]) instead."
+            ) from None
+        return [codec] if codec is not None else []
     raise UnsupportedCodecError(
         f"{path}: HDF5 compression {name!r} has no Zarr v3 codec in nwbzarr; use "
         "ZarrDataIO(compressors=[...]) or compression='gzip'"

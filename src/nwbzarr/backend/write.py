@@ -39,6 +39,7 @@ from ..conventions.dtypes import (
 from ..conventions.layout import choose_chunks, choose_shards, compressors_for
 from ..conventions.references import attribute_reference, builder_path
 from ..errors import UnsupportedDataError
+from ..virtual.filters import shuffle_codec
 from .dataio import storage_settings
 from .dimensions import DIMENSION_SCALE_ATTRS, dimension_names
 from .fill import FillMixin, text_array
@@ -260,6 +261,9 @@ class WriteMixin(LinkMixin, FillMixin):
         compressors = settings.get("compressors")
         if compressors is None:
             compressors = compressors_for(self._codec, dtype)
+        if settings.get("shuffle") and not is_text and not isinstance(compressors, str):
+            # H5DataIO(shuffle=True): HDF5's byte shuffle, before the compressor.
+            compressors = [shuffle_codec(itemsize), *compressors]
         kwargs: dict[str, Any] = {}
         if settings.get("filters") is not None:
             kwargs["filters"] = settings["filters"]
