@@ -25,6 +25,8 @@ __all__ = [
     "AppendError",
     "RemoteAccessError",
     "RemoteListingError",
+    "ChunkIteratorError",
+    "ParallelWriteError",
 ]
 
 
@@ -107,3 +109,13 @@ class RemoteAccessError(NWBZarrError, PermissionError):
 class RemoteListingError(NWBZarrError, ValueError):
     """Mode ``"r-"`` needs directory listings, which the remote location (plain HTTP) does not
     provide; open it with mode ``"r"`` (consolidated metadata)."""
+
+
+class ChunkIteratorError(NWBZarrError, ValueError):
+    """A data chunk iterator yielded a chunk that does not fit its selection or its
+    ``maxshape``; the message names the dataset path and the selection."""
+
+
+class ParallelWriteError(NWBZarrError, RuntimeError):
+    """A worker process of ``write(number_of_jobs=...)`` failed; the message names the dataset
+    and the region, the original exception is chained, and the store stays marked incomplete."""

@@ -1,19 +1,36 @@
 """Filling arrays with data: block copies from array-likes and data chunk iterators.
 
 A copy moves one shard-aligned block of leading rows at a time, so memory stays bounded by the
-shard size (256 MiB by default) whatever the source size; chunk iterators grow their array as
-chunks arrive (``maxshape`` None), drained at once or round-robin (``exhaust_dci=False``).
+shard size (256 MiB by default) whatever the source size. Chunk iterators are drained at once
+or round-robin (``exhaust_dci=False``) through a per-shard buffer (:mod:`.stream`) that grows
+their array as chunks arrive (``maxshape`` None); with ``write(number_of_jobs=n)``,
+``GenericDataChunkIterator`` data goes to worker processes instead (:mod:`.parallel`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import zarr
-from hdmf.data_utils import AbstractDataChunkIterator
+from hdmf.data_utils import AbstractDataChunkIterator, GenericDataChunkIterator
+from tqdm import tqdm
 
 from ..conventions.dtypes import numpy_dtype_for, text_value
+from .parallel import ParallelJob, pickle_iterator, write_parallel
+from .stream import RegionBuffer
+
+
+@dataclasses.dataclass
+class _ParallelOptions:
+    number_of_jobs: int = 1
+    max_threads_per_process: int | None = None
+    multiprocessing_context: str | None = None
+    jobs: list = dataclasses.field(default_factory=list)
 
 
 class FillMixin:
@@ -21,6 +38,8 @@ class FillMixin:
 
     #: Optional callable receiving the number of uncompressed bytes written per block.
     progress = None
+    #: Options of the current ``write`` call (one process outside ``write``).
+    _parallel = _ParallelOptions()
 
     def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any) -> None:
         """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time."""
@@ -61,26 +80,104 @@ class FillMixin:
         if chunks is not None:
             settings = {**settings, "chunks": tuple(chunks)}
         array = self._create_array(parent, name, initial, dtype, attrs, settings, labels, layout)
-        self._dci_queue.append((array, data, dtype))
+        path = f"/{array.path}"
+        if self._queue_parallel(array, data, dtype, path):
+            return array
+
+        def convert(values: Any) -> np.ndarray:
+            return text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
+
+        buffer = RegionBuffer(array, dtype, maxshape, path, convert, self.progress)
+        self._dci_queue.append((buffer, data))
         return array
 
     def _dci_queue_exhaust(self) -> None:
-        """Drain queued chunk iterators round-robin, growing arrays as chunks arrive."""
+        """Drain queued chunk iterators round-robin; each buffers its chunks per shard (or
+        chunk) and writes a region once it is complete (:mod:`nwbzarr.backend.stream`)."""
         while self._dci_queue:
-            array, data, dtype = self._dci_queue.pop(0)
+            buffer, data = self._dci_queue.pop(0)
             try:
                 chunk = next(data)
             except StopIteration:
+                buffer.finish()
                 continue
-            bounds = chunk.get_min_bounds()
-            shape = tuple(max(int(s), int(b)) for s, b in zip(array.shape, bounds))
-            if shape != tuple(array.shape):
-                array.resize(shape)
-            values = chunk.data
-            array[chunk.selection] = (
-                text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
+            buffer.add(chunk)
+            self._dci_queue.append((buffer, data))
+
+    # -- parallel writes (write(number_of_jobs=...)) --------------------------------------------
+    def _queue_parallel(self, array: zarr.Array, data: Any, dtype: Any, path: str) -> bool:
+        """Queue ``data`` for the worker pool if it can go there; return whether it was."""
+        if self._parallel.number_of_jobs <= 1 or not isinstance(data, GenericDataChunkIterator):
+            return False
+        if dtype is str or not array.shape or 0 in array.shape:
+            return False
+        store = self._root.store
+        if not isinstance(store, zarr.storage.LocalStore):
+            warnings.warn(
+                f"{path}: worker processes cannot open a {type(store).__name__} by path, so "
+                "this dataset is written in this process; write to a local directory to use "
+                "number_of_jobs",
+                stacklevel=2,
             )
-            self._dci_queue.append((array, data, dtype))
+            return False
+        payload = pickle_iterator(data)
+        if payload is None:
+            warnings.warn(
+                f"{path}: {type(data).__name__} cannot be pickled for worker processes (define "
+                "_to_dict and _from_dict, as hdmf's GenericDataChunkIterator asks), so this "
+                "dataset is written in this process",
+                stacklevel=2,
+            )
+            return False
+        grid = tuple(int(g) for g in (array.shards or array.chunks))
+        job = ParallelJob(path, array.path, payload, np.dtype(dtype), tuple(array.shape), grid)
+        self._parallel.jobs.append(job)
+        return True
+
+    @contextlib.contextmanager
+    def _write_session(
+        self,
+        number_of_jobs: int,
+        max_threads_per_process: int | None,
+        multiprocessing_context: str | None,
+        progress: bool,
+    ) -> Iterator[None]:
+        """Set the parallel options and progress bar for one ``write`` call."""
+        if int(number_of_jobs) < 1:
+            raise ValueError(f"number_of_jobs must be at least 1, not {number_of_jobs}")
+        self._parallel = _ParallelOptions(
+            int(number_of_jobs), max_threads_per_process, multiprocessing_context
+        )
+        previous = self.progress
+        bar = tqdm(unit="B", unit_scale=True, desc="write") if progress else None
+        if bar is not None:
+            self.progress = bar.update
+        try:
+            yield
+        finally:
+            self._parallel = _ParallelOptions()
+            self.progress = previous
+            if bar is not None:
+                bar.close()
+
+    def _parallel_exhaust(self) -> None:
+        """Fill the arrays queued by :meth:`_queue_parallel` in worker processes."""
+        options = self._parallel
+        jobs, options.jobs = options.jobs, []
+        if not jobs:
+            return
+        bar = getattr(self.progress, "__self__", None)
+        if isinstance(bar, tqdm):
+            bar.total = (bar.total or bar.n) + sum(job.nbytes for job in jobs)
+            bar.refresh()
+        write_parallel(
+            str(self._root.store.root),
+            jobs,
+            options.number_of_jobs,
+            options.max_threads_per_process,
+            options.multiprocessing_context,
+            self.progress,
+        )
 
 
 def _read_block(data: Any, start: int, stop: int) -> Any:

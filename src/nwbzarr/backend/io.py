@@ -385,6 +385,10 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         link_data: bool = True,
         exhaust_dci: bool = True,
         consolidate_metadata: bool = True,
+        number_of_jobs: int = 1,
+        max_threads_per_process: int | None = None,
+        multiprocessing_context: str | None = None,
+        progress: bool = False,
         **kwargs: Any,
     ) -> None:
         """Write a container (e.g. an ``NWBFile``) and, by default, cache its namespaces.
@@ -401,15 +405,33 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
             Drain data chunk iterators one at a time (True) or round-robin at the end.
         consolidate_metadata : bool
             Refresh consolidated metadata when closing.
+        number_of_jobs : int
+            Worker processes for datasets whose data is a ``GenericDataChunkIterator``
+            (numeric, local store, iterator pickled through ``_to_dict``/``_from_dict``);
+            1 writes everything in this process. Other data is always written here.
+        max_threads_per_process : int, optional
+            Threads per worker (zarr's ``threading.max_workers``; BLAS through threadpoolctl
+            if installed).
+        multiprocessing_context : str, optional
+            ``"fork"``, ``"spawn"`` or ``"forkserver"``; None uses the platform default.
+        progress : bool
+            Show a tqdm bar (stderr) of the uncompressed bytes written.
 
         Raises
         ------
         ReadOnlyError
             If the store was opened read-only.
+        ParallelWriteError
+            A worker process failed; the store stays marked incomplete.
         """
         self._check_writable()
         try:
-            with _QuietZarr():
+            with (
+                _QuietZarr(),
+                self._write_session(
+                    number_of_jobs, max_threads_per_process, multiprocessing_context, progress
+                ),
+            ):
                 super().write(
                     container=container,
                     link_data=link_data,
@@ -417,6 +439,7 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
                     consolidate_metadata=consolidate_metadata,
                     **kwargs,
                 )
+                self._parallel_exhaust()
                 if cache_spec:
                     self._cache_spec()
         except BaseException:
