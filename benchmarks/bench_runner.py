@@ -99,8 +99,6 @@ def remove(path: Path) -> None:
 
 def cell(result: dict, key: str, fmt: str = "{:.2f}") -> str:
     """One table cell: the formatted value, or ``n/a`` (missing, failed or unsupported)."""
-    if "unsupported" in result:
-        return "n/a (unsupported)"
     value = result.get(key)
     return "n/a" if value is None else fmt.format(value)
 

@@ -35,13 +35,13 @@ def _hdf5_data(tool: str, iterator: sig.EphysIterator):
     from hdmf.backends.hdf5 import H5DataIO
 
     if tool == "hdf5-raw":
-        return H5DataIO(data=iterator, chunks=sig.CHUNK_SHAPE)
+        return H5DataIO(data=iterator, chunks=iterator.chunk_shape)
     return H5DataIO(
         data=iterator,
         compression="gzip",
         compression_opts=4,
         shuffle=tool == "hdf5-gzip-shuffle",
-        chunks=sig.CHUNK_SHAPE,
+        chunks=iterator.chunk_shape,
     )
 
 

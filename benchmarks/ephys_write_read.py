@@ -73,7 +73,8 @@ def report(results: dict[str, dict], expected: dict, raw_bytes: int) -> str:
     """The write, read and ratio tables as markdown."""
     mb = 1e6
     write_rows, read_rows = [], []
-    for tool, r in results.items():
+    for name, r in results.items():
+        tool = f"{name} (unsupported)" if "unsupported" in r else name
         speed = dict(r, mbps=raw_bytes / mb / r["write_s"]) if "write_s" in r else r
         write_rows.append(
             [
