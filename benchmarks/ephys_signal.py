@@ -138,6 +138,17 @@ class EphysIterator(GenericDataChunkIterator):
         ).reshape(t1 - t0, N_CHANNELS)
         return rows[:, c0:c1]
 
+    def _to_dict(self) -> dict:
+        """Constructor arguments; with :meth:`_from_dict`, lets writers pickle the iterator
+        to worker processes (hdmf-zarr's ``number_of_jobs`` silently writes serially
+        without them)."""
+        return {"n_samples": self._n_samples, "source": self._source, "seed": self._seed}
+
+    @staticmethod
+    def _from_dict(dictionary: dict) -> EphysIterator:
+        """The iterator :meth:`_to_dict` described (fresh: no buffer consumed yet)."""
+        return EphysIterator(**dictionary)
+
     def _get_maxshape(self) -> tuple[int, int]:
         return (self._n_samples, N_CHANNELS)
 
@@ -243,6 +254,14 @@ def children_peak_rss_mb() -> float:
     """Largest peak resident set size among waited-for child processes, in MB."""
     kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return kib * 1024 / 1e6
+
+
+def workers_peak_rss_mb(before: float) -> float:
+    """Largest peak RSS (MB) of worker processes started since ``before`` was read from
+    :func:`children_peak_rss_mb`; 0.0 if none grew past it (importing h5py already runs a
+    ~35 MB child, so the raw value is never 0)."""
+    after = children_peak_rss_mb()
+    return after if after > before else 0.0
 
 
 def tree_stats(path: str) -> tuple[int, int]:

@@ -52,6 +52,7 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
         from pynwb import NWBHDF5IO
 
         nwbfile = sig.make_nwbfile(_hdf5_data(tool, iterator))
+        children_before = sig.children_peak_rss_mb()
         t0 = time.perf_counter()
         with NWBHDF5IO(out, "w") as io:
             io.write(nwbfile)
@@ -64,6 +65,7 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
         # declared parameter counts as support
         if kwargs and "number_of_jobs" not in inspect.signature(nwbzarr.NWBZarrIO.write).parameters:
             return {"tool": tool, "unsupported": "write() has no number_of_jobs parameter"}
+        children_before = sig.children_peak_rss_mb()
         t0 = time.perf_counter()
         with nwbzarr.NWBZarrIO(out, "w") as io:
             io.write(nwbfile, **kwargs)
@@ -76,6 +78,7 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
         "stored_bytes": stored,
         "files": files,
         "write_rss_mb": sig.peak_rss_mb(),
+        "write_workers_rss_mb": sig.workers_peak_rss_mb(children_before),
     }
 
 

@@ -69,6 +69,13 @@ def check(result: dict, expected: dict) -> str:
     return "ok" if same else "MISMATCH"
 
 
+def rss_cell(result: dict) -> str:
+    """Peak RSS of the writing process, plus the largest worker's if it started any."""
+    text = br.cell(result, "write_rss_mb", "{:.0f}")
+    workers = result.get("write_workers_rss_mb")
+    return f"{text} (workers {workers:.0f})" if workers else text
+
+
 def report(results: dict[str, dict], expected: dict, raw_bytes: int) -> str:
     """The write, read and ratio tables as markdown."""
     mb = 1e6
@@ -83,7 +90,7 @@ def report(results: dict[str, dict], expected: dict, raw_bytes: int) -> str:
                 br.cell(speed, "mbps", "{:.1f}"),
                 br.cell(r, "stored_bytes", "{:,}"),
                 br.cell(r, "files", "{:d}"),
-                br.cell(r, "write_rss_mb", "{:.0f}"),
+                rss_cell(r),
             ]
         )
         read_rows.append(

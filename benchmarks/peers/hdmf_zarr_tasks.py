@@ -39,6 +39,7 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
 
     nwbfile = sig.make_nwbfile(sig.EphysIterator(n_samples, source=raw))
     kwargs = {"number_of_jobs": 2} if tool == "hdmf-zarr-j2" else {}
+    children_before = sig.children_peak_rss_mb()
     t0 = time.perf_counter()
     with NWBZarrIO(out, "w") as io:
         io.write(nwbfile, **kwargs)
@@ -51,6 +52,7 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
         "stored_bytes": stored,
         "files": files,
         "write_rss_mb": sig.peak_rss_mb(),
+        "write_workers_rss_mb": sig.workers_peak_rss_mb(children_before),
         "versions": _versions(),
     }
 
