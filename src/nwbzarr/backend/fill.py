@@ -21,7 +21,7 @@ from hdmf.data_utils import AbstractDataChunkIterator, GenericDataChunkIterator
 from tqdm import tqdm
 
 from ..conventions.dtypes import numpy_dtype_for, text_value
-from .parallel import ParallelJob, pickle_iterator, write_parallel
+from .parallel import ParallelJob, can_send_iterator, write_parallel
 from .stream import RegionBuffer
 
 
@@ -120,8 +120,7 @@ class FillMixin:
                 stacklevel=2,
             )
             return False
-        payload = pickle_iterator(data)
-        if payload is None:
+        if not can_send_iterator(data):
             warnings.warn(
                 f"{path}: {type(data).__name__} cannot be pickled for worker processes (define "
                 "_to_dict and _from_dict, as hdmf's GenericDataChunkIterator asks), so this "
@@ -130,7 +129,7 @@ class FillMixin:
             )
             return False
         grid = tuple(int(g) for g in (array.shards or array.chunks))
-        job = ParallelJob(path, array.path, payload, np.dtype(dtype), tuple(array.shape), grid)
+        job = ParallelJob(path, array.path, data, np.dtype(dtype), tuple(array.shape), grid)
         self._parallel.jobs.append(job)
         return True
 

@@ -8,9 +8,10 @@ workers ever write the same storage object, and hands groups of regions to a
 store path and computes each region's values with the iterator's own ``_get_data(selection)``,
 so the result does not depend on the iterator's buffer shape.
 
-Iterators travel to the workers the way hdmf intends: pickled, which
-``GenericDataChunkIterator.__reduce__`` turns into ``_from_dict(_to_dict())`` (an iterator over
-a file reopens it in the worker). Only iterators this module pickled itself are unpickled.
+Iterators travel to the workers the way hdmf intends: the process pool's own transport
+serialises them, which ``GenericDataChunkIterator.__reduce__`` turns into
+``_from_dict(_to_dict())`` (an iterator over a file reopens it in the worker). This module
+never deserialises anything itself; it only checks up front that an iterator can be sent.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class ParallelJob:
         Dataset path in the file (for messages), e.g. ``/acquisition/ts/data``.
     array_path : str
         Path of the array inside the store (``zarr.Array.path``).
-    payload : bytes
-        The pickled iterator (see :func:`pickle_iterator`).
+    iterator : hdmf.data_utils.GenericDataChunkIterator
+        The iterator (checked with :func:`can_send_iterator`).
     dtype : numpy.dtype
         Storage dtype of the array.
     shape : tuple of int
@@ -58,7 +59,7 @@ class ParallelJob:
 
     path: str
     array_path: str
-    payload: bytes
+    iterator: GenericDataChunkIterator
     dtype: np.dtype
     shape: tuple[int, ...]
     grid: tuple[int, ...]
@@ -69,8 +70,8 @@ class ParallelJob:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
-def pickle_iterator(iterator: GenericDataChunkIterator) -> bytes | None:
-    """Pickle an iterator for the workers, or return None if it cannot be pickled.
+def can_send_iterator(iterator: GenericDataChunkIterator) -> bool:
+    """Return whether an iterator can be sent to worker processes (serialised by the pool).
 
     Parameters
     ----------
@@ -80,14 +81,15 @@ def pickle_iterator(iterator: GenericDataChunkIterator) -> bytes | None:
 
     Returns
     -------
-    bytes or None
-        The pickle, or None when ``_to_dict``/``_from_dict`` are missing or the state holds
-        objects that cannot be pickled.
+    bool
+        False when ``_to_dict``/``_from_dict`` are missing or the iterator's state holds
+        objects that cannot be serialised.
     """
     try:
-        return pickle.dumps(iterator, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dumps(iterator, protocol=pickle.HIGHEST_PROTOCOL)
     except (NotImplementedError, pickle.PicklingError, TypeError, AttributeError):
-        return None
+        return False
+    return True
 
 
 def region_boxes(shape: tuple[int, ...], grid: tuple[int, ...]) -> list[Box]:
@@ -153,7 +155,7 @@ def write_parallel(
             tasks.append((index, group))
     if not tasks:
         return
-    payloads = [(job.array_path, job.payload, job.dtype) for job in jobs]
+    payloads = [(job.array_path, job.iterator, job.dtype) for job in jobs]
     context = multiprocessing.get_context(multiprocessing_context)
     with ProcessPoolExecutor(
         max_workers=min(number_of_jobs, len(tasks)),
@@ -208,8 +210,7 @@ def _write_task(index: int, boxes: list[Box]) -> int:
     """Write ``boxes`` of job ``index``; return the bytes written."""
     opened = _WORKER["open"]
     if index not in opened:
-        array_path, payload, dtype = _WORKER["payloads"][index]
-        iterator = pickle.loads(payload)  # our own pickle of the iterator, made in the parent
+        array_path, iterator, dtype = _WORKER["payloads"][index]
         array = zarr.open_array(_WORKER["root"], path=array_path, mode="r+")
         opened[index] = (array, iterator, dtype)
     array, iterator, dtype = opened[index]
