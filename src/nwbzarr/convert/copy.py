@@ -96,6 +96,7 @@ def convert(
     shard_mb: float | None = None,
     codec: str = DEFAULT_CODEC,
     progress: bool = True,
+    keep_storage: bool = True,
 ) -> Path:
     """Convert an NWB file between HDF5 and Zarr v3.
 
@@ -162,6 +163,7 @@ def convert(
         if kind == "hdf5":
             with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
                 with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                    out.keep_storage = keep_storage
                     if bar is not None:
                         out.progress = bar.update
                     out.export(src_io=read_io, write_args={"link_data": False})
@@ -171,6 +173,7 @@ def convert(
                     _zarr_to_hdf5(read_io, dst)
                 else:
                     with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                        out.keep_storage = keep_storage
                         if bar is not None:
                             out.progress = bar.update
                         out.export(src_io=read_io, write_args={"link_data": False})
