@@ -47,7 +47,14 @@ def main() -> None:
     show_default=True,
     help="Compressor for numeric arrays the policy chunks (see --chunk-mb).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Copy array data as tasks on this dask.distributed scheduler (tcp://host:port); "
+    "workers must see SRC and DST at the same paths. Needs nwbzarr[dask].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no final message.")
 def convert(
     src: str,
     dst: str,
@@ -56,6 +63,7 @@ def convert(
     chunk_mb: float | None,
     shard_mb: float | None,
     codec: str,
+    dask_scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb.
@@ -78,6 +86,7 @@ def convert(
             codec=codec,
             progress=not quiet,
             keep_storage=not rechunk,
+            dask_scheduler=dask_scheduler,
         )
     except NWBZarrError as exc:
         raise click.ClickException(str(exc)) from exc

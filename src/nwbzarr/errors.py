@@ -25,6 +25,7 @@ __all__ = [
     "AppendError",
     "RemoteAccessError",
     "RemoteListingError",
+    "ConversionError",
 ]
 
 
@@ -107,3 +108,8 @@ class RemoteAccessError(NWBZarrError, PermissionError):
 class RemoteListingError(NWBZarrError, ValueError):
     """Mode ``"r-"`` needs directory listings, which the remote location (plain HTTP) does not
     provide; open it with mode ``"r"`` (consolidated metadata)."""
+
+
+class ConversionError(NWBZarrError, RuntimeError):
+    """Copying a dataset failed during conversion (e.g. a Dask task); the message names the
+    source dataset and rows, and the original error is chained. The destination is removed."""

@@ -24,6 +24,10 @@ class FillMixin:
     #: Optional callable receiving the number of uncompressed bytes written per block.
     progress = None
 
+    #: Optional callable ``(array, data, kept, step) -> bool`` taking over block copies (e.g.
+    #: :class:`nwbzarr.convert.dask_copy.DaskCopies`); True means it will copy ``data``.
+    copy_sink = None
+
     def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any, kept: bool = False) -> None:
         """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time.
 
@@ -31,6 +35,12 @@ class FillMixin:
         """
         step = block_rows(array)
         n = array.shape[0]
+        if (
+            self.copy_sink is not None
+            and dtype is not str
+            and self.copy_sink(array, data, kept, step)
+        ):
+            return
         if kept and self._copy_raw(array, data, step):
             return
         for start in range(0, n, step):

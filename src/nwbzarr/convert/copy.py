@@ -15,7 +15,12 @@ from typing import Any
 import h5py
 
 from ..conventions.layout import DEFAULT_CODEC, MiB
-from ..errors import StoreExistsError, StoreNotFoundError, UnsupportedDataError
+from ..errors import (
+    StoreExistsError,
+    StoreNotFoundError,
+    UnsupportedDataError,
+    UnsupportedOptionError,
+)
 
 
 def detect_format(path: str | Path) -> str:
@@ -97,6 +102,7 @@ def convert(
     codec: str = DEFAULT_CODEC,
     progress: bool = True,
     keep_storage: bool = True,
+    dask_scheduler: Any = None,
 ) -> Path:
     """Convert an NWB file between HDF5 and Zarr v3.
 
@@ -120,6 +126,16 @@ def convert(
         Compressor for numeric arrays (see :func:`nwbzarr.conventions.layout.compressors_for`).
     progress : bool
         Show a tqdm progress bar of bytes copied (to stderr).
+    keep_storage : bool
+        Keep each chunked numeric source array's chunk shape, compression (HDF5 filters mapped
+        to Zarr v3 codecs, see docs/storage.md §6) and fill value, grouped into shards of about
+        ``shard_mb``; ``chunk_mb`` and ``codec`` then apply only to arrays the policy chunks
+        (contiguous HDF5 datasets, text, compounds). False re-chunks and re-compresses every
+        array with the policy (CLI ``--rechunk``).
+    dask_scheduler : str or distributed.Client, optional
+        Copy array data as Dask tasks on this cluster (address or client), one task per shard
+        row; the tree and metadata are written in this process. Workers must see ``src`` and
+        ``dst`` at the same paths. Zarr destinations only. Needs ``nwbzarr[dask]``.
 
     Returns
     -------
@@ -132,12 +148,26 @@ def convert(
         If ``src`` does not exist.
     StoreExistsError
         If ``dst`` exists and ``overwrite`` is False.
+    UnsupportedCodecError
+        If ``keep_storage`` and an HDF5 filter has no Zarr v3 codec (the message names the
+        dataset); nothing is left at ``dst``.
+    UnsupportedOptionError
+        If ``dask_scheduler`` is given for an HDF5 or non-local destination.
+    ConversionError
+        If a Dask copy task fails (names the dataset); nothing is left at ``dst``.
+    ImportError
+        If ``dask_scheduler`` is given without ``dask.distributed`` installed.
     """
     from pynwb import NWBHDF5IO
 
     from ..backend.io import ZarrIO
     from ..backend.nwb import NWBZarrIO
 
+    if dask_scheduler is not None and "://" in str(dst):
+        raise UnsupportedOptionError(
+            f"{dst}: Dask conversion writes to a local or shared-filesystem directory only; "
+            "give a path every worker can reach"
+        )
     src, dst = Path(src), Path(dst)
     kind = detect_format(src)
     if dst.exists() and not overwrite:
@@ -145,6 +175,10 @@ def convert(
             f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it"
         )
     to_hdf5 = kind != "hdf5" and dst.suffix == ".nwb"
+    if dask_scheduler is not None and to_hdf5:
+        raise UnsupportedOptionError(
+            f"{dst}: Dask conversion writes Zarr stores only; drop dask_scheduler to write HDF5"
+        )
     if dst.exists():
         shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
     io_kwargs: dict[str, Any] = {"codec": codec}
@@ -159,24 +193,23 @@ def convert(
 
         total = _hdf5_nbytes(src) if kind == "hdf5" else None
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {src.name}", leave=False)
+    client = owned = None
+    if dask_scheduler is not None:
+        from .dask_copy import get_client
+
+        client, owned = get_client(dask_scheduler)
     try:
         if kind == "hdf5":
             with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
                 with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                    out.keep_storage = keep_storage
-                    if bar is not None:
-                        out.progress = bar.update
-                    out.export(src_io=read_io, write_args={"link_data": False})
+                    _export(out, read_io, keep_storage, bar, client, dst)
         else:
             with NWBZarrIO(str(src), "r") as read_io:
                 if to_hdf5:
                     _zarr_to_hdf5(read_io, dst)
                 else:
                     with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                        out.keep_storage = keep_storage
-                        if bar is not None:
-                            out.progress = bar.update
-                        out.export(src_io=read_io, write_args={"link_data": False})
+                        _export(out, read_io, keep_storage, bar, client, dst)
     except BaseException:
         if dst.exists():  # never leave a half-written destination behind
             shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
@@ -184,4 +217,25 @@ def convert(
     finally:
         if bar is not None:
             bar.close()
+        if owned:
+            client.close()
     return dst
+
+
+def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, dst: Path) -> None:
+    """Export ``read_io`` into the open ``out``; with a Dask client, copy arrays as tasks.
+
+    The tasks run before ``out`` is closed, so the store is marked complete (and its metadata
+    consolidated) only once every array is filled.
+    """
+    out.keep_storage = keep_storage
+    if bar is not None:
+        out.progress = bar.update
+    copies = None
+    if client is not None:
+        from .dask_copy import DaskCopies
+
+        copies = out.copy_sink = DaskCopies(dst)
+    out.export(src_io=read_io, write_args={"link_data": False})
+    if copies is not None:
+        copies.run(client, progress=bar.update if bar is not None else None)
