@@ -90,10 +90,17 @@ def main() -> None:
     parser.add_argument("file", nargs="?", default="/tmp/nwbzarr_bench/ecephys_gzip.nwb")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rechunk", action="store_true", help="convert with keep_storage=False")
+    parser.add_argument("--make-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     src = Path(args.file)
-    if not src.exists():
+    if args.make_only:
         make_file(src, args.seconds)
+        return
+    if not src.exists():
+        # in another process: Linux keeps ru_maxrss across fork + exec, so a child forked
+        # from a process holding the generated samples would report their memory as its own
+        cmd = [sys.executable, __file__, str(src), "--seconds", str(args.seconds), "--make-only"]
+        subprocess.run(cmd, check=True)
     import h5py
 
     with h5py.File(src, "r") as f:

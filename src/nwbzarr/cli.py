@@ -37,8 +37,8 @@ def main() -> None:
     "--shard-mb",
     type=float,
     default=None,
-    help="Target shard size in MiB (default 256; 0 = no shards); shards group the kept "
-    "source chunks too.",
+    help="Target shard size in MiB (default 96, which bounds memory; 0 = no shards); shards "
+    "group the kept source chunks too.",
 )
 @click.option(
     "--codec",

@@ -22,6 +22,11 @@ from ..errors import (
     UnsupportedOptionError,
 )
 
+#: Shard size (MiB) for conversion when ``shard_mb`` is not given: a block copy holds one
+#: shard's values plus zarr's encoded copy of it, so 96 MiB shards keep a conversion's peak
+#: memory under ~0.5 GB whatever the file size (measured by benchmarks/convert_memory.py).
+CONVERT_SHARD_MB = 96.0
+
 
 def detect_format(path: str | Path) -> str:
     """Return ``"hdf5"``, ``"zarr"`` (Zarr v3) or ``"zarr-v2"`` for an existing local path.
@@ -119,9 +124,11 @@ def convert(
         Destination path.
     overwrite : bool
         Replace ``dst`` if it exists.
-    chunk_mb, shard_mb : float, optional
-        Target uncompressed chunk and shard sizes in MiB for arrays whose chunking the policy
-        chooses (defaults 4 and 256; ``shard_mb=0`` disables sharding).
+    chunk_mb : float, optional
+        Target uncompressed chunk size in MiB for arrays the policy chunks (default 4).
+    shard_mb : float, optional
+        Target uncompressed shard size in MiB for every chunked array (default
+        :data:`CONVERT_SHARD_MB`, 96, which bounds memory; ``0`` disables sharding).
     codec : str
         Compressor for numeric arrays (see :func:`nwbzarr.conventions.layout.compressors_for`).
     progress : bool
@@ -184,8 +191,7 @@ def convert(
     io_kwargs: dict[str, Any] = {"codec": codec}
     if chunk_mb is not None:
         io_kwargs["chunk_bytes"] = int(chunk_mb * MiB)
-    if shard_mb is not None:
-        io_kwargs["shard_bytes"] = int(shard_mb * MiB)
+    io_kwargs["shard_bytes"] = int((CONVERT_SHARD_MB if shard_mb is None else shard_mb) * MiB)
 
     bar = None
     if progress:
