@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from datetime import UTC, datetime
 
@@ -180,3 +183,18 @@ def test_unmappable_filter_names_dataset_and_leaves_nothing(chunked_real, tmp_pa
     with h5py.File(chunked_real, "r") as f:
         expected = f[TRIALS]["photo_stim_power"][...]
     np.testing.assert_array_equal(_arrays(dst)[f"{TRIALS}/photo_stim_power"][...], expected)
+
+
+def test_cli_quiet_prints_nothing_in_a_real_process(tmp_path):
+    """``-q`` is silent on stdout and stderr, zarr's numcodecs notice included."""
+    src = tmp_path / "gen.nwb"
+    values = _write_generated(src, n=3000)
+    dst = tmp_path / "q.nwb.zarr"
+    cmd = [sys.executable, "-m", "nwbzarr.cli", "convert", "-q", str(src), str(dst)]
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+    array = _arrays(dst)["acquisition/ts/data"]
+    assert [type(c).__name__ for c in array.compressors] == ["Shuffle", "GzipCodec"]
+    np.testing.assert_array_equal(array[...], values)

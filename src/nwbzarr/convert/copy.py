@@ -7,8 +7,11 @@ tree to the destination, so object ids, links and references are kept.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,17 +208,18 @@ def convert(
 
         client, owned = get_client(dask_scheduler)
     try:
-        if kind == "hdf5":
-            with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
-                with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                    _export(out, read_io, keep_storage, bar, client, dst)
-        else:
-            with NWBZarrIO(str(src), "r") as read_io:
-                if to_hdf5:
-                    _zarr_to_hdf5(read_io, dst)
-                else:
-                    with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+        with _quiet_numcodecs_notice():
+            if kind == "hdf5":
+                with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
+                    with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
                         _export(out, read_io, keep_storage, bar, client, dst)
+            else:
+                with NWBZarrIO(str(src), "r") as read_io:
+                    if to_hdf5:
+                        _zarr_to_hdf5(read_io, dst)
+                    else:
+                        with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                            _export(out, read_io, keep_storage, bar, client, dst)
     except BaseException:
         if dst.exists():  # never leave a half-written destination behind
             shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
@@ -226,6 +230,18 @@ def convert(
         if owned:
             client.close()
     return dst
+
+
+@contextlib.contextmanager
+def _quiet_numcodecs_notice() -> Iterator[None]:
+    """Silence zarr's notice that numcodecs codecs are outside the Zarr v3 specification.
+
+    Conversion writes ``numcodecs.shuffle`` on purpose (HDF5's shuffle, docs/storage.md §6);
+    the notice would otherwise print when the store is closed, even with ``--quiet``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+        yield
 
 
 def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, dst: Path) -> None:
