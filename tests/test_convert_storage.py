@@ -151,6 +151,11 @@ def test_generated_gzip_shuffle_then_zarr_to_zarr(tmp_path):
     assert [type(c).__name__ for c in array.compressors] == ["Shuffle", "GzipCodec"]
     # stored chunks are standard gzip streams: numcodecs GZip (what zarr's gzip runs) reads them
     np.testing.assert_array_equal(array[...], values)
+    unsharded = tmp_path / "u.nwb.zarr"  # shard_mb=0: each HDF5 chunk is one chunk object
+    nwbzarr.convert(src, unsharded, progress=False, shard_mb=0)
+    plain = _arrays(unsharded)["acquisition/ts/data"]
+    assert (plain.chunks, plain.shards) == ((1000, 4), None)
+    np.testing.assert_array_equal(plain[...], values)
     nwbzarr.convert(first, second, progress=False)
     again = _arrays(second)["acquisition/ts/data"]
     assert (again.chunks, again.shards) == (array.chunks, array.shards)
