@@ -83,7 +83,8 @@ def _hdf5_settings(dset: Any, path: str) -> dict[str, Any]:
     except UnsupportedCodecError as exc:
         raise UnsupportedCodecError(
             f"{exc} To convert anyway, re-encode with the default codecs: "
-            "convert(..., keep_storage=False) or `nwbzarr convert --rechunk`."
+            "convert(..., keep_storage=False), `nwbzarr convert --rechunk`, or set "
+            "ZarrIO.keep_storage = False before export."
         ) from None
     return {
         "chunks": tuple(int(c) for c in dset.chunks),
