@@ -20,33 +20,59 @@ def main() -> None:
 @click.argument("src", type=click.Path(exists=True, dir_okay=True))
 @click.argument("dst", type=click.Path())
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
-@click.option("--chunk-mb", type=float, default=None, help="Target chunk size in MiB (default 4).")
+@click.option(
+    "--rechunk",
+    is_flag=True,
+    help="Re-chunk and re-compress every array with the policy (--chunk-mb, --codec) instead "
+    "of keeping the source's chunk shape and compression.",
+)
+@click.option(
+    "--chunk-mb",
+    type=float,
+    default=None,
+    help="Target chunk size in MiB (default 4) for arrays the policy chunks: all with "
+    "--rechunk, else only contiguous/text sources.",
+)
 @click.option(
     "--shard-mb",
     type=float,
     default=None,
-    help="Target shard size in MiB (default 256; 0 = no shards).",
+    help="Target shard size in MiB (default 96, which bounds memory; 0 = no shards); shards "
+    "group the kept source chunks too.",
 )
 @click.option(
     "--codec",
     type=click.Choice(CODEC_NAMES),
     default=DEFAULT_CODEC,
     show_default=True,
-    help="Compressor for numeric arrays.",
+    help="Compressor for numeric arrays the policy chunks (see --chunk-mb).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Copy array data as tasks on this dask.distributed scheduler (tcp://host:port); "
+    "workers must see SRC and DST at the same paths. Needs nwbzarr[dask].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no final message.")
 def convert(
     src: str,
     dst: str,
     overwrite: bool,
+    rechunk: bool,
     chunk_mb: float | None,
     shard_mb: float | None,
     codec: str,
+    dask_scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb.
 
     A legacy hdmf-zarr (Zarr v2) SRC is migrated to a Zarr v3 store (or to HDF5).
+
+    By default each chunked numeric array keeps its source chunk shape, compression (HDF5
+    filters mapped to Zarr v3 codecs) and fill value, grouped into shards; --rechunk applies
+    the chunk/codec policy instead (needed for HDF5 filters Zarr cannot read, such as lzf).
     """
     from .convert import convert as run
 
@@ -59,6 +85,8 @@ def convert(
             shard_mb=shard_mb,
             codec=codec,
             progress=not quiet,
+            keep_storage=not rechunk,
+            dask_scheduler=dask_scheduler,
         )
     except NWBZarrError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -27,6 +27,7 @@ __all__ = [
     "RemoteListingError",
     "ChunkIteratorError",
     "ParallelWriteError",
+    "ConversionError",
 ]
 
 
@@ -119,3 +120,8 @@ class ChunkIteratorError(NWBZarrError, ValueError):
 class ParallelWriteError(NWBZarrError, RuntimeError):
     """A worker process of ``write(number_of_jobs=...)`` failed; the message names the dataset
     and the region, the original exception is chained, and the store stays marked incomplete."""
+
+
+class ConversionError(NWBZarrError, RuntimeError):
+    """Copying a dataset failed during conversion (e.g. a Dask task); the message names the
+    source dataset and rows, and the original error is chained. The destination is removed."""

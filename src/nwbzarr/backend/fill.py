@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -41,11 +43,25 @@ class FillMixin:
     #: Options of the current ``write`` call (one process outside ``write``).
     _parallel = _ParallelOptions()
 
-    def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any) -> None:
-        """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time."""
-        outer = array.shards or array.chunks
-        step = max(1, int(outer[0])) if outer else 1
+    #: Optional callable ``(array, data, kept, step) -> bool`` taking over block copies (e.g.
+    #: :class:`nwbzarr.convert.dask_copy.DaskCopies`); True means it will copy ``data``.
+    copy_sink = None
+
+    def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any, kept: bool = False) -> None:
+        """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time.
+
+        ``kept`` tells that ``array`` was created with the storage settings of ``data``.
+        """
+        step = block_rows(array)
         n = array.shape[0]
+        if (
+            self.copy_sink is not None
+            and dtype is not str
+            and self.copy_sink(array, data, kept, step)
+        ):
+            return
+        if kept and self._copy_raw(array, data, step):
+            return
         for start in range(0, n, step):
             stop = min(n, start + step)
             block = _read_block(data, start, stop)
@@ -53,6 +69,23 @@ class FillMixin:
             array[start:stop] = values
             if self.progress is not None:
                 self.progress(values.nbytes)
+
+    def _copy_raw(self, array: zarr.Array, data: Any, step: int) -> bool:
+        """Copy an HDF5 dataset's stored chunk bytes into ``array`` if they can be reused."""
+        from .dataio import ZarrDataIO
+        from .rawcopy import copy_raw_rows, raw_plan
+
+        if not ZarrDataIO.is_h5py_dataset(data):
+            return False
+        plan = raw_plan(array, data)
+        if plan is None:
+            return False
+        with ThreadPoolExecutor(max_workers=copy_threads()) as pool:
+            for start in range(0, array.shape[0], step):
+                nbytes = copy_raw_rows(array, data, plan, start, start + step, pool)
+                if self.progress is not None:
+                    self.progress(nbytes)
+        return True
 
     def _write_iterator(
         self,
@@ -177,6 +210,17 @@ class FillMixin:
             options.multiprocessing_context,
             self.progress,
         )
+
+
+def block_rows(array: zarr.Array) -> int:
+    """Leading rows per copy block: one shard (or chunk) row, so no two blocks share a shard."""
+    outer = array.shards or array.chunks
+    return max(1, int(outer[0])) if outer else 1
+
+
+def copy_threads() -> int:
+    """Threads decoding and re-framing chunks during a copy (the CPU count, at least 2)."""
+    return max(2, os.cpu_count() or 1)
 
 
 def _read_block(data: Any, start: int, stop: int) -> Any:

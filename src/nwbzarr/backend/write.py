@@ -43,6 +43,7 @@ from ..virtual.filters import shuffle_codec
 from .dataio import storage_settings
 from .dimensions import DIMENSION_SCALE_ATTRS, dimension_names
 from .fill import FillMixin, text_array
+from .keep import kept_settings
 from .links import LinkMixin, abspath
 
 #: Bytes per element assumed for variable-length text when sizing chunks.
@@ -54,6 +55,10 @@ class WriteMixin(LinkMixin, FillMixin):
 
     #: Path of the file being exported during :meth:`write_builder` (None outside export).
     _export_source = None
+
+    #: Copy ``h5py.Dataset`` / ``zarr.Array`` data given without a ``DataIO`` wrapper with the
+    #: source's chunk shape, codecs and fill value (False: apply the chunk/codec policy).
+    keep_storage = True
 
     # -- entry points HDMF calls ------------------------------------------------------------
     def write_builder(
@@ -200,6 +205,8 @@ class WriteMixin(LinkMixin, FillMixin):
             self._add_link(parent, builder.name, *target)
             self._written.set_written(builder)
             return None
+        if self.keep_storage and not isinstance(builder.data, DataIO):
+            settings = kept_settings(data, spec_dtype, path)
 
         if is_region_reference_dtype(spec_dtype):
             raise UnsupportedDataError(
@@ -322,7 +329,7 @@ class WriteMixin(LinkMixin, FillMixin):
         array = self._create_array(parent, name, shape, dtype, attrs, settings, labels)
         if math.prod(shape) == 0:
             return array
-        self._copy_blocks(array, data, dtype)
+        self._copy_blocks(array, data, dtype, kept="kept_from" in settings)
         return array
 
     def _write_empty(

@@ -7,15 +7,28 @@ tree to the destination, so object ids, links and references are kept.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import h5py
 
 from ..conventions.layout import DEFAULT_CODEC, MiB
-from ..errors import StoreExistsError, StoreNotFoundError, UnsupportedDataError
+from ..errors import (
+    StoreExistsError,
+    StoreNotFoundError,
+    UnsupportedDataError,
+    UnsupportedOptionError,
+)
+
+#: Shard size (MiB) for conversion when ``shard_mb`` is not given: a block copy holds one
+#: shard's values plus zarr's encoded copy of it, so 96 MiB shards keep a conversion's peak
+#: memory under ~0.5 GB whatever the file size (measured by benchmarks/convert_memory.py).
+CONVERT_SHARD_MB = 96.0
 
 
 def detect_format(path: str | Path) -> str:
@@ -96,6 +109,8 @@ def convert(
     shard_mb: float | None = None,
     codec: str = DEFAULT_CODEC,
     progress: bool = True,
+    keep_storage: bool = True,
+    dask_scheduler: Any = None,
 ) -> Path:
     """Convert an NWB file between HDF5 and Zarr v3.
 
@@ -112,13 +127,25 @@ def convert(
         Destination path.
     overwrite : bool
         Replace ``dst`` if it exists.
-    chunk_mb, shard_mb : float, optional
-        Target uncompressed chunk and shard sizes in MiB for arrays whose chunking the policy
-        chooses (defaults 4 and 256; ``shard_mb=0`` disables sharding).
+    chunk_mb : float, optional
+        Target uncompressed chunk size in MiB for arrays the policy chunks (default 4).
+    shard_mb : float, optional
+        Target uncompressed shard size in MiB for every chunked array (default
+        :data:`CONVERT_SHARD_MB`, 96, which bounds memory; ``0`` disables sharding).
     codec : str
         Compressor for numeric arrays (see :func:`nwbzarr.conventions.layout.compressors_for`).
     progress : bool
         Show a tqdm progress bar of bytes copied (to stderr).
+    keep_storage : bool
+        Keep each chunked numeric source array's chunk shape, compression (HDF5 filters mapped
+        to Zarr v3 codecs, see docs/storage.md §6) and fill value, grouped into shards of about
+        ``shard_mb``; ``chunk_mb`` and ``codec`` then apply only to arrays the policy chunks
+        (contiguous HDF5 datasets, text, compounds). False re-chunks and re-compresses every
+        array with the policy (CLI ``--rechunk``).
+    dask_scheduler : str or distributed.Client, optional
+        Copy array data as Dask tasks on this cluster (address or client), one task per shard
+        row; the tree and metadata are written in this process. Workers must see ``src`` and
+        ``dst`` at the same paths. Zarr destinations only. Needs ``nwbzarr[dask]``.
 
     Returns
     -------
@@ -131,12 +158,26 @@ def convert(
         If ``src`` does not exist.
     StoreExistsError
         If ``dst`` exists and ``overwrite`` is False.
+    UnsupportedCodecError
+        If ``keep_storage`` and an HDF5 filter has no Zarr v3 codec (the message names the
+        dataset); nothing is left at ``dst``.
+    UnsupportedOptionError
+        If ``dask_scheduler`` is given for an HDF5 or non-local destination.
+    ConversionError
+        If a Dask copy task fails (names the dataset); nothing is left at ``dst``.
+    ImportError
+        If ``dask_scheduler`` is given without ``dask.distributed`` installed.
     """
     from pynwb import NWBHDF5IO
 
     from ..backend.io import ZarrIO
     from ..backend.nwb import NWBZarrIO
 
+    if dask_scheduler is not None and "://" in str(dst):
+        raise UnsupportedOptionError(
+            f"{dst}: Dask conversion writes to a local or shared-filesystem directory only; "
+            "give a path every worker can reach"
+        )
     src, dst = Path(src), Path(dst)
     kind = detect_format(src)
     if dst.exists() and not overwrite:
@@ -144,13 +185,16 @@ def convert(
             f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it"
         )
     to_hdf5 = kind != "hdf5" and dst.suffix == ".nwb"
+    if dask_scheduler is not None and to_hdf5:
+        raise UnsupportedOptionError(
+            f"{dst}: Dask conversion writes Zarr stores only; drop dask_scheduler to write HDF5"
+        )
     if dst.exists():
         shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
     io_kwargs: dict[str, Any] = {"codec": codec}
     if chunk_mb is not None:
         io_kwargs["chunk_bytes"] = int(chunk_mb * MiB)
-    if shard_mb is not None:
-        io_kwargs["shard_bytes"] = int(shard_mb * MiB)
+    io_kwargs["shard_bytes"] = int((CONVERT_SHARD_MB if shard_mb is None else shard_mb) * MiB)
 
     bar = None
     if progress:
@@ -158,22 +202,24 @@ def convert(
 
         total = _hdf5_nbytes(src) if kind == "hdf5" else None
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {src.name}", leave=False)
+    client = owned = None
+    if dask_scheduler is not None:
+        from .dask_copy import get_client
+
+        client, owned = get_client(dask_scheduler)
     try:
-        if kind == "hdf5":
-            with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
-                with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                    if bar is not None:
-                        out.progress = bar.update
-                    out.export(src_io=read_io, write_args={"link_data": False})
-        else:
-            with NWBZarrIO(str(src), "r") as read_io:
-                if to_hdf5:
-                    _zarr_to_hdf5(read_io, dst)
-                else:
-                    with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                        if bar is not None:
-                            out.progress = bar.update
-                        out.export(src_io=read_io, write_args={"link_data": False})
+        with _quiet_numcodecs_notice():
+            if kind == "hdf5":
+                with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
+                    with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                        _export(out, read_io, keep_storage, bar, client, dst)
+            else:
+                with NWBZarrIO(str(src), "r") as read_io:
+                    if to_hdf5:
+                        _zarr_to_hdf5(read_io, dst)
+                    else:
+                        with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                            _export(out, read_io, keep_storage, bar, client, dst)
     except BaseException:
         if dst.exists():  # never leave a half-written destination behind
             shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
@@ -181,4 +227,37 @@ def convert(
     finally:
         if bar is not None:
             bar.close()
+        if owned:
+            client.close()
     return dst
+
+
+@contextlib.contextmanager
+def _quiet_numcodecs_notice() -> Iterator[None]:
+    """Silence zarr's notice that numcodecs codecs are outside the Zarr v3 specification.
+
+    Conversion writes ``numcodecs.shuffle`` on purpose (HDF5's shuffle, docs/storage.md §6);
+    the notice would otherwise print when the store is closed, even with ``--quiet``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+        yield
+
+
+def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, dst: Path) -> None:
+    """Export ``read_io`` into the open ``out``; with a Dask client, copy arrays as tasks.
+
+    The tasks run before ``out`` is closed, so the store is marked complete (and its metadata
+    consolidated) only once every array is filled.
+    """
+    out.keep_storage = keep_storage
+    if bar is not None:
+        out.progress = bar.update
+    copies = None
+    if client is not None:
+        from .dask_copy import DaskCopies
+
+        copies = out.copy_sink = DaskCopies(dst)
+    out.export(src_io=read_io, write_args={"link_data": False})
+    if copies is not None:
+        copies.run(client, progress=bar.update if bar is not None else None)

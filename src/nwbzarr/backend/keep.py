@@ -1,0 +1,103 @@
+"""Storage settings kept from a source array when a dataset is copied without explicit settings.
+
+When HDMF hands the writer an ``h5py.Dataset`` (HDF5 -> Zarr conversion, export) or a
+``zarr.Array`` (Zarr -> Zarr) and the user gave no ``DataIO`` wrapper, the new array keeps the
+source's chunk shape, codecs and fill value (docs/storage.md §6, "Conversion"). Sharding is
+added on top by the writer's policy. Only numeric and boolean arrays are kept this way; text,
+compound and reference arrays, scalars and contiguous HDF5 datasets follow the policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import zarr
+
+from ..conventions.dtypes import numpy_dtype_for
+from .dataio import ZarrDataIO
+
+__all__ = ["kept_settings"]
+
+
+def kept_settings(data: Any, spec_dtype: Any, path: str) -> dict[str, Any]:
+    """Storage settings of ``data`` to reuse for its copy, or ``{}`` to apply the policy.
+
+    Parameters
+    ----------
+    data : Any
+        The dataset's data as HDMF hands it to the writer.
+    spec_dtype : Any
+        The builder's spec dtype (``None`` if the data's own dtype is used).
+    path : str
+        Object path, for error messages.
+
+    Returns
+    -------
+    dict
+        Settings in the form of :func:`nwbzarr.backend.dataio.storage_settings`
+        (``chunks``, ``shards`` = ``"auto"`` or the source's, ``compressors``, ``filters``,
+        ``serializer``, ``fillvalue``) plus ``kept_from`` (the source array); ``{}`` when the
+        data is not an HDF5 or Zarr array, is scalar, contiguous, not numeric, or is converted
+        to a dtype of another item size.
+
+    Raises
+    ------
+    UnsupportedCodecError
+        If an HDF5 source uses a filter with no Zarr v3 equivalent; the message names the
+        dataset and suggests ``keep_storage=False`` (``--rechunk``).
+    """
+    is_h5 = ZarrDataIO.is_h5py_dataset(data)
+    if not (is_h5 or isinstance(data, zarr.Array)):
+        return {}
+    dtype = np.dtype(data.dtype)
+    if not data.shape or dtype.kind not in "biufc" or dtype.fields is not None:
+        return {}
+    try:
+        target = numpy_dtype_for(spec_dtype, data)
+    except Exception:
+        return {}
+    if target is str or np.dtype(target).itemsize != dtype.itemsize:
+        return {}
+    if is_h5:
+        return _hdf5_settings(data, path)
+    return {
+        "chunks": tuple(data.chunks),
+        "shards": tuple(data.shards) if data.shards is not None else "auto",
+        "compressors": list(data.compressors),
+        "filters": list(data.filters) or None,
+        "serializer": data.serializer,
+        "fillvalue": _plain(data.fill_value),
+        "kept_from": data,
+    }
+
+
+def _hdf5_settings(dset: Any, path: str) -> dict[str, Any]:
+    from ..errors import UnsupportedCodecError
+    from ..virtual.filters import hdf5_codecs
+
+    if dset.chunks is None:
+        return {}  # contiguous or compact: nothing to keep, the policy chunks it
+    try:
+        codecs = hdf5_codecs(dset, path=path, exact=False)
+    except UnsupportedCodecError as exc:
+        raise UnsupportedCodecError(
+            f"{exc} To convert anyway, re-encode with the default codecs: "
+            "convert(..., keep_storage=False), `nwbzarr convert --rechunk`, or set "
+            "ZarrIO.keep_storage = False before export."
+        ) from None
+    return {
+        "chunks": tuple(int(c) for c in dset.chunks),
+        "shards": "auto",
+        "compressors": list(codecs.compressors),
+        "filters": list(codecs.filters) or None,
+        "serializer": codecs.serializer,
+        "fillvalue": _plain(codecs.fill_value),
+        "kept_from": dset,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
