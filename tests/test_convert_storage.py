@@ -22,7 +22,6 @@ from zarr.codecs import BloscCodec, GzipCodec
 import nwbzarr
 from nwbzarr.cli import main
 from nwbzarr.conventions.layout import choose_chunks
-from nwbzarr.errors import UnsupportedCodecError
 from nwbzarr.virtual.filters import hdf5_codecs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -177,17 +176,21 @@ def test_cli_rechunk_applies_policy_quietly(tmp_path):
     np.testing.assert_array_equal(array[...], values)
 
 
-def test_unmappable_filter_names_dataset_and_leaves_nothing(chunked_real, tmp_path):
+def test_unmappable_filter_is_reencoded_with_a_warning(chunked_real, tmp_path):
+    """lzf has no Zarr v3 codec: chunks kept, values re-encoded, a warning names the dataset."""
     with h5py.File(chunked_real, "a") as f:
         _rewrite(f[TRIALS], "photo_stim_power", chunks=(100,), compression="lzf")
-    dst = tmp_path / "out.nwb.zarr"
-    with pytest.raises(UnsupportedCodecError, match=f"/{TRIALS}/photo_stim_power.*lzf"):
-        nwbzarr.convert(chunked_real, dst, progress=False)
-    assert not dst.exists()
-    nwbzarr.convert(chunked_real, dst, progress=False, keep_storage=False)
-    with h5py.File(chunked_real, "r") as f:
         expected = f[TRIALS]["photo_stim_power"][...]
-    np.testing.assert_array_equal(_arrays(dst)[f"{TRIALS}/photo_stim_power"][...], expected)
+    dst = tmp_path / "out.nwb.zarr"
+    with pytest.warns(UserWarning, match=f"/{TRIALS}/photo_stim_power.*lzf"):
+        nwbzarr.convert(chunked_real, dst, progress=False)
+    array = _arrays(dst)[f"{TRIALS}/photo_stim_power"]
+    assert array.chunks == (100,)
+    assert isinstance(array.compressors[0], BloscCodec)
+    np.testing.assert_array_equal(array[...], expected)
+    dst2 = tmp_path / "out2.nwb.zarr"
+    nwbzarr.convert(chunked_real, dst2, progress=False, keep_storage=False)
+    np.testing.assert_array_equal(_arrays(dst2)[f"{TRIALS}/photo_stim_power"][...], expected)
 
 
 def test_cli_quiet_prints_nothing_in_a_real_process(tmp_path):

@@ -9,6 +9,7 @@ compound and reference arrays, scalars and contiguous HDF5 datasets follow the p
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -81,11 +82,16 @@ def _hdf5_settings(dset: Any, path: str) -> dict[str, Any]:
     try:
         codecs = hdf5_codecs(dset, path=path, exact=False)
     except UnsupportedCodecError as exc:
-        raise UnsupportedCodecError(
-            f"{exc} To convert anyway, re-encode with the default codecs: "
-            "convert(..., keep_storage=False), `nwbzarr convert --rechunk`, or set "
-            "ZarrIO.keep_storage = False before export."
-        ) from None
+        # the values are still readable through h5py: keep the chunking, re-encode them
+        warnings.warn(
+            f"{exc} Keeping its chunk shape and compressing it with the default codec instead.",
+            stacklevel=2,
+        )
+        return {
+            "chunks": tuple(int(c) for c in dset.chunks),
+            "shards": "auto",
+            "fillvalue": _plain(dset.fillvalue) if dset.fillvalue is not None else None,
+        }
     return {
         "chunks": tuple(int(c) for c in dset.chunks),
         "shards": "auto",
