@@ -66,8 +66,10 @@ def build_rich_file() -> NWBFile:
     mock_Subject(nwbfile=nwbfile, subject_id="mouse-7")
 
     # ecephys: two groups so the electrodes table's `group` column refers to different objects
-    group_a = mock_ElectrodeGroup(name="shank0", nwbfile=nwbfile)
-    group_b = mock_ElectrodeGroup(name="shank1", nwbfile=nwbfile)
+    # a named device: pynwb's mock helpers number default names per process ("Device2", ...)
+    device = nwbfile.create_device(name="Device", description="a probe")
+    group_a = mock_ElectrodeGroup(name="shank0", device=device, nwbfile=nwbfile)
+    group_b = mock_ElectrodeGroup(name="shank1", device=device, nwbfile=nwbfile)
     mock_ElectrodesTable(n_rows=3, group=group_a, nwbfile=nwbfile)
     for _ in range(3):
         nwbfile.electrodes.add_row(location="CA3", group=group_b, group_name=group_b.name)
