@@ -81,9 +81,11 @@ class ReadMixin:
         self._builders_by_path = {}
         self._deferred = []
         self._scalars = []
+        self._children = _children_by_parent(root)
         skip = specloc_path(attrs)
         builder = self._read_group(root, "/", "root", skip, attrs=attrs)
         self._read_scalars()
+        self._children = {}
         for resolve in self._deferred:
             resolve()
         self._deferred = []
@@ -235,7 +237,7 @@ class ReadMixin:
         for key, value in self._read_attributes(attrs, builder, path, spec).items():
             builder.set_attribute(key, value)
         self._builders_by_path[path] = builder
-        for child_name, child in sorted(group.members(), key=lambda kv: kv[0]):
+        for child_name, child in sorted(self._children.get(path.strip("/"), ())):
             child_path = posixpath.join(path, child_name)
             if child_path == skip:
                 continue
@@ -311,6 +313,19 @@ class ReadMixin:
         self._builders_by_path[path] = builder
         self._written.set_written(builder)
         return builder
+
+
+def _children_by_parent(root: zarr.Group) -> dict[str, list[tuple[str, Any]]]:
+    """Every node under ``root`` in one call, as ``{parent path: [(name, node), ...]}``.
+
+    With consolidated metadata this reads nothing; without, zarr lists the groups concurrently.
+    Paths are relative to the root (``""`` for the root itself).
+    """
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for rel, node in root.members(max_depth=None):
+        parent, _, name = rel.rpartition("/")
+        out.setdefault(parent, []).append((name, node))
+    return out
 
 
 def _typed_attribute(spec: Any, key: str, value: Any) -> Any:
