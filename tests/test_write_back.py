@@ -61,19 +61,36 @@ def test_store_holds_small_values_until_flush(ecephys_file, tmp_path):
     assert sync(store.get("a/zarr.json", PROTO)).to_bytes() == b'{"a": 1}'
 
 
-def test_store_flushes_when_full_and_forgets_deleted(tmp_path):
-    store = WriteBackStore(LocalStore(tmp_path), max_value_bytes=100, max_pending_bytes=250)
+def test_store_writes_batches_in_background_in_order(tmp_path):
+    store = WriteBackStore(LocalStore(tmp_path), max_value_bytes=100, flush_items=3)
     sync(store.set("g/x/c/0", _buf(b"x" * 100)))
     sync(store.set("g/y/c/0", _buf(b"y" * 100)))
     assert not (tmp_path / "g").exists()
-    sync(store.delete_dir("g/y"))
+    sync(store.delete_dir("g/y"))  # never written: dropped from memory
     assert store.pending_keys == ["g/x/c/0"]
     sync(store.set("g/z/c/0", _buf(b"z" * 100)))
-    sync(store.set("g/w/c/0", _buf(b"w" * 100)))  # 300 bytes held: flushed
+    sync(store.set("g/w/c/0", _buf(b"w" * 100)))  # 3 held: written in the background
+    # a newer value of a key being written waits for that batch, so it lands last
+    sync(store.set("g/x/c/0", _buf(b"X" * 100)))
+    assert (tmp_path / "g" / "x" / "c" / "0").read_bytes() == b"x" * 100
+    assert store.pending_keys == ["g/x/c/0"]
+    assert sync(store.get("g/x/c/0", PROTO)).to_bytes() == b"X" * 100
+    sync(store.flush())
     assert store.pending_keys == []
+    assert (tmp_path / "g" / "x" / "c" / "0").read_bytes() == b"X" * 100
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["w", "x", "z"]
     sync(store.delete("g/x/c/0"))
     assert not sync(store.exists("g/x/c/0"))
+
+
+def test_failed_background_write_is_raised_by_flush(tmp_path):
+    (tmp_path / "blocked").write_text("a file where a directory is needed")
+    store = WriteBackStore(LocalStore(tmp_path), flush_items=1)
+    sync(store.set("blocked/c/0", _buf(b"data")))  # the batch fails in the background
+    with pytest.raises(OSError):
+        sync(store.flush())
+    assert store.pending_keys == ["blocked/c/0"]  # still held, not lost
+    assert sync(store.get("blocked/c/0", PROTO)).to_bytes() == b"data"
 
 
 def test_new_file_keeps_marker_until_everything_is_flushed(ecephys_file, tmp_path):

@@ -74,22 +74,32 @@ class WriteBackStore(WrapperStore):
     max_value_bytes : int
         Values larger than this (bytes) are written through at once.
     max_pending_bytes : int
-        When the values held reach this many bytes, they are flushed.
+        When the values held reach this many bytes, they are written in the background (the
+        next batch waits for that one, so about twice this is held at most).
+    flush_items : int
+        Also start a background batch when this many values are held.
     """
 
     def __init__(
-        self, store: Store, max_value_bytes: int = 1 << 20, max_pending_bytes: int = 64 << 20
+        self,
+        store: Store,
+        max_value_bytes: int = 1 << 20,
+        max_pending_bytes: int = 64 << 20,
+        flush_items: int = 2000,
     ) -> None:
         super().__init__(store)
         self.max_value_bytes = int(max_value_bytes)
         self.max_pending_bytes = int(max_pending_bytes)
+        self.flush_items = int(flush_items)
         self._pending: dict[str, Buffer] = {}
         self._pending_bytes = 0
         self._in_flight: dict[str, Buffer] = {}
         self._metadata: dict[str, Buffer] = {}
+        self._tasks: set[asyncio.Future] = set()
+        self._error: BaseException | None = None
 
     def _with_store(self, store: Store) -> WriteBackStore:
-        return type(self)(store, self.max_value_bytes, self.max_pending_bytes)
+        return type(self)(store, self.max_value_bytes, self.max_pending_bytes, self.flush_items)
 
     @property
     def root(self) -> Any:
@@ -100,6 +110,11 @@ class WriteBackStore(WrapperStore):
     def pending_keys(self) -> list[str]:
         """Keys written to this wrapper and not yet to the wrapped store."""
         return [*self._in_flight, *self._pending]
+
+    def holds(self, key: str) -> bool:
+        """True if ``key`` was written through this wrapper and is still held in memory (a
+        pending value or a metadata document)."""
+        return self._held(key) is not None
 
     def _held(self, key: str) -> Buffer | None:
         value = self._pending.get(key)
@@ -135,18 +150,18 @@ class WriteBackStore(WrapperStore):
     # -- writes -----------------------------------------------------------------------------
     async def set(self, key: str, value: Buffer) -> None:
         self._check_writable()
+        if key in self._in_flight:
+            await self._drain()  # the older value must not land after this one
         self._forget(key)
         if key == ROOT_KEY or len(value) > self.max_value_bytes:
-            if key in self._in_flight:
-                await self.flush()  # the older value must not land after this one
             await self._store.set(key, value)
         else:
             self._pending[key] = value
             self._pending_bytes += len(value)
         if key.rsplit("/", 1)[-1] == METADATA_NAME:
             self._metadata[key] = value
-        if self._pending_bytes >= self.max_pending_bytes:
-            await self.flush()
+        if self._batch_due():
+            await self._start_batch()
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         if not await self.exists(key):
@@ -157,24 +172,25 @@ class WriteBackStore(WrapperStore):
             await self.set(key, value)
 
     async def delete(self, key: str) -> None:
-        self._forget(key)
         if key in self._in_flight:
-            await self.flush()
+            await self._drain()
+        self._forget(key)
         await self._store.delete(key)
 
     async def delete_dir(self, prefix: str) -> None:
         base = prefix.rstrip("/") + "/" if prefix else ""
         if any(k.startswith(base) for k in self._in_flight):
-            await self.flush()
+            await self._drain()
         for key in [k for k in (*self._pending, *self._metadata) if k.startswith(base)]:
             self._forget(key)
         await self._store.delete_dir(prefix)
 
     async def clear(self) -> None:
+        await self._drain()
         self._pending.clear()
         self._pending_bytes = 0
         self._metadata.clear()
-        await self.flush()
+        self._error = None
         await self._store.clear()
 
     async def is_empty(self, prefix: str) -> bool:
@@ -183,42 +199,66 @@ class WriteBackStore(WrapperStore):
             return False
         return await self._store.is_empty(prefix)
 
-    async def flush(self) -> None:
-        """Write every held value to the wrapped store, concurrently; wait for all of them.
+    def _batch_due(self) -> bool:
+        return (
+            len(self._pending) >= self.flush_items or self._pending_bytes >= self.max_pending_bytes
+        )
 
-        Raises
-        ------
-        OSError
-            Whatever the wrapped store raises for a failed write (the values stay held).
-        """
-        while self._in_flight:  # another flush is running: let it finish first
-            await asyncio.sleep(0)
+    async def _drain(self) -> None:
+        """Wait until no batch is being written."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _start_batch(self) -> None:
+        """Hand the pending values to a background task (after the previous batch is done)."""
+        await self._drain()  # one batch at a time bounds memory and keeps writes ordered
         if not self._pending:
             return
         batch, self._pending, self._pending_bytes = self._pending, {}, 0
         self._in_flight = batch
+        task = asyncio.ensure_future(self._write_batch(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write_batch(self, batch: dict[str, Buffer]) -> None:
         try:
             if isinstance(self._store, LocalStore) and not self._store.read_only:
                 # one worker thread per slice writes plain files: per-key tasks cost more
                 # than the writes themselves when values are small
                 items = list(batch.items())
                 step = max(1, -(-len(items) // FLUSH_THREADS))
+                root = Path(self._store.root)
                 await asyncio.gather(
                     *(
-                        asyncio.to_thread(_write_files, Path(self._store.root), items[i : i + step])
+                        asyncio.to_thread(_write_files, root, items[i : i + step])
                         for i in range(0, len(items), step)
                     )
                 )
             else:
                 await asyncio.gather(*(self._store.set(k, v) for k, v in batch.items()))
-        except BaseException:
+        except BaseException as exc:
+            self._error = self._error or exc
             for key, value in batch.items():  # keep them for a retry, newer values first
                 if key not in self._pending:
                     self._pending[key] = value
                     self._pending_bytes += len(value)
-            raise
         finally:
             self._in_flight = {}
+
+    async def flush(self) -> None:
+        """Write every held value to the wrapped store; wait until all are written.
+
+        Raises
+        ------
+        OSError
+            Whatever the wrapped store raised for a failed write, here or in a batch written
+            in the background since the last flush (the values stay held).
+        """
+        await self._start_batch()
+        await self._drain()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     # -- listing ------------------------------------------------------------------------------
     async def list(self) -> AsyncIterator[str]:
