@@ -49,6 +49,10 @@ def test_store_holds_small_values_until_flush(ecephys_file, tmp_path):
     assert sync(store.get("a/c/0", PROTO, OffsetByteRequest(790))).to_bytes() == small[790:]
     assert sync(store.get("a/c/0", PROTO, SuffixByteRequest(5))).to_bytes() == small[-5:]
     assert sync(store.exists("a/c/0")) and not sync(store.exists("a/c/1"))
+    assert sync(store.getsize("a/c/0")) == len(small)
+    assert [v.to_bytes() for v in sync(store.get_partial_values(PROTO, [("a/c/0", None)]))] == [
+        small
+    ]
     assert sync(_listed(store.list_dir("a"))) == ["big", "c", "zarr.json"]
     assert sync(_listed(store.list_prefix("a/c"))) == ["a/c/0"]
     assert sync(_listed(store.list())) == ["a/big", "a/c/0", "a/zarr.json", "zarr.json"]
