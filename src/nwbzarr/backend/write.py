@@ -10,6 +10,7 @@ shard size whatever the source size.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from typing import Any
 
@@ -23,6 +24,7 @@ from hdmf.query import HDMFDataset
 from zarr.core.group import AsyncGroup, GroupMetadata
 from zarr.core.metadata.io import save_metadata
 from zarr.core.sync import sync
+from zarr.dtype import parse_dtype
 
 from ..conventions.attributes import (
     DTYPE_ATTR,
@@ -283,7 +285,7 @@ class WriteMixin(LinkMixin, FillMixin):
         return parent.create_array(
             name,
             shape=shape,
-            dtype=str if is_text else dtype,
+            dtype=str if is_text else _zarr_dtype(dtype),
             compressors=compressors,
             attributes=attrs,
             **kwargs,
@@ -466,6 +468,17 @@ def _create_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Group:
     metadata = GroupMetadata(attributes=attrs, zarr_format=3)
     sync(save_metadata(store_path, metadata))
     return zarr.Group(AsyncGroup(metadata=metadata, store_path=store_path))
+
+
+@functools.lru_cache(maxsize=256)
+def _zarr_dtype_cached(dtype: np.dtype) -> Any:
+    return parse_dtype(dtype, zarr_format=3)
+
+
+def _zarr_dtype(dtype: Any) -> Any:
+    """The zarr data type object of a numpy dtype, made once per dtype (zarr otherwise matches
+    the dtype against its whole registry at every array creation)."""
+    return _zarr_dtype_cached(np.dtype(dtype))
 
 
 def _is_array_like(data: Any) -> bool:
