@@ -1,9 +1,10 @@
 """Zarr nodes -> HDMF builders (read side of :class:`nwbzarr.ZarrIO`).
 
-The tree is walked once from consolidated metadata when present. Numeric arrays are handed to
-HDMF as the lazy ``zarr.Array`` itself; text, reference and compound arrays get the lazy views
-of :mod:`nwbzarr.backend.lazy`. Links and attribute references are resolved after the walk,
-so a target may appear anywhere in the tree.
+The tree is walked once from consolidated metadata when present (all nodes listed in one call);
+scalar datasets, which HDMF needs as values, are read together after the walk in one concurrent
+batch. Numeric arrays are handed to HDMF as the lazy ``zarr.Array`` itself; text, reference
+and compound arrays get the lazy views of :mod:`nwbzarr.backend.lazy`. Links and attribute
+references are resolved after the walk, so a target may appear anywhere in the tree.
 """
 
 from __future__ import annotations
