@@ -21,6 +21,7 @@ from hdmf.build import BuildManager, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from zarr.core.sync import sync
+from zarr.storage import LocalStore
 
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
@@ -33,6 +34,7 @@ from ..errors import (
     StoreNotFoundError,
     UnsupportedOptionError,
 )
+from ..storage.inline_reads import InlineReadStore
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import (
     has_zarr_root,
@@ -271,6 +273,8 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         if self.is_remote() and not read_only:
             raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
         store = open_store(path, read_only=read_only, storage_options=self._storage_options)
+        if read_only and isinstance(store, LocalStore):
+            store = InlineReadStore(store)  # small files read without a thread round trip
         with _QuietZarr():
             if mode in ("w", "w-", "x") or (mode == "a" and not exists):
                 # a new file: small writes wait in memory and are flushed together
