@@ -20,6 +20,8 @@ from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
+from zarr.core.sync import sync
+from zarr.storage import LocalStore
 
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
@@ -32,6 +34,7 @@ from ..errors import (
     StoreNotFoundError,
     UnsupportedOptionError,
 )
+from ..storage.inline_reads import InlineReadStore
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import (
     has_zarr_root,
@@ -41,6 +44,7 @@ from ..storage.resolve import (
     require_listing,
     store_exists,
 )
+from ..storage.write_back import WriteBackStore
 from .append import AppendMixin
 from .read import ReadMixin
 from .specs import SpecCacheMixin
@@ -269,9 +273,12 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         if self.is_remote() and not read_only:
             raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
         store = open_store(path, read_only=read_only, storage_options=self._storage_options)
+        if read_only and isinstance(store, LocalStore):
+            store = InlineReadStore(store)  # small files read without a thread round trip
         with _QuietZarr():
             if mode in ("w", "w-", "x") or (mode == "a" and not exists):
-                self._root = zarr.open_group(store, mode="w", zarr_format=3)
+                # a new file: small writes wait in memory and are flushed together
+                self._root = zarr.open_group(WriteBackStore(store), mode="w", zarr_format=3)
             else:
                 with remote_errors(path, store):
                     self._root = self._open_existing(store, mode)
@@ -338,6 +345,7 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         try:
             if self._mode not in READ_ONLY_MODES:
                 pending = self._unresolved_references_error()  # append mode (append.py)
+                self._flush_store()  # everything else lands before the marker is removed
                 if self._writing and not self._write_failed:
                     attrs = root.attrs.asdict()
                     if WRITE_IN_PROGRESS_ATTR in attrs:
@@ -347,6 +355,7 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
                 if not self._write_failed and self._consolidate_on_close:
                     with _QuietZarr():
                         zarr.consolidate_metadata(root.store)
+                self._flush_store()
         finally:
             for ext in self._external.values():
                 ext.close()
@@ -354,6 +363,11 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
             self._root = None
         if pending is not None and not self._exiting_with_error:
             raise pending
+
+    def _flush_store(self) -> None:
+        store = self._root.store
+        if isinstance(store, WriteBackStore):
+            sync(store.flush())
 
     def is_open(self) -> bool:
         """True while the store is open."""

@@ -1,13 +1,15 @@
 """Zarr nodes -> HDMF builders (read side of :class:`nwbzarr.ZarrIO`).
 
-The tree is walked once from consolidated metadata when present. Numeric arrays are handed to
-HDMF as the lazy ``zarr.Array`` itself; text, reference and compound arrays get the lazy views
-of :mod:`nwbzarr.backend.lazy`. Links and attribute references are resolved after the walk,
-so a target may appear anywhere in the tree.
+The tree is walked once from consolidated metadata when present (all nodes listed in one call);
+scalar datasets, which HDMF needs as values, are read together after the walk in one concurrent
+batch. Numeric arrays are handed to HDMF as the lazy ``zarr.Array`` itself; text, reference
+and compound arrays get the lazy views of :mod:`nwbzarr.backend.lazy`. Links and attribute
+references are resolved after the walk, so a target may appear anywhere in the tree.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import posixpath
 from typing import Any
@@ -17,6 +19,7 @@ import numpy as np
 import zarr
 from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
 from hdmf.container import Container
+from zarr.core.sync import sync
 
 from ..conventions.attributes import (
     DTYPE_ATTR,
@@ -78,8 +81,12 @@ class ReadMixin:
             )
         self._builders_by_path = {}
         self._deferred = []
+        self._scalars = []
+        self._children = _children_by_parent(root)
         skip = specloc_path(attrs)
-        builder = self._read_group(root, "/", "root", skip)
+        builder = self._read_group(root, "/", "root", skip, attrs=attrs)
+        self._read_scalars()
+        self._children = {}
         for resolve in self._deferred:
             resolve()
         self._deferred = []
@@ -164,8 +171,7 @@ class ReadMixin:
             return None
         return None
 
-    def _read_attributes(self, node: Any, builder: Any, path: str, spec: Any = None) -> dict:
-        attrs = dict(node.attrs.asdict())
+    def _read_attributes(self, attrs: dict, builder: Any, path: str, spec: Any = None) -> dict:
         out = {}
         for key, value in attrs.items():
             if key in RESERVED_ATTRS:
@@ -200,16 +206,39 @@ class ReadMixin:
 
         self._deferred.append(resolve)
 
+    def _read_scalars(self) -> None:
+        """Read every scalar dataset met in the walk at once (concurrent requests)."""
+        scalars, self._scalars = self._scalars, []
+        if not scalars:
+            return
+
+        async def fetch() -> list:
+            return await asyncio.gather(*(a._async_array.getitem(()) for _, a in scalars))
+
+        for (builder, array), value in zip(scalars, sync(fetch())):
+            if isinstance(value, np.ndarray):
+                value = value[()]
+            if array.dtype.kind in "OSUT":
+                value = str(value)
+            builder["data"] = value
+
     def _read_group(
-        self, group: Any, path: str, name: str, skip: str | None, parent_spec: Any = None
+        self,
+        group: Any,
+        path: str,
+        name: str,
+        skip: str | None,
+        parent_spec: Any = None,
+        attrs: dict | None = None,
     ) -> GroupBuilder:
         builder = GroupBuilder(name, source=self.source)
         builder.location = posixpath.dirname(path) if path != "/" else ""
-        spec = self._node_spec(group.attrs, parent_spec, name, group=True)
-        for key, value in self._read_attributes(group, builder, path, spec).items():
+        attrs = group.attrs.asdict() if attrs is None else attrs
+        spec = self._node_spec(attrs, parent_spec, name, group=True)
+        for key, value in self._read_attributes(attrs, builder, path, spec).items():
             builder.set_attribute(key, value)
         self._builders_by_path[path] = builder
-        for child_name, child in sorted(group.members(), key=lambda kv: kv[0]):
+        for child_name, child in sorted(self._children.get(path.strip("/"), ())):
             child_path = posixpath.join(path, child_name)
             if child_path == skip:
                 continue
@@ -217,7 +246,7 @@ class ReadMixin:
                 builder.set_group(self._read_group(child, child_path, child_name, skip, spec))
             else:
                 builder.set_dataset(self._read_dataset(child, child_path, child_name, spec))
-        links = group.attrs.get(LINKS_ATTR) or []
+        links = attrs.get(LINKS_ATTR) or []
         for entry in links:
             self._defer_link(builder, entry, path)
         self._written.set_written(builder)
@@ -257,12 +286,7 @@ class ReadMixin:
             if array.ndim == 0:  # a 0-d structured array, as h5py reads it; tuple if refs
                 data = table[()] if table.reference_fields else np.asarray(array[...])
         elif array.ndim == 0:
-            value = array[()]
-            if isinstance(value, np.ndarray):
-                value = value[()]
-            if dtype.kind in "OSUT":
-                value = str(value)
-            data = value
+            data = None  # read with every other scalar after the walk (_read_scalars)
             kwargs["dtype"] = builder_dtype_name(dtype)
         elif dtype.kind in "OSUT":
             data = ZarrTextDataset.wrap(array, io=self)
@@ -274,7 +298,9 @@ class ReadMixin:
             name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs
         )
         builder.location = posixpath.dirname(path)
-        for key, value in self._read_attributes(array, builder, path, spec).items():
+        if data is None and array.ndim == 0 and "dtype" in kwargs and kwargs["dtype"] != "object":
+            self._scalars.append((builder, array))
+        for key, value in self._read_attributes(attrs_raw, builder, path, spec).items():
             builder.set_attribute(key, value)
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE and array.ndim == 0:
             target_path = str(array[()])
@@ -288,6 +314,19 @@ class ReadMixin:
         self._builders_by_path[path] = builder
         self._written.set_written(builder)
         return builder
+
+
+def _children_by_parent(root: zarr.Group) -> dict[str, list[tuple[str, Any]]]:
+    """Every node under ``root`` in one call, as ``{parent path: [(name, node), ...]}``.
+
+    With consolidated metadata this reads nothing; without, zarr lists the groups concurrently.
+    Paths are relative to the root (``""`` for the root itself).
+    """
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for rel, node in root.members(max_depth=None):
+        parent, _, name = rel.rpartition("/")
+        out.setdefault(parent, []).append((name, node))
+    return out
 
 
 def _typed_attribute(spec: Any, key: str, value: Any) -> Any:

@@ -10,6 +10,7 @@ shard size whatever the source size.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from typing import Any
 
@@ -20,6 +21,10 @@ from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from hdmf.query import HDMFDataset
+from zarr.core.group import AsyncGroup, GroupMetadata
+from zarr.core.metadata.io import save_metadata
+from zarr.core.sync import sync
+from zarr.dtype import parse_dtype
 
 from ..conventions.attributes import (
     DTYPE_ATTR,
@@ -39,6 +44,7 @@ from ..conventions.dtypes import (
 from ..conventions.layout import choose_chunks, choose_shards, compressors_for
 from ..conventions.references import attribute_reference, builder_path
 from ..errors import UnsupportedDataError
+from ..storage.write_back import WriteBackStore
 from ..virtual.filters import shuffle_codec
 from .dataio import storage_settings
 from .dimensions import DIMENSION_SCALE_ATTRS, dimension_names
@@ -128,7 +134,7 @@ class WriteMixin(LinkMixin, FillMixin):
             group = parent[builder.name]
             self._update_attributes(group, attrs)
         else:
-            group = parent.create_group(builder.name, attributes=attrs)
+            group = _create_group(parent, builder.name, attrs)
         self._write_children(group, builder, link_data, exhaust_dci, export_source)
         self._written.set_written(builder)
         return group
@@ -286,7 +292,7 @@ class WriteMixin(LinkMixin, FillMixin):
         return parent.create_array(
             name,
             shape=shape,
-            dtype=str if is_text else dtype,
+            dtype=str if is_text else _zarr_dtype(dtype),
             compressors=compressors,
             attributes=attrs,
             **kwargs,
@@ -454,6 +460,34 @@ class WriteMixin(LinkMixin, FillMixin):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _create_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Group:
+    """Create a child group with its attributes in one metadata write.
+
+    In a new file (a :class:`WriteBackStore`, whose parents were all written through it) the
+    group document is saved directly: zarr's ``create_group`` would also check and re-save
+    every ancestor's document, which costs more than the group itself.
+    """
+    store = parent.store
+    store_path = parent.store_path / name
+    key = f"{store_path.path}/zarr.json"
+    if not isinstance(store, WriteBackStore) or store.holds(key):
+        return parent.create_group(name, attributes=attrs)  # zarr checks what exists there
+    metadata = GroupMetadata(attributes=attrs, zarr_format=3)
+    sync(save_metadata(store_path, metadata))
+    return zarr.Group(AsyncGroup(metadata=metadata, store_path=store_path))
+
+
+@functools.lru_cache(maxsize=256)
+def _zarr_dtype_cached(dtype: np.dtype) -> Any:
+    return parse_dtype(dtype, zarr_format=3)
+
+
+def _zarr_dtype(dtype: Any) -> Any:
+    """The zarr data type object of a numpy dtype, made once per dtype (zarr otherwise matches
+    the dtype against its whole registry at every array creation)."""
+    return _zarr_dtype_cached(np.dtype(dtype))
+
+
 def _is_array_like(data: Any) -> bool:
     return isinstance(data, (h5py.Dataset, zarr.Array, HDMFDataset)) or (
         isinstance(data, np.ndarray) and data.ndim > 0
