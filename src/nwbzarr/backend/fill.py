@@ -23,6 +23,7 @@ from hdmf.data_utils import AbstractDataChunkIterator, GenericDataChunkIterator
 from tqdm import tqdm
 
 from ..conventions.dtypes import numpy_dtype_for, text_value
+from ..storage.write_back import WriteBackStore
 from .parallel import ParallelJob, can_send_iterator, write_parallel
 from .stream import RegionBuffer
 
@@ -144,7 +145,7 @@ class FillMixin:
             return False
         if dtype is str or not array.shape or 0 in array.shape:
             return False
-        store = self._root.store
+        store = _local_base(self._root.store)
         if not isinstance(store, zarr.storage.LocalStore):
             warnings.warn(
                 f"{path}: worker processes cannot open a {type(store).__name__} by path, so "
@@ -202,14 +203,20 @@ class FillMixin:
         if isinstance(bar, tqdm):
             bar.total = (bar.total or bar.n) + sum(job.nbytes for job in jobs)
             bar.refresh()
+        self._flush_store()  # workers open the arrays by path: their metadata must be on disk
         write_parallel(
-            str(self._root.store.root),
+            str(_local_base(self._root.store).root),
             jobs,
             options.number_of_jobs,
             options.max_threads_per_process,
             options.multiprocessing_context,
             self.progress,
         )
+
+
+def _local_base(store: Any) -> Any:
+    """The store under a :class:`~nwbzarr.storage.write_back.WriteBackStore` (else ``store``)."""
+    return store._store if isinstance(store, WriteBackStore) else store
 
 
 def block_rows(array: zarr.Array) -> int:

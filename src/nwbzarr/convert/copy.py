@@ -260,4 +260,5 @@ def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, d
         copies = out.copy_sink = DaskCopies(dst)
     out.export(src_io=read_io, write_args={"link_data": False})
     if copies is not None:
+        out._flush_store()  # tasks open the arrays by path: their metadata must be on disk
         copies.run(client, progress=bar.update if bar is not None else None)
