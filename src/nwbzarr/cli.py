@@ -72,7 +72,8 @@ def convert(
 
     By default each chunked numeric array keeps its source chunk shape, compression (HDF5
     filters mapped to Zarr v3 codecs) and fill value, grouped into shards; --rechunk applies
-    the chunk/codec policy instead (needed for HDF5 filters Zarr cannot read, such as lzf).
+    the chunk/codec policy instead. Arrays whose HDF5 filters have no Zarr v3 codec (lzf,
+    szip, ...) keep their chunks and are re-compressed with the default codec (a warning says so).
     """
     from .convert import convert as run
 
