@@ -7,6 +7,7 @@ venv with ``PYTHONPATH`` cleared), which prints one JSON line; :func:`run_task` 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -116,3 +117,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every driver takes: ``--workdir``, ``--keep``, ``--peer-python``,
+    ``--json``."""
+    parser.add_argument("--workdir", help="directory for generated files (default: temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--peer-python", help="interpreter of the peer venv (hdmf-zarr 0.13)")
+    parser.add_argument("--json", help="also write the raw results to this JSON file")

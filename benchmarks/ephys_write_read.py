@@ -139,10 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse options, run every tool, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="recording length (s)")
-    parser.add_argument("--workdir", help="directory for generated files (default: temp dir)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--peer-python", help="interpreter of the peer venv (hdmf-zarr 0.13)")
-    parser.add_argument("--json", help="also write the raw results to this JSON file")
+    br.add_common_options(parser)
     args = parser.parse_args(argv)
     peer = br.peer_python(args.peer_python)
     n = sig.n_samples_for(args.seconds)
