@@ -146,3 +146,29 @@ def test_emptied_store_skips_lookups_of_unwritten_metadata_until_flush(tmp_path)
     assert sync(store.exists("other/zarr.json"))
     assert sync(store.get("other/zarr.json", PROTO)).to_bytes() == b'{"other": 1}'
     assert json.loads((tmp_path / "a" / "zarr.json").read_bytes()) == {"a": 1}
+
+
+def test_small_arrays_created_and_written_in_one_call_match_block_copies(
+    ecephys_file, tmp_path, monkeypatch
+):
+    import nwbzarr.backend.write as write_module
+
+    def convert(dst, small_bytes):
+        monkeypatch.setattr(write_module, "SMALL_ARRAY_BYTES", small_bytes)
+        with h5py.File(ecephys_file, "r") as f:
+            data = f["units/spike_times"][:5000]  # real values, 40000 bytes
+        from pynwb import TimeSeries
+        from pynwb.testing.mock.file import mock_NWBFile
+
+        out = mock_NWBFile()
+        out.add_acquisition(TimeSeries(name="small", data=data, unit="V", rate=30.0))
+        with NWBZarrIO(str(dst), "w") as io:
+            io.write(out)
+        return zarr.open_group(str(dst), mode="r")["acquisition/small/data"], data
+
+    fused, data = convert(tmp_path / "fused.nwb.zarr", 1 << 20)
+    blocks, _ = convert(tmp_path / "blocks.nwb.zarr", 0)
+    np.testing.assert_array_equal(fused[...], data)
+    np.testing.assert_array_equal(blocks[...], data)
+    assert fused.metadata.to_dict() == blocks.metadata.to_dict()
+    assert dict(fused.attrs) == dict(blocks.attrs)
