@@ -122,3 +122,53 @@ def test_new_file_keeps_marker_until_everything_is_flushed(ecephys_file, tmp_pat
 
             h5.visititems(compare)
             assert n_compared > 10
+
+
+def test_emptied_store_skips_lookups_of_unwritten_metadata_until_flush(tmp_path):
+    inner = LocalStore(tmp_path)
+    store = WriteBackStore(inner)
+    sync(inner.set("old/zarr.json", _buf(b'{"old": 1}')))
+    # before the store is emptied, documents on disk are seen
+    assert sync(store.exists("old/zarr.json"))
+    sync(store.delete_dir(""))
+    assert not (tmp_path / "old").exists()
+    # emptied: a document written behind the wrapper's back is not looked up...
+    sync(inner.set("other/zarr.json", _buf(b'{"other": 1}')))
+    assert not sync(store.exists("other/zarr.json"))
+    assert sync(store.get("other/zarr.json", PROTO)) is None
+    # ...but chunks still are, and documents written through the wrapper are served
+    sync(inner.set("other/c/0", _buf(b"\x01\x02")))
+    assert sync(store.get("other/c/0", PROTO)).to_bytes() == b"\x01\x02"
+    sync(store.set("a/zarr.json", _buf(b'{"a": 1}')))
+    assert sync(store.get("a/zarr.json", PROTO)).to_bytes() == b'{"a": 1}'
+    # after a flush other writers may have written: lookups reach the disk again
+    sync(store.flush())
+    assert sync(store.exists("other/zarr.json"))
+    assert sync(store.get("other/zarr.json", PROTO)).to_bytes() == b'{"other": 1}'
+    assert json.loads((tmp_path / "a" / "zarr.json").read_bytes()) == {"a": 1}
+
+
+def test_small_arrays_created_and_written_in_one_call_match_block_copies(
+    ecephys_file, tmp_path, monkeypatch
+):
+    import nwbzarr.backend.write as write_module
+
+    def convert(dst, small_bytes):
+        monkeypatch.setattr(write_module, "SMALL_ARRAY_BYTES", small_bytes)
+        with h5py.File(ecephys_file, "r") as f:
+            data = f["units/spike_times"][:5000]  # real values, 40000 bytes
+        from pynwb import TimeSeries
+        from pynwb.testing.mock.file import mock_NWBFile
+
+        out = mock_NWBFile()
+        out.add_acquisition(TimeSeries(name="small", data=data, unit="V", rate=30.0))
+        with NWBZarrIO(str(dst), "w") as io:
+            io.write(out)
+        return zarr.open_group(str(dst), mode="r")["acquisition/small/data"], data
+
+    fused, data = convert(tmp_path / "fused.nwb.zarr", 1 << 20)
+    blocks, _ = convert(tmp_path / "blocks.nwb.zarr", 0)
+    np.testing.assert_array_equal(fused[...], data)
+    np.testing.assert_array_equal(blocks[...], data)
+    assert fused.metadata.to_dict() == blocks.metadata.to_dict()
+    assert dict(fused.attrs) == dict(blocks.attrs)

@@ -54,6 +54,8 @@ from .links import LinkMixin, abspath
 
 #: Bytes per element assumed for variable-length text when sizing chunks.
 TEXT_ITEMSIZE = 16
+#: In-memory numpy data up to this many bytes is written by the call creating its array.
+SMALL_ARRAY_BYTES = 1 << 20
 
 
 class WriteMixin(LinkMixin, FillMixin):
@@ -251,7 +253,10 @@ class WriteMixin(LinkMixin, FillMixin):
         settings: dict,
         labels: Any = None,
         layout_shape: tuple | None = None,
+        values: np.ndarray | None = None,
     ) -> zarr.Array:
+        """Create the array ``name`` in ``parent``; with ``values`` (an in-memory array of the
+        full shape and the numpy ``dtype``), also write them, in the same event-loop call."""
         is_text = dtype is str
         if not is_text and np.dtype(dtype).kind == "O":
             raise UnsupportedDataError(
@@ -289,14 +294,15 @@ class WriteMixin(LinkMixin, FillMixin):
         if shape:
             kwargs["chunks"] = chunks
             kwargs["shards"] = shards
-        return parent.create_array(
-            name,
+        kwargs.update(
             shape=shape,
             dtype=str if is_text else _zarr_dtype(dtype),
             compressors=compressors,
             attributes=attrs,
-            **kwargs,
         )
+        if values is None:
+            return parent.create_array(name, **kwargs)
+        return zarr.Array(sync(_create_and_fill(parent._async_group, name, kwargs, values)))
 
     def _write_array(
         self,
@@ -332,6 +338,21 @@ class WriteMixin(LinkMixin, FillMixin):
                 ) from exc
         dtype = numpy_dtype_for(spec_dtype, data)
         shape = tuple(int(s) for s in data.shape)
+        if (
+            isinstance(data, np.ndarray)
+            and dtype is not str
+            and 0 < data.nbytes <= SMALL_ARRAY_BYTES
+            and self.copy_sink is None
+            and "kept_from" not in settings
+        ):
+            # a small in-memory array: created and written in one event-loop call
+            values = np.asarray(data, dtype=dtype)
+            array = self._create_array(
+                parent, name, shape, dtype, attrs, settings, labels, values=values
+            )
+            if self.progress is not None:
+                self.progress(values.nbytes)
+            return array
         array = self._create_array(parent, name, shape, dtype, attrs, settings, labels)
         if math.prod(shape) == 0:
             return array
@@ -460,6 +481,13 @@ class WriteMixin(LinkMixin, FillMixin):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+async def _create_and_fill(group: AsyncGroup, name: str, options: dict, values: np.ndarray) -> Any:
+    """Create array ``name`` in ``group`` with ``options`` and write ``values`` (full shape)."""
+    array = await group.create_array(name, **options)
+    await array.setitem(Ellipsis, values)
+    return array
+
+
 def _create_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Group:
     """Create a child group with its attributes in one metadata write.
 

@@ -11,7 +11,9 @@ so the write-in-progress marker reaches the disk before any other object and is 
 after everything else has been flushed (see ``docs/storage.md`` §7).
 
 Only one process may write through the wrapper; other writers of the same store would not see
-pending values.
+pending values. Once the whole store has been emptied through the wrapper (``mode="w"``), and
+until the first :meth:`WriteBackStore.flush`, a ``zarr.json`` it does not hold is known to be
+absent, so creating a node costs no file-system lookup.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ class WriteBackStore(WrapperStore):
         self._metadata: dict[str, Buffer] = {}
         self._tasks: set[asyncio.Future] = set()
         self._error: BaseException | None = None
+        # True from emptying the whole store (mode "w") until the first flush: every metadata
+        # document then exists only if it was written through this wrapper (all are kept).
+        self._fresh = False
 
     def _with_store(self, store: Store) -> WriteBackStore:
         return type(self)(store, self.max_value_bytes, self.max_pending_bytes, self.flush_items)
@@ -137,7 +142,15 @@ class WriteBackStore(WrapperStore):
         value = self._held(key)
         if value is not None:
             return _slice(value, byte_range)
+        if self._known_absent(key):
+            return None
         return await self._store.get(key, prototype, byte_range)
+
+    def _known_absent(self, key: str) -> bool:
+        """True if ``key`` is a metadata document that cannot be in the wrapped store: the
+        store was emptied through this wrapper and nothing has been flushed since (so no other
+        writer was handed the store). Saves a file-system round trip per node created."""
+        return self._fresh and key.rsplit("/", 1)[-1] == METADATA_NAME
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
@@ -151,7 +164,11 @@ class WriteBackStore(WrapperStore):
             yield key, await self.get(key, prototype, byte_range)
 
     async def exists(self, key: str) -> bool:
-        return self._held(key) is not None or await self._store.exists(key)
+        if self._held(key) is not None:
+            return True
+        if self._known_absent(key):
+            return False
+        return await self._store.exists(key)
 
     # -- writes -----------------------------------------------------------------------------
     async def set(self, key: str, value: Buffer) -> None:
@@ -190,6 +207,8 @@ class WriteBackStore(WrapperStore):
         for key in [k for k in (*self._pending, *self._metadata) if k.startswith(base)]:
             self._forget(key)
         await self._store.delete_dir(prefix)
+        if not prefix.strip("/"):
+            self._fresh = True
 
     async def clear(self) -> None:
         await self._drain()
@@ -198,6 +217,7 @@ class WriteBackStore(WrapperStore):
         self._metadata.clear()
         self._error = None
         await self._store.clear()
+        self._fresh = True
 
     async def is_empty(self, prefix: str) -> bool:
         base = prefix.rstrip("/") + "/" if prefix else ""
@@ -260,6 +280,7 @@ class WriteBackStore(WrapperStore):
             Whatever the wrapped store raised for a failed write, here or in a batch written
             in the background since the last flush (the values stay held).
         """
+        self._fresh = False  # the caller may hand the store to other writers from here on
         await self._start_batch()
         await self._drain()
         if self._error is not None:
