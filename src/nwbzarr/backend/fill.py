@@ -1,7 +1,7 @@
 """Filling arrays with data: block copies from array-likes and data chunk iterators.
 
 A copy moves one shard-aligned block of leading rows at a time, so memory stays bounded by the
-shard size (256 MiB by default) whatever the source size. Chunk iterators are drained at once
+shard size (128 MiB by default) whatever the source size. Chunk iterators are drained at once
 or round-robin (``exhaust_dci=False``) through a per-shard buffer (:mod:`.stream`) that grows
 their array as chunks arrive (``maxshape`` None); with ``write(number_of_jobs=n)``,
 ``GenericDataChunkIterator`` data goes to worker processes instead (:mod:`.parallel`).

@@ -86,7 +86,7 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         ``UnsupportedOptionError`` (a ``ValueError``).
     chunk_bytes, shard_bytes : int
         Target uncompressed chunk and shard sizes in bytes for new arrays
-        (defaults 4 MiB and 256 MiB; ``shard_bytes=0`` disables sharding).
+        (defaults 4 MiB and 128 MiB; ``shard_bytes=0`` disables sharding).
     codec : str
         Default compressor for numeric arrays: ``blosc-zstd`` (default), ``blosc-lz4``,
         ``zstd``, ``gzip`` or ``none``.

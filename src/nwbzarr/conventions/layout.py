@@ -6,10 +6,10 @@ Policy (documented in ``docs/storage.md``):
   is not sharded: small metadata arrays stay one object each.
 * A larger array is cut into chunks of about ``chunk_bytes``, splitting the leading (time)
   dimension first and keeping trailing dimensions whole while a single row fits.
-* Chunks are grouped into shards of up to ``shard_bytes`` (default 256 MiB) that span the
+* Chunks are grouped into shards of up to ``shard_bytes`` (default 128 MiB) that span the
   trailing dimensions and a run of the leading dimension, so a 100 GB series is ~400 shard
   objects and a writer can fill one shard from one contiguous block of rows.
-* Numeric arrays are compressed with Blosc (zstd, level 5, byte shuffle): lossless, fast, and
+* Numeric arrays are compressed with Blosc (zstd, level 3, byte shuffle): lossless, fast, and
   multithreaded; text and compound arrays use zarr-python's default codecs.
 """
 
@@ -24,7 +24,7 @@ from ..errors import UnsupportedCodecError
 
 MiB = 1024 * 1024
 DEFAULT_CHUNK_BYTES = 4 * MiB
-DEFAULT_SHARD_BYTES = 256 * MiB
+DEFAULT_SHARD_BYTES = 128 * MiB
 DEFAULT_CODEC = "blosc-zstd"
 CODEC_NAMES = ("blosc-zstd", "blosc-lz4", "zstd", "gzip", "none")
 
@@ -146,7 +146,7 @@ def compressors_for(codec: str, dtype: np.dtype | type) -> list | str:
     itemsize = np.dtype(dtype).itemsize
     shuffle = "shuffle" if itemsize > 1 else "noshuffle"
     if codec == "blosc-zstd":
-        return [BloscCodec(cname="zstd", clevel=5, shuffle=shuffle, typesize=itemsize)]
+        return [BloscCodec(cname="zstd", clevel=3, shuffle=shuffle, typesize=itemsize)]
     if codec == "blosc-lz4":
         return [BloscCodec(cname="lz4", clevel=5, shuffle=shuffle, typesize=itemsize)]
     if codec == "zstd":
