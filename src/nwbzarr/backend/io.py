@@ -567,29 +567,6 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
             raise TypeError(f"cannot determine a storage dtype for {type(data).__name__}")
         return dtype
 
-    # -- lookups ------------------------------------------------------------------------------
-    def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:
-        """True if ``builder`` was written (or read) by this object; with ``check_on_disk``
-        also require the node to exist in the store."""
-        written = self._written.get_written(builder)
-        if written and check_on_disk:
-            return self.get_builder_exists_on_disk(builder)
-        return written
-
-    def get_builder_disk_path(self, builder: Any, filepath: str | None = None) -> str:
-        """Return the local path of a builder's node inside the store directory."""
-        from ..conventions.references import builder_path
-
-        base = filepath if filepath is not None else self.abspath
-        return os.path.join(base, builder_path(builder).lstrip("/"))
-
-    def get_builder_exists_on_disk(self, builder: Any) -> bool:
-        """True if the builder's node exists in the open store."""
-        from ..conventions.references import builder_path
-
-        path = builder_path(builder).strip("/")
-        return path == "" or path in self._root
-
 
 class _QuietZarr:
     """Silence zarr's notices about structured dtypes and consolidated metadata in v3."""

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import pickle
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import numpy as np
@@ -86,8 +86,8 @@ def can_send_iterator(iterator: GenericDataChunkIterator) -> bool:
         objects that cannot be serialised.
     """
     try:
-        pickle.dumps(iterator, protocol=pickle.HIGHEST_PROTOCOL)
-    except (NotImplementedError, pickle.PicklingError, TypeError, AttributeError):
+        ForkingPickler.dumps(iterator)  # what the process pool itself will do with it
+    except Exception:  # PicklingError, NotImplementedError from _to_dict, TypeError, ...
         return False
     return True
 

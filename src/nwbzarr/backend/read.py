@@ -158,6 +158,29 @@ class ReadMixin:
                 )
         return self._external[target]
 
+    # -- written-state lookups --------------------------------------------------------------
+    def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:
+        """True if ``builder`` was written (or read) by this object; with ``check_on_disk``
+        also require the node to exist in the store."""
+        written = self._written.get_written(builder)
+        if written and check_on_disk:
+            return self.get_builder_exists_on_disk(builder)
+        return written
+
+    def get_builder_disk_path(self, builder: Any, filepath: str | None = None) -> str:
+        """Return the local path of a builder's node inside the store directory."""
+        from ..conventions.references import builder_path
+
+        base = filepath if filepath is not None else self.abspath
+        return os.path.join(base, builder_path(builder).lstrip("/"))
+
+    def get_builder_exists_on_disk(self, builder: Any) -> bool:
+        """True if the builder's node exists in the open store."""
+        from ..conventions.references import builder_path
+
+        path = builder_path(builder).strip("/")
+        return path == "" or path in self._root
+
     # -- tree walk -------------------------------------------------------------------------
     def _node_spec(self, attrs: dict, parent_spec: Any, name: str, group: bool) -> Any:
         """The spec describing a node: its type's spec, or its entry in the parent's spec."""
