@@ -28,6 +28,10 @@ __all__ = [
     "ChunkIteratorError",
     "ParallelWriteError",
     "ConversionError",
+    "HDF5IndexError",
+    "ReferenceFileError",
+    "UntrustedReferenceError",
+    "RemoteReadError",
 ]
 
 
@@ -125,3 +129,23 @@ class ParallelWriteError(NWBZarrError, RuntimeError):
 class ConversionError(NWBZarrError, RuntimeError):
     """Copying a dataset failed during conversion (e.g. a Dask task); the message names the
     source dataset and rows, and the original error is chained. The destination is removed."""
+
+
+class HDF5IndexError(NWBZarrError, ValueError):
+    """An HDF5 file (or one of its datasets) cannot be indexed as a virtual Zarr store: truncated
+    or corrupt file, a layout or datatype the index does not map; the message names the dataset."""
+
+
+class ReferenceFileError(NWBZarrError, ValueError):
+    """A reference JSON (ours, LINDI ``.lindi.json`` or kerchunk) is malformed or of an unknown
+    version; the message names the file and the offending key."""
+
+
+class UntrustedReferenceError(NWBZarrError, PermissionError):
+    """A reference JSON or HDF5 external link points at a URL scheme or local path outside what
+    the caller allowed; the message names the reference and how to allow it."""
+
+
+class RemoteReadError(NWBZarrError, OSError):
+    """A byte range could not be read after retries (server errors, dropped connections,
+    timeouts); the message names the URL, the range and the last error."""

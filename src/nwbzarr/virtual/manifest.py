@@ -1,0 +1,86 @@
+"""The reference set shared by the HDF5 chunk index, the reference JSON and the virtual store.
+
+A *reference set* maps every key of a Zarr store (``"zarr.json"``, ``"acquisition/ts/zarr.json"``,
+``"acquisition/ts/data/c/0/1"``, or Zarr v2 keys such as ``".zattrs"`` and ``"data/0.1"``) to
+either the key's bytes (inline) or a :class:`ByteRange` of another file that holds them. This
+is the in-memory form of a reference file system (kerchunk's and LINDI's JSON ``refs``).
+
+This module holds the data model only: no I/O, no hdmf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+__all__ = ["ByteRange", "References", "ReferenceSet", "RangeReader"]
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Bytes ``[offset, offset + length)`` of the file at ``url``.
+
+    Attributes
+    ----------
+    url : str
+        Absolute local path or absolute URL (``https://``, ``s3://``, ...). Relative locations
+        found in a reference JSON are resolved against the JSON's own location before a
+        ``ByteRange`` is made.
+    offset : int
+        First byte, counted from the start of the file (bytes, >= 0).
+    length : int
+        Number of bytes (>= 0), or -1 for "to the end of the file" (kerchunk's ``[url]`` form).
+    """
+
+    url: str
+    offset: int
+    length: int
+
+    def __post_init__(self) -> None:
+        if self.offset < 0 or self.length < -1:
+            raise ValueError(
+                f"invalid byte range {self.url!r} offset={self.offset} length={self.length}"
+            )
+
+
+#: Zarr key -> inline bytes or a byte range of another file.
+References = dict[str, bytes | ByteRange]
+
+
+@dataclass
+class ReferenceSet:
+    """A reference set and what is known about where it came from.
+
+    Attributes
+    ----------
+    refs : dict of str to bytes or ByteRange
+        Every key of the store.
+    zarr_format : {2, 3}
+        Zarr format of the metadata documents among ``refs``.
+    dialect : {"nwbzarr", "lindi", "kerchunk", "hdf5"}
+        Which convention the metadata follow: ``"nwbzarr"``/``"hdf5"`` are the unified Zarr v3
+        convention of docs/storage.md; ``"lindi"`` is LINDI's Zarr v2 annotations
+        (``_REFERENCE``, ``_SCALAR``, ``_SOFT_LINK``, ...); ``"kerchunk"`` is plain Zarr v2.
+    location : str or None
+        Where the reference JSON was read from (absolute path or URL), None for a set built
+        in memory (e.g. by the HDF5 index).
+    """
+
+    refs: References
+    zarr_format: Literal[2, 3] = 3
+    dialect: str = "nwbzarr"
+    location: str | None = None
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+
+class RangeReader(Protocol):
+    """Reads byte ranges of local or remote files (implemented in ``storage/ranges.py``)."""
+
+    async def read(self, ref: ByteRange) -> bytes:
+        """Return the bytes of ``ref``; concurrent calls may be merged into fewer requests."""
+        ...
+
+    async def read_many(self, refs: Sequence[ByteRange]) -> list[bytes]:
+        """Return the bytes of every range, in order, fetched concurrently."""
+        ...
