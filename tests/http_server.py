@@ -13,7 +13,9 @@ a background thread, the way a static web server or an object store's public end
 * optional required headers (e.g. ``{"Authorization": "Bearer x"}``): a request without them
   gets ``401``, so a test can prove that ``storage_options`` reach fsspec;
 * a request log (:attr:`RangeHTTPServer.log`) of ``(method, path, range, status)``, so tests can
-  count requests.
+  count requests;
+* an optional added latency per request (``latency`` seconds), for benchmarks that stand in for
+  a distant server. Only the requested range is read from disk, so large files serve fast.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import html
 import os
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -99,6 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _serve(self, body: bool) -> None:
+        if self.server.latency > 0:
+            time.sleep(self.server.latency)
         for key, value in self.server.required_headers.items():
             if self.headers.get(key) != value:
                 self._reply(HTTPStatus.UNAUTHORIZED, b"missing credentials\n", send_body=body)
@@ -117,11 +122,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not target.is_file():
             self._reply(HTTPStatus.NOT_FOUND, b"not found\n", send_body=body)
             return
-        data = target.read_bytes()
-        size = len(data)
+        size = target.stat().st_size
         base = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         spec = self.headers.get("Range")
         if spec is None:
+            data = target.read_bytes() if body else b""
             self._reply(HTTPStatus.OK, data, {**base, "Content-Length": str(size)}, body)
             return
         span = _parse_range(spec, size)
@@ -134,11 +139,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         start, stop = span
-        part = data[start:stop]
+        part = b""
+        if body:
+            with open(target, "rb") as f:
+                f.seek(start)
+                part = f.read(stop - start)
         headers = {
             **base,
             "Content-Range": f"bytes {start}-{stop - 1}/{size}",
-            "Content-Length": str(len(part)),
+            "Content-Length": str(stop - start),
         }
         self._reply(HTTPStatus.PARTIAL_CONTENT, part, headers, body)
 
@@ -180,8 +189,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, root: Path, required_headers: dict[str, str], listing: bool) -> None:
+    def __init__(
+        self, root: Path, required_headers: dict[str, str], listing: bool, latency: float
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.latency = latency
         self.root = root
         self.required_headers = dict(required_headers)
         self.listing = listing
@@ -212,6 +224,9 @@ class RangeHTTPServer:
     listing : bool
         Answer directory URLs with an HTML index (True) or ``404`` (False, the default, like
         an object store).
+    latency : float
+        Seconds slept before answering each request (0 by default), to stand in for a
+        distant server in benchmarks.
 
     Examples
     --------
@@ -224,9 +239,10 @@ class RangeHTTPServer:
         root: str | os.PathLike[str],
         required_headers: dict[str, str] | None = None,
         listing: bool = False,
+        latency: float = 0.0,
     ) -> None:
         self.root = Path(root).resolve()
-        self._server = _Server(self.root, required_headers or {}, listing)
+        self._server = _Server(self.root, required_headers or {}, listing, latency)
         self._thread: threading.Thread | None = None
 
     @property
