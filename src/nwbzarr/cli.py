@@ -1,4 +1,5 @@
-"""Command line: ``nwbzarr convert`` and ``nwbzarr info`` (argument parsing only)."""
+"""Command line: ``nwbzarr convert``, ``nwbzarr info`` and ``nwbzarr index`` (argument parsing
+only)."""
 
 from __future__ import annotations
 
@@ -114,20 +115,87 @@ def info(path: str, depth: int | None, headers: tuple[str, ...]) -> None:
     from .summary import summarize
     from .summary_text import format_summary
 
-    storage_options = None
-    if headers:
-        parsed = {}
-        for header in headers:
-            name, sep, value = header.partition(":")
-            if not sep or not name.strip():
-                raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
-            parsed[name.strip()] = value.strip()
-        storage_options = {"headers": parsed}
+    storage_options = _headers_option(headers)
     try:
         summary = summarize(path, storage_options=storage_options)
     except NWBZarrError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary, max_depth=depth))
+
+
+def _headers_option(headers: tuple[str, ...]) -> dict | None:
+    """``storage_options`` carrying ``--header 'NAME: VALUE'`` values (None if none given)."""
+    if not headers:
+        return None
+    parsed = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
+        parsed[name.strip()] = value.strip()
+    return {"headers": parsed}
+
+
+@main.command()
+@click.argument("src")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Reference JSON to write (e.g. session.nwb.json).",
+)
+@click.option(
+    "--url",
+    default=None,
+    help="URL to record for SRC's bytes (index a local copy of a remote file).",
+)
+@click.option(
+    "--max-chunk-mb",
+    type=float,
+    default=None,
+    help="Split contiguous datasets into pieces of at most this many MiB (default 4).",
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="HTTP header sent with every request to a http(s):// SRC (repeatable).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No final message.")
+def index(
+    src: str,
+    out: str,
+    url: str | None,
+    max_chunk_mb: float | None,
+    headers: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Index the HDF5 file SRC (path or URL) into a reference JSON; no data are copied.
+
+    The JSON holds the Zarr v3 metadata of every group and array (unified convention), small
+    values inline, and [url, offset, length] for every chunk; `nwbzarr.read_nwb(OUT)` opens it
+    in one request.
+    """
+    from .virtual.sources import index_to_json
+
+    try:
+        summary = index_to_json(
+            src,
+            out,
+            url=url,
+            max_chunk_bytes=None if max_chunk_mb is None else int(max_chunk_mb * 2**20),
+            storage_options=_headers_option(headers),
+        )
+    except NWBZarrError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not quiet:
+        click.echo(
+            f"wrote {out}: {summary['arrays']} arrays, {summary['chunk_refs']} chunk references, "
+            f"{summary['inline_bytes']} bytes inline"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,12 +39,14 @@ from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import (
     has_zarr_root,
     is_remote_url,
+    join_location,
     open_store,
     remote_errors,
     require_listing,
     store_exists,
 )
 from ..storage.write_back import WriteBackStore
+from ..virtual.sources import open_virtual_store, source_kind
 from .append import AppendMixin
 from .read import ReadMixin
 from .specs import SpecCacheMixin
@@ -63,7 +65,10 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         Local directory (e.g. ``session.nwb.zarr``), a URL (``https://``, ``s3://``,
         ``gs://``, ``memory://``, ...; read-only, see :mod:`nwbzarr.storage.resolve`), or a
         zarr store object. Legacy hdmf-zarr (< 0.14) Zarr v2 stores are read (modes ``r``,
-        ``r-``) in the v3 convention through a translating store, locally or from a URL.
+        ``r-``) in the v3 convention through a translating store, locally or from a URL. An
+        HDF5 file (``.nwb``, local or URL) or a reference JSON (ours, LINDI ``.lindi.json``,
+        kerchunk) opens read-only as a virtual store over the HDF5 bytes, without copying
+        (:mod:`nwbzarr.virtual.sources`).
     mode : str
         ``"r"`` read (consolidated metadata), ``"r-"`` read without consolidated metadata,
         ``"w"`` create/replace, ``"w-"``/``"x"`` create and fail if it exists, ``"a"``
@@ -92,6 +97,10 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         ``zstd``, ``gzip`` or ``none``.
     herd_path : str, optional
         Path of an HERD zip file, as in HDMFIO.
+    cache : nwbzarr.storage.cache.LocalCache or str, optional
+        On-disk cache of remote chunk bytes for an HDF5 file or reference JSON read from a URL
+        (a directory path makes a cache with the default size bound); default
+        ``$NWBZARR_CACHE_DIR`` when set, else none.
 
     Raises
     ------
@@ -132,6 +141,7 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         shard_bytes: int = DEFAULT_SHARD_BYTES,
         codec: str = DEFAULT_CODEC,
         herd_path: str | None = None,
+        cache: Any = None,
         **kwargs: Any,
     ) -> None:
         if mode not in MODES:
@@ -151,6 +161,8 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         self._path = path if not isinstance(path, Path) else str(path)
         self._mode = mode
         self._storage_options = storage_options
+        self._cache = cache
+        self._virtual_kind: str | None = None  # "hdf5" / "references" once opened
         self._force_overwrite = force_overwrite
         self._chunk_bytes = int(chunk_bytes)
         self._shard_bytes = int(shard_bytes)
@@ -216,7 +228,10 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
         return is_remote_url(self._path)
 
     def _store_root(self) -> str:
-        return self.abspath or ""
+        root = self.abspath or ""
+        if self._virtual_kind is not None:  # a file: its links are relative to its directory
+            return join_location(root, "..") if is_remote_url(root) else os.path.dirname(root)
+        return root
 
     # -- open / close -------------------------------------------------------------------------
     @staticmethod
@@ -270,6 +285,11 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
             else:
                 os.remove(path)
         read_only = mode in READ_ONLY_MODES
+        if isinstance(path, str) and (not local or Path(path).is_file()):
+            kind = source_kind(path, self._storage_options)
+            if kind != "zarr":
+                self._open_virtual(path, kind, mode)
+                return
         if self.is_remote() and not read_only:
             raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
         store = open_store(path, read_only=read_only, storage_options=self._storage_options)
@@ -284,6 +304,21 @@ class ZarrIO(AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
                     self._root = self._open_existing(store, mode)
                     if mode == "r-":
                         require_listing(path, store)
+
+    def _open_virtual(self, path: str, kind: str, mode: str) -> None:
+        """Open an HDF5 file or a reference JSON through a virtual (read-only) store."""
+        if mode not in READ_ONLY_MODES:
+            what = "an HDF5 file" if kind == "hdf5" else "a reference JSON"
+            raise ReadOnlyError(
+                f"{path}: {what} opens read-only here (mode 'r'); to change it, convert it "
+                "first ('nwbzarr convert SRC OUT.nwb.zarr') and open the Zarr store"
+            )
+        store = open_virtual_store(
+            path, kind, storage_options=self._storage_options, cache=self._cache
+        )
+        self._virtual_kind = kind
+        with _QuietZarr(), remote_errors(path, store):
+            self._root = self._open_existing(store, "r")
 
     def _open_existing(self, store: Any, mode: str) -> zarr.Group:
         use_consolidated = True if mode == "r" else False
