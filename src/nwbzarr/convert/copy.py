@@ -32,7 +32,8 @@ CONVERT_SHARD_MB = 96.0
 
 
 def detect_format(path: str | Path) -> str:
-    """Return ``"hdf5"``, ``"zarr"`` (Zarr v3) or ``"zarr-v2"`` for an existing local path.
+    """Return ``"hdf5"``, ``"zarr"`` (Zarr v3), ``"zarr-v2"`` or ``"references"`` (a reference
+    JSON) for an existing local path.
 
     ``"zarr-v2"`` is a directory with a root ``.zgroup`` and no ``zarr.json``: a legacy
     hdmf-zarr (< 0.14) store, which :func:`convert` migrates to the Zarr v3 convention (or to
@@ -56,12 +57,41 @@ def detect_format(path: str | Path) -> str:
         raise UnsupportedDataError(f"{path}: directory is not a Zarr store (no zarr.json)")
     if h5py.is_hdf5(str(p)):
         return "hdf5"
+    from ..virtual.sources import source_kind
+
+    if source_kind(p) == "references":
+        return "references"
     raise UnsupportedDataError(
         f"{path}: not an HDF5 file (bad signature); it may be truncated or not NWB"
     )
 
 
-def _hdf5_nbytes(path: str | Path) -> int:
+@contextlib.contextmanager
+def _open_source(src: Any, kind: str, storage_options: dict | None) -> Iterator[Any]:
+    """The reading I/O for ``src``: ``NWBHDF5IO`` for HDF5 (a URL through range requests),
+    :class:`nwbzarr.NWBZarrIO` for Zarr stores and reference JSON."""
+    from pynwb import NWBHDF5IO
+
+    from ..backend.nwb import NWBZarrIO
+    from ..storage.resolve import is_remote_url
+
+    if kind == "hdf5" and is_remote_url(str(src)):
+        from ..storage.ranges import open_remote_file
+
+        with open_remote_file(str(src), storage_options) as fileobj:
+            with h5py.File(fileobj, "r") as h5file:
+                with NWBHDF5IO(file=h5file, mode="r", load_namespaces=True) as read_io:
+                    yield read_io
+    elif kind == "hdf5":
+        with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
+            yield read_io
+    else:
+        with NWBZarrIO(str(src), "r", storage_options=storage_options) as read_io:
+            yield read_io
+
+
+def _hdf5_nbytes(read_io: Any) -> int:
+    """Bytes of the numeric datasets of the HDF5 file open in ``read_io`` (progress total)."""
     total = 0
 
     def visit(_name: str, obj: Any) -> None:
@@ -69,8 +99,7 @@ def _hdf5_nbytes(path: str | Path) -> int:
         if isinstance(obj, h5py.Dataset) and obj.dtype.kind != "O":
             total += obj.size * obj.dtype.itemsize
 
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
+    read_io._file.visititems(visit)
     return total
 
 
@@ -111,6 +140,7 @@ def convert(
     progress: bool = True,
     keep_storage: bool = True,
     dask_scheduler: Any = None,
+    storage_options: dict | None = None,
 ) -> Path:
     """Convert an NWB file between HDF5 and Zarr v3.
 
@@ -122,7 +152,10 @@ def convert(
     Parameters
     ----------
     src : str or pathlib.Path
-        Source HDF5 file, Zarr v3 store, or legacy hdmf-zarr Zarr v2 store.
+        Source HDF5 file, Zarr v3 store, legacy hdmf-zarr Zarr v2 store, or reference JSON
+        (ours, LINDI, kerchunk) — a local path or a URL. A remote HDF5 file is read in one
+        pass through HTTP range requests (nothing is downloaded first); a reference JSON is
+        materialized into a self-contained store or HDF5 file.
     dst : str or pathlib.Path
         Destination path.
     overwrite : bool
@@ -145,7 +178,10 @@ def convert(
     dask_scheduler : str or distributed.Client, optional
         Copy array data as Dask tasks on this cluster (address or client), one task per shard
         row; the tree and metadata are written in this process. Workers must see ``src`` and
-        ``dst`` at the same paths. Zarr destinations only. Needs ``nwbzarr[dask]``.
+        ``dst`` at the same paths. Zarr destinations and local sources only. Needs
+        ``nwbzarr[dask]``.
+    storage_options : dict, optional
+        fsspec options for a remote ``src`` (headers, credentials).
 
     Returns
     -------
@@ -168,18 +204,29 @@ def convert(
     ImportError
         If ``dask_scheduler`` is given without ``dask.distributed`` installed.
     """
-    from pynwb import NWBHDF5IO
-
     from ..backend.io import ZarrIO
     from ..backend.nwb import NWBZarrIO
+    from ..storage.resolve import is_remote_url
 
     if dask_scheduler is not None and "://" in str(dst):
         raise UnsupportedOptionError(
             f"{dst}: Dask conversion writes to a local or shared-filesystem directory only; "
             "give a path every worker can reach"
         )
-    src, dst = Path(src), Path(dst)
-    kind = detect_format(src)
+    remote = is_remote_url(str(src))
+    if remote:
+        from ..virtual.sources import source_kind
+
+        kind = source_kind(str(src), storage_options)
+        if dask_scheduler is not None:
+            raise UnsupportedOptionError(
+                f"{src}: Dask conversion reads the source by path on every worker; download "
+                "the file first, or convert without dask_scheduler"
+            )
+    else:
+        src = Path(src)
+        kind = detect_format(src)
+    dst = Path(dst)
     if dst.exists() and not overwrite:
         raise StoreExistsError(
             f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it"
@@ -197,29 +244,27 @@ def convert(
     io_kwargs["shard_bytes"] = int((CONVERT_SHARD_MB if shard_mb is None else shard_mb) * MiB)
 
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        total = _hdf5_nbytes(src) if kind == "hdf5" else None
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {src.name}", leave=False)
     client = owned = None
     if dask_scheduler is not None:
         from .dask_copy import get_client
 
         client, owned = get_client(dask_scheduler)
     try:
-        with _quiet_numcodecs_notice():
-            if kind == "hdf5":
-                with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
-                    with NWBZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                        _export(out, read_io, keep_storage, bar, client, dst)
+        with _quiet_numcodecs_notice(), _open_source(src, kind, storage_options) as read_io:
+            if progress:
+                from tqdm.auto import tqdm
+
+                total = _hdf5_nbytes(read_io) if kind == "hdf5" else None
+                name = Path(str(src).rstrip("/")).name
+                bar = tqdm(
+                    total=total, unit="B", unit_scale=True, desc=f"convert {name}", leave=False
+                )
+            if to_hdf5:
+                _zarr_to_hdf5(read_io, dst)
             else:
-                with NWBZarrIO(str(src), "r") as read_io:
-                    if to_hdf5:
-                        _zarr_to_hdf5(read_io, dst)
-                    else:
-                        with ZarrIO(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                            _export(out, read_io, keep_storage, bar, client, dst)
+                cls = NWBZarrIO if kind == "hdf5" else ZarrIO
+                with cls(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
+                    _export(out, read_io, keep_storage, bar, client, dst)
     except BaseException:
         if dst.exists():  # never leave a half-written destination behind
             shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
