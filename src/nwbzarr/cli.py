@@ -18,7 +18,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("src", type=click.Path(exists=True, dir_okay=True))
+@click.argument("src")
 @click.argument("dst", type=click.Path())
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option(
@@ -55,6 +55,13 @@ def main() -> None:
     help="Copy array data as tasks on this dask.distributed scheduler (tcp://host:port); "
     "workers must see SRC and DST at the same paths. Needs nwbzarr[dask].",
 )
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="HTTP header sent with every request to a http(s):// SRC (repeatable).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no final message.")
 def convert(
     src: str,
@@ -65,9 +72,14 @@ def convert(
     shard_mb: float | None,
     codec: str,
     dask_scheduler: str | None,
+    headers: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb.
+
+    SRC may be a URL (https://, s3://): a remote HDF5 file is converted in one pass through
+    range requests. A reference JSON (ours, LINDI, kerchunk) is materialized into a
+    self-contained store (or HDF5 file).
 
     A legacy hdmf-zarr (Zarr v2) SRC is migrated to a Zarr v3 store (or to HDF5).
 
@@ -89,6 +101,7 @@ def convert(
             progress=not quiet,
             keep_storage=not rechunk,
             dask_scheduler=dask_scheduler,
+            storage_options=_headers_option(headers),
         )
     except NWBZarrError as exc:
         raise click.ClickException(str(exc)) from exc
