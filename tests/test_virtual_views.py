@@ -1,0 +1,207 @@
+"""Three views of every real NWB file agree: pynwb's HDF5 read, the virtual store over the HDF5
+file, and the store reloaded from its reference JSON — locally and over HTTP.
+
+Also: LINDI reference files read as NWB, ``nwbzarr index`` and ``nwbzarr convert`` from a URL
+or a JSON, and the request budget of opening a reference JSON over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import zarr
+from click.testing import CliRunner
+from conftest import ECEPHYS_FILE, NWB_FILES, SHARED_DATA
+from hdmf.testing import TestCase
+from http_server import RangeHTTPServer
+from pynwb import NWBHDF5IO
+
+import nwbzarr
+from nwbzarr.cli import main as cli
+from nwbzarr.errors import ReadOnlyError
+from nwbzarr.virtual.sources import index_to_json, open_virtual_store, source_kind
+
+LINDI_DIR = SHARED_DATA / "lindi"
+LINDI_FILES = sorted(LINDI_DIR.glob("*.lindi.json")) if LINDI_DIR.is_dir() else []
+
+
+def _objects_by_id(nwbfile) -> dict:
+    return {oid: type(obj).__name__ for oid, obj in nwbfile.objects.items()}
+
+
+def _has_object_ids(path: Path) -> bool:
+    with h5py.File(path, "r") as f:
+        return "object_id" in f.attrs
+
+
+def _assert_same_nwbfile(original, other, src: Path) -> None:
+    if _has_object_ids(src):
+        assert _objects_by_id(other) == _objects_by_id(original)
+    else:  # NWB < 2.0: pynwb invents ids on every read; compare the types
+        assert sorted(_objects_by_id(other).values()) == sorted(_objects_by_id(original).values())
+    TestCase().assertContainerEqual(original, other, ignore_hdmf_attrs=True)
+
+
+def _zarr_nodes(store) -> dict[str, tuple]:
+    """path -> (kind, attributes, dtype, shape, values) of every node, through plain zarr."""
+    root = zarr.open_group(store, mode="r", zarr_format=3)
+    nodes = {"/": ("group", dict(root.attrs), None, None, None)}
+    for path, node in root.members(max_depth=None):
+        if isinstance(node, zarr.Array):
+            nodes[path] = ("array", dict(node.attrs), str(node.dtype), node.shape, node[...])
+        else:
+            nodes[path] = ("group", dict(node.attrs), None, None, None)
+    return nodes
+
+
+def _assert_same_nodes(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for path in a:
+        kind, attrs, dtype, shape, values = a[path]
+        assert b[path][:4] == (kind, attrs, dtype, shape), path
+        if kind == "array":
+            other = b[path][4]
+            if np.asarray(values).dtype.kind == "f":
+                np.testing.assert_array_equal(values, other, err_msg=path)
+            else:
+                assert np.asarray(values).tolist() == np.asarray(other).tolist(), path
+
+
+# -- three views, every shared file ----------------------------------------------------------------
+@pytest.mark.parametrize("src", NWB_FILES, ids=[p.name for p in NWB_FILES])
+def test_three_views_agree(src, tmp_path):
+    refs_path = tmp_path / (src.stem + ".nwb.json")
+    link = tmp_path / src.name  # the JSON refers to its file relative to its own directory
+    os.symlink(src, link)
+    index_to_json(link, refs_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(src), "r", load_namespaces=True) as h5io:
+            original = h5io.read()
+            with nwbzarr.NWBZarrIO(str(src), "r") as direct_io:
+                _assert_same_nwbfile(original, direct_io.read(), src)
+            with nwbzarr.NWBZarrIO(str(refs_path), "r") as json_io:
+                _assert_same_nwbfile(original, json_io.read(), src)
+    direct = _zarr_nodes(open_virtual_store(src))
+    reloaded = _zarr_nodes(open_virtual_store(refs_path))
+    _assert_same_nodes(direct, reloaded)
+
+
+def test_source_kinds(tmp_path):
+    assert source_kind(ECEPHYS_FILE) == "hdf5"
+    refs_path = tmp_path / "x.json"
+    index_to_json(ECEPHYS_FILE, refs_path, url="https://example.org/x.nwb")
+    assert source_kind(refs_path) == "references"
+    assert source_kind(tmp_path) == "zarr"
+    assert source_kind("https://example.org/a.nwb") == "hdf5"
+    assert source_kind("https://example.org/a.lindi.json") == "references"
+    assert source_kind("https://example.org/a.nwb.zarr") == "zarr"
+
+
+def test_hdf5_and_json_open_read_only(tmp_path):
+    refs_path = tmp_path / "x.json"
+    index_to_json(ECEPHYS_FILE, refs_path, url="https://example.org/x.nwb")
+    for path in (ECEPHYS_FILE, refs_path):
+        for mode in ("a", "r+"):
+            with pytest.raises(ReadOnlyError, match="read-only"):
+                nwbzarr.NWBZarrIO(str(path), mode)
+    before = ECEPHYS_FILE.stat().st_mtime_ns
+    nwbzarr.read_nwb(str(ECEPHYS_FILE)).read_io.close()
+    assert ECEPHYS_FILE.stat().st_mtime_ns == before
+
+
+# -- LINDI files written by lindi 0.4.6 ------------------------------------------------------------
+@pytest.mark.parametrize("lindi_file", LINDI_FILES, ids=[p.name for p in LINDI_FILES])
+def test_lindi_reference_files_read_as_nwb(lindi_file, tmp_path):
+    name = lindi_file.name.removesuffix(".lindi.json")
+    src = SHARED_DATA / "nwb" / name
+    shutil.copy(lindi_file, tmp_path / lindi_file.name)
+    os.symlink(src, tmp_path / name)  # lindi's refs name the HDF5 file relative to the JSON
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(src), "r", load_namespaces=True) as h5io:
+            with nwbzarr.NWBZarrIO(str(tmp_path / lindi_file.name), "r") as io:
+                _assert_same_nwbfile(h5io.read(), io.read(), src)
+
+
+# -- command line ----------------------------------------------------------------------------------
+def test_cli_index_then_read(tmp_path):
+    link = tmp_path / ECEPHYS_FILE.name
+    os.symlink(ECEPHYS_FILE, link)
+    out = tmp_path / "ecephys.nwb.json"
+    result = CliRunner().invoke(cli, ["index", str(link), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "chunk references" in result.output
+    document = json.loads(out.read_text())
+    assert document["version"] == 1 and "refs" in document
+    urls = {v[0] for v in document["refs"].values() if isinstance(v, list)}
+    urls = {document.get("templates", {}).get(u.strip("{}"), u) for u in urls}
+    assert urls == {ECEPHYS_FILE.name}  # relative to the JSON's directory
+    nwbfile = nwbzarr.read_nwb(str(out))
+    try:
+        assert nwbfile.units.spike_times.data.shape == (34057,)
+    finally:
+        nwbfile.read_io.close()
+
+
+def test_cli_index_missing_source(tmp_path):
+    result = CliRunner().invoke(cli, ["index", str(tmp_path / "nope.nwb"), "-o", "x.json"])
+    assert result.exit_code != 0
+    assert "nope.nwb" in result.output and "no such file" in result.output
+
+
+# -- over HTTP -------------------------------------------------------------------------------------
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    shutil.copy(ECEPHYS_FILE, root / "ecephys.nwb")
+    index_to_json(root / "ecephys.nwb", root / "ecephys.nwb.json")
+    with RangeHTTPServer(root) as server:
+        yield root, server
+
+
+def test_http_json_open_and_read_in_two_requests(served):
+    root, server = served
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with nwbzarr.NWBZarrIO(server.url("ecephys.nwb.json"), "r") as io:
+            nwbfile = io.read()
+            assert len(server.log) <= 2, server.log
+            server.clear_log()
+            spikes = nwbfile.units.spike_times.data[:100]
+        with NWBHDF5IO(str(ECEPHYS_FILE), "r") as h5io:
+            np.testing.assert_array_equal(spikes, h5io.read().units.spike_times.data[:100])
+    assert 1 <= len(server.log) <= 2  # the chunk (its refs point at the served HDF5 file)
+    assert all(r.path == "/ecephys.nwb" for r in server.log)
+
+
+def test_http_hdf5_direct_equals_local(served):
+    root, server = served
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(ECEPHYS_FILE), "r", load_namespaces=True) as h5io:
+            with nwbzarr.NWBZarrIO(server.url("ecephys.nwb"), "r") as io:
+                _assert_same_nwbfile(h5io.read(), io.read(), ECEPHYS_FILE)
+    assert all(r.method in ("GET", "HEAD") for r in server.log)
+
+
+def test_convert_from_url_and_from_json(served, tmp_path):
+    root, server = served
+    from_url = nwbzarr.convert(server.url("ecephys.nwb"), tmp_path / "a.nwb.zarr", progress=False)
+    from_json = nwbzarr.convert(root / "ecephys.nwb.json", tmp_path / "b.nwb.zarr", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(ECEPHYS_FILE), "r", load_namespaces=True) as h5io:
+            original = h5io.read()
+            for out in (from_url, from_json):
+                assert (out / "zarr.json").is_file()
+                with nwbzarr.NWBZarrIO(out, "r") as io:
+                    _assert_same_nwbfile(original, io.read(), ECEPHYS_FILE)
