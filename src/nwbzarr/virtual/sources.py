@@ -94,6 +94,8 @@ def source_kind(path: str | os.PathLike[str], storage_options: dict | None = Non
             return "zarr"
         return kind
     url_path = urlsplit(text).path.lower()
+    if url_path.rsplit("/", 1)[-1] in ("zarr.json", ".zgroup", ".zarray", ".zattrs"):
+        return "zarr"  # a Zarr metadata document itself, not a reference JSON
     if url_path.endswith(_JSON_SUFFIXES):
         return "references"
     if url_path.endswith(_HDF5_SUFFIXES):

@@ -1,0 +1,196 @@
+"""Opening a store for ``ZarrIO`` (``OpenMixin``): modes, existing/new stores, legacy v2 stores,
+and HDF5 files or reference JSON opened as virtual stores.
+
+The mode rules (``r``, ``r-``, ``w``, ``w-``/``x``, ``a``, ``r+``) follow ``NWBHDF5IO``;
+a new file's small writes go through :class:`~nwbzarr.storage.write_back.WriteBackStore`;
+an HDF5 file or reference JSON opens read-only through :mod:`nwbzarr.virtual.sources`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import zarr
+from zarr.storage import LocalStore
+
+from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
+from ..errors import (
+    IncompleteStoreError,
+    NotAZarrStoreError,
+    ReadOnlyError,
+    StoreExistsError,
+    StoreNotFoundError,
+)
+from ..storage.inline_reads import InlineReadStore
+from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
+from ..storage.resolve import (
+    has_zarr_root,
+    is_remote_url,
+    open_store,
+    remote_errors,
+    require_listing,
+    store_exists,
+)
+from ..storage.write_back import WriteBackStore
+from ..virtual.sources import open_virtual_store, source_kind
+
+MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
+READ_ONLY_MODES = ("r", "r-")
+
+
+class OpenMixin:
+    """``can_read`` and ``open`` of :class:`nwbzarr.ZarrIO` (state lives on the I/O object)."""
+
+    @staticmethod
+    def can_read(path: str | Path, storage_options: dict | None = None) -> bool:
+        """Return True if ``path`` is a Zarr group this backend can open: a Zarr v3 group, or a
+        legacy Zarr v2 group as hdmf-zarr < 0.14 wrote them (read-only).
+
+        For a URL this checks that ``zarr.json`` or ``.zgroup`` exists at its root (one or two
+        requests, sent with ``storage_options``). Never raises: missing paths, files,
+        non-Zarr directories and unreachable URLs return False.
+        """
+        if isinstance(path, (str, Path)) and not is_remote_url(str(path)):
+            p = Path(path)
+            return (p / "zarr.json").is_file() or (p / ".zgroup").is_file()
+        try:
+            store = open_store(path, read_only=True, storage_options=storage_options)
+            if is_remote_url(path):
+                return has_zarr_root(store)
+            if is_legacy_v2_store(store):
+                return True
+            zarr.open_group(store, mode="r")
+            return True
+        except Exception:
+            return False
+
+    def open(self) -> None:
+        """Open the store in the mode given at construction (called by ``__init__``)."""
+        if self._root is not None:
+            return
+        path, mode = self._path, self._mode
+        local = isinstance(path, str) and not is_remote_url(path)
+        exists = store_exists(path) if local else True
+        if mode in ("r", "r-", "r+") and local and not exists:
+            raise StoreNotFoundError(
+                f"{path}: no such Zarr store; check the path, or open with mode='w' to create it"
+            )
+        if mode in ("w-", "x") and local and exists:
+            raise StoreExistsError(
+                f"{path}: already exists; mode {mode!r} never replaces data. Use mode='w' to "
+                "replace it or choose another path"
+            )
+        if mode == "w" and local and exists:
+            looks_zarr = (Path(path) / "zarr.json").is_file() or (Path(path) / ".zgroup").is_file()
+            if not looks_zarr and not self._force_overwrite:
+                raise StoreExistsError(
+                    f"{path}: exists and is not a Zarr store; refusing to delete it. Pass "
+                    "force_overwrite=True to replace it"
+                )
+            if Path(path).is_dir():
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        read_only = mode in READ_ONLY_MODES
+        if isinstance(path, str) and (not local or Path(path).is_file()):
+            kind = source_kind(path, self._storage_options)
+            if kind != "zarr":
+                self._open_virtual(path, kind, mode)
+                return
+        if self.is_remote() and not read_only:
+            raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
+        store = open_store(path, read_only=read_only, storage_options=self._storage_options)
+        if read_only and isinstance(store, LocalStore):
+            store = InlineReadStore(store)  # small files read without a thread round trip
+        with _QuietZarr():
+            if mode in ("w", "w-", "x") or (mode == "a" and not exists):
+                # a new file: small writes wait in memory and are flushed together
+                self._root = zarr.open_group(WriteBackStore(store), mode="w", zarr_format=3)
+            else:
+                with remote_errors(path, store):
+                    self._root = self._open_existing(store, mode)
+                    if mode == "r-":
+                        require_listing(path, store)
+
+    def _open_virtual(self, path: str, kind: str, mode: str) -> None:
+        """Open an HDF5 file or a reference JSON through a virtual (read-only) store."""
+        if mode not in READ_ONLY_MODES:
+            what = "an HDF5 file" if kind == "hdf5" else "a reference JSON"
+            raise ReadOnlyError(
+                f"{path}: {what} opens read-only here (mode 'r'); to change it, convert it "
+                "first ('nwbzarr convert SRC OUT.nwb.zarr') and open the Zarr store"
+            )
+        store = open_virtual_store(
+            path, kind, storage_options=self._storage_options, cache=self._cache
+        )
+        self._virtual_kind = kind
+        with _QuietZarr(), remote_errors(path, store):
+            self._root = self._open_existing(store, "r")
+
+    def _open_existing(self, store: Any, mode: str) -> zarr.Group:
+        use_consolidated = True if mode == "r" else False
+        if not isinstance(store, V2TranslatingStore) and is_legacy_v2_store(store):
+            if mode not in READ_ONLY_MODES:
+                raise ReadOnlyError(
+                    f"{self._path}: a legacy hdmf-zarr (Zarr v2) store can only be opened "
+                    f"read-only (mode 'r' or 'r-'), not {mode!r}; migrate it with "
+                    "'nwbzarr convert OLD.nwb.zarr NEW.nwb.zarr' and write to the new store"
+                )
+            store = V2TranslatingStore(store, use_consolidated=use_consolidated)
+        try:
+            root = zarr.open_group(
+                store,
+                mode="r" if mode in READ_ONLY_MODES else "r+",
+                use_consolidated=use_consolidated if mode == "r" else False,
+                zarr_format=3,
+            )
+        except (
+            FileNotFoundError,
+            zarr.errors.GroupNotFoundError,
+            zarr.errors.NodeTypeValidationError,
+            zarr.errors.ContainsArrayError,
+        ) as exc:
+            raise NotAZarrStoreError(
+                f"{self._path}: not a Zarr group (no zarr.json); nwbzarr reads Zarr v3 NWB "
+                "stores — convert HDF5 files with 'nwbzarr convert'"
+            ) from exc
+        except ValueError as exc:
+            if "consolidated" not in str(exc).lower():
+                raise NotAZarrStoreError(
+                    f"{self._path}: cannot open as a Zarr group: {exc}"
+                ) from exc
+            try:
+                root = zarr.open_group(store, mode="r", use_consolidated=False, zarr_format=3)
+            except zarr.errors.ContainsArrayError as err:
+                raise NotAZarrStoreError(
+                    f"{self._path}: a Zarr array, not a group; open the store that contains it"
+                ) from err
+        if root.metadata.zarr_format != 3:
+            raise NotAZarrStoreError(
+                f"{self._path}: Zarr v{root.metadata.zarr_format} store without a root "
+                "'.zgroup'; this backend reads the Zarr v3 convention and legacy hdmf-zarr v2 "
+                "groups"
+            )
+        if WRITE_IN_PROGRESS_ATTR in root.attrs:
+            raise IncompleteStoreError(
+                f"{self._path}: a write into this store did not complete, so it does not hold "
+                "a complete file; write it again with mode='w'"
+            )
+        return root
+
+
+class _QuietZarr:
+    """Silence zarr's notices about structured dtypes and consolidated metadata in v3."""
+
+    def __enter__(self) -> None:
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.filterwarnings("ignore", category=zarr.errors.UnstableSpecificationWarning)
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
