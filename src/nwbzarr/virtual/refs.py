@@ -109,10 +109,12 @@ def parse_references(
         raw, templates, gens = document, {}, []  # kerchunk version 0: the document is the refs
     elif version in (None, 1):
         raw = document.get("refs", {})
-        templates = document.get("templates") or {}
-        gens = document.get("gen") or []
+        templates = document.get("templates", {})
+        gens = document.get("gen", [])
         if not isinstance(raw, dict):
             raise ReferenceFileError(f"{where}: 'refs' must be a JSON object")
+        templates = {} if templates is None else templates
+        gens = [] if gens is None else gens
         if not isinstance(templates, dict) or not all(
             isinstance(v, str) for v in templates.values()
         ):
