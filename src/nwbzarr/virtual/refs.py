@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ import posixpath
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -187,11 +189,12 @@ def load_references(
         A reference points outside what ``policy`` allows.
     """
     location, data = _read(path_or_url, storage_options)
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ReferenceFileError(f"{location}: not a valid JSON file ({exc})") from exc
-    return parse_references(document, location, policy)
+    with _gc_paused():  # many small objects and no cycles: collections only cost time
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ReferenceFileError(f"{location}: not a valid JSON file ({exc})") from exc
+        return parse_references(document, location, policy)
 
 
 def save_references(
@@ -248,9 +251,11 @@ def save_references(
     }
     lines = [json.dumps(header)[:-1] + ', "refs": {']
     items = list(refset.refs.items())
-    for i, (key, value) in enumerate(items):
-        sep = "," if i < len(items) - 1 else ""
-        lines.append(f"{json.dumps(key)}: {json.dumps(_encode(key, value, names, path))}{sep}")
+    with _gc_paused():
+        for i, (key, value) in enumerate(items):
+            sep = "," if i < len(items) - 1 else ""
+            entry = json.dumps(_encode(key, value, names, path))
+            lines.append(f"{json.dumps(key)}: {entry}{sep}")
     lines.append("}}\n")
     _write_atomic(path, "\n".join(lines).encode("utf-8"))
 
@@ -370,7 +375,19 @@ def _decode(key: str, value: Any, targets: _Targets, where: str) -> bytes | Byte
 
 
 def _is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    return type(x) is int and x >= 0  # not bool (a subclass of int)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored on exit, if it was enabled)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _expand_gen(gens: list, templates: dict[str, str], where: str) -> Iterator[tuple[str, list]]:
