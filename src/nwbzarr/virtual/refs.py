@@ -1,0 +1,573 @@
+"""Reference JSON files: reading ours, LINDI's and kerchunk's; writing ours.
+
+A reference JSON maps every key of a Zarr store to the key's bytes (inline) or to a byte range
+of another file (see :mod:`nwbzarr.virtual.manifest`). Three layouts are read:
+
+* **nwbzarr** (what :func:`save_references` writes; docs/storage.md section 12): kerchunk's
+  version 1 layout plus an ``"nwbzarr"`` block, Zarr v3 keys, ``templates`` naming each source
+  file once::
+
+      {"version": 1,
+       "nwbzarr": {"format_version": 1, "zarr_format": 3, "dialect": "hdf5",
+                   "generator": "nwbzarr 0.1.0"},
+       "templates": {"u0": "data.nwb"},
+       "refs": {"zarr.json": "{...}", "acquisition/ts/data/c/0": ["{{u0}}", 4096, 8000]}}
+
+* **LINDI** ``.lindi.json``: ``{"version": 1, "refs": {...}}`` (or no ``version``), Zarr v2 keys
+  whose ``.zattrs``/``.zarray``/``.zgroup`` are JSON objects, LINDI's special attributes;
+  ``generationMetadata`` is ignored.
+* **kerchunk** version 0 (the whole document is the ``refs`` mapping) and version 1
+  (``templates`` substituted into ``{{name}}``, ``gen`` entries expanded, then ``refs``).
+
+Reference values: a string (inline text), ``"base64:..."`` (inline bytes), a JSON object
+(an inline metadata document), ``[url]`` (a whole file) or ``[url, offset, length]``.
+Relative URLs and paths are resolved against the JSON's own location, then every target is
+checked against an :class:`~nwbzarr.virtual.policy.AccessPolicy`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gc
+import itertools
+import json
+import os
+import posixpath
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import ReferenceFileError, StoreNotFoundError
+from ..storage.resolve import is_remote_url, join_location, remote_access_error
+from .manifest import ByteRange, References, ReferenceSet
+from .policy import AccessPolicy, split_scheme
+
+__all__ = [
+    "AccessPolicy",
+    "FORMAT_VERSION",
+    "load_references",
+    "parse_references",
+    "save_references",
+]
+
+FORMAT_VERSION = 1
+"""Version of the ``"nwbzarr"`` block written by :func:`save_references`."""
+
+METADATA_NAMES = frozenset(("zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata"))
+"""Last key components of Zarr metadata documents (kept as readable JSON text)."""
+
+MAX_GENERATED_REFS = 50_000_000
+"""Upper bound on the references one kerchunk ``gen`` section may expand to."""
+
+_TEMPLATE = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)\s*}}")
+# LINDI's special attributes (docs/special_zarr_annotations.md in the lindi repository)
+_LINDI_MARKERS = ('"_REFERENCE"', '"_SCALAR"', '"_SOFT_LINK"', '"_COMPOUND_DTYPE"')
+_LINDI_MARKERS += ('"_EXTERNAL_ARRAY_LINK"',)
+
+
+def parse_references(
+    document: Any, location: str | None = None, policy: AccessPolicy | None = None
+) -> ReferenceSet:
+    """Turn a decoded reference JSON into a checked :class:`ReferenceSet` (no I/O).
+
+    Parameters
+    ----------
+    document : dict
+        The decoded JSON (any layout described in the module docstring).
+    location : str or None, optional
+        Absolute path or URL the JSON was read from: relative targets are resolved against its
+        directory, and a local JSON may reference files under that directory. None for a
+        document that has no location (relative targets are then an error).
+    policy : AccessPolicy, optional
+        What targets are allowed; default ``AccessPolicy()``.
+
+    Returns
+    -------
+    ReferenceSet
+        Inline values as bytes, byte ranges as :class:`ByteRange` with absolute targets;
+        ``zarr_format`` detected from the keys, ``dialect`` one of ``"nwbzarr"``, ``"lindi"``,
+        ``"kerchunk"``; ``sources`` the distinct targets in order of first use.
+
+    Raises
+    ------
+    ReferenceFileError
+        Not a JSON object, unknown version, a malformed value or template (names the key).
+    UntrustedReferenceError
+        A target outside what ``policy`` allows (names the key and how to allow it).
+    """
+    where = location or "reference JSON"
+    if not isinstance(document, dict):
+        raise ReferenceFileError(f"{where}: expected a JSON object, got {type(document).__name__}")
+    block = document.get("nwbzarr")
+    if block is not None:
+        _check_block(block, where)
+    version = document.get("version")
+    if version is None and not isinstance(document.get("refs"), dict):
+        raw, templates, gens = document, {}, []  # kerchunk version 0: the document is the refs
+    elif version in (None, 1):
+        raw = document.get("refs", {})
+        templates = document.get("templates", {})
+        gens = document.get("gen", [])
+        if not isinstance(raw, dict):
+            raise ReferenceFileError(f"{where}: 'refs' must be a JSON object")
+        templates = {} if templates is None else templates
+        gens = [] if gens is None else gens
+        if not isinstance(templates, dict) or not all(
+            isinstance(v, str) for v in templates.values()
+        ):
+            raise ReferenceFileError(f"{where}: 'templates' must map names to strings")
+        if not isinstance(gens, list):
+            raise ReferenceFileError(f"{where}: 'gen' must be a list")
+    else:
+        raise ReferenceFileError(
+            f"{where}: unknown reference file version {version!r} (this nwbzarr reads "
+            "kerchunk/LINDI version 0 and 1)"
+        )
+
+    targets = _Targets(location, templates, policy or AccessPolicy())
+    refs: References = {}
+    for key, value in raw.items():
+        refs[key] = _decode(key, value, targets, where)
+    if gens:
+        for key, value in _expand_gen(gens, templates, where):
+            refs[key] = _decode(key, value, targets, where)
+    zarr_format = _zarr_format(refs, where)
+    if block is not None:
+        dialect = str(block.get("dialect", "nwbzarr"))
+    elif zarr_format == 3:
+        dialect = "nwbzarr"  # the unified Zarr v3 convention (also written by zindi)
+    elif _looks_like_lindi(document, refs, location):
+        dialect = "lindi"
+    else:
+        dialect = "kerchunk"
+    return ReferenceSet(
+        refs=refs,
+        zarr_format=zarr_format,
+        dialect=dialect,
+        location=location,
+        sources=tuple(targets.sources),
+    )
+
+
+def load_references(
+    path_or_url: str | Path,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    policy: AccessPolicy | None = None,
+) -> ReferenceSet:
+    """Read a reference JSON (nwbzarr, LINDI or kerchunk) from local disk or a URL.
+
+    Parameters
+    ----------
+    path_or_url : str or pathlib.Path
+        Local path, ``file://`` URL or remote URL (``https://``, ``s3://``, ...).
+    storage_options : dict, optional
+        fsspec options for a remote URL (credentials, headers); ignored for local paths.
+    policy : AccessPolicy, optional
+        What the references may point at; default ``AccessPolicy()`` (see
+        :mod:`nwbzarr.virtual.policy`).
+
+    Returns
+    -------
+    ReferenceSet
+        See :func:`parse_references`; ``location`` is the absolute path or the URL.
+
+    Raises
+    ------
+    StoreNotFoundError
+        The file or URL does not exist.
+    RemoteAccessError
+        The server refused access (HTTP 401/403).
+    ReferenceFileError
+        The file is not valid JSON or not a reference file (names the file and key).
+    UntrustedReferenceError
+        A reference points outside what ``policy`` allows.
+    """
+    location, data = _read(path_or_url, storage_options)
+    with _gc_paused():  # many small objects and no cycles: collections only cost time
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ReferenceFileError(f"{location}: not a valid JSON file ({exc})") from exc
+        return parse_references(document, location, policy)
+
+
+def save_references(
+    refset: ReferenceSet, path: str | Path, *, url: str | Mapping[str, str] | None = None
+) -> None:
+    """Write ``refset`` as an nwbzarr reference JSON (atomically: temporary file, rename).
+
+    Parameters
+    ----------
+    refset : ReferenceSet
+        What to write; inline metadata documents are written as JSON text, other inline
+        bytes as text when they are printable UTF-8, else as ``"base64:..."``.
+    path : str or pathlib.Path
+        Local file to write (replaced if it exists).
+    url : str or mapping of str to str, optional
+        Location to record instead of the source file's own: a string when the byte ranges
+        name one source (e.g. the public URL of a local ``.nwb`` that was indexed), or a
+        mapping ``{source: url}``. Sources not replaced are written relative to the JSON's
+        directory when they lie under it (the pair can then move together), else absolute.
+
+    Raises
+    ------
+    ReferenceFileError
+        ``url`` is a string but the byte ranges name several sources, or a byte range reads
+        from an offset to the end of its file (kerchunk's layout cannot express it).
+    OSError
+        The file cannot be written; no partial file is left behind.
+    """
+    path = os.path.abspath(os.fspath(path))
+    json_dir = os.path.dirname(path)
+    sources = list(dict.fromkeys(v.url for v in refset.refs.values() if isinstance(v, ByteRange)))
+    if isinstance(url, str):
+        if len(sources) > 1:
+            raise ReferenceFileError(
+                f"{path}: url={url!r} is ambiguous, the references name {len(sources)} "
+                f"sources ({', '.join(sources)}); pass a mapping {{source: url}}"
+            )
+        replace = dict.fromkeys(sources, url)
+    else:
+        replace = dict(url or {})
+    names = {src: f"u{i}" for i, src in enumerate(sources)}
+    templates = {
+        names[src]: replace.get(src) or _written_location(src, json_dir) for src in sources
+    }
+    header = {
+        "version": 1,
+        "nwbzarr": {
+            "format_version": FORMAT_VERSION,
+            "zarr_format": refset.zarr_format,
+            "dialect": refset.dialect,
+            "generator": f"nwbzarr {_version()}",
+        },
+        "templates": templates,
+    }
+    lines = [json.dumps(header)[:-1] + ', "refs": {']
+    items = list(refset.refs.items())
+    with _gc_paused():
+        for i, (key, value) in enumerate(items):
+            sep = "," if i < len(items) - 1 else ""
+            entry = json.dumps(_encode(key, value, names, path))
+            lines.append(f"{json.dumps(key)}: {entry}{sep}")
+    lines.append("}}\n")
+    _write_atomic(path, "\n".join(lines).encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _read(path_or_url: str | Path, storage_options: dict[str, Any] | None) -> tuple[str, bytes]:
+    """Return ``(location, bytes)`` of a local file or URL."""
+    raw = os.fspath(path_or_url)
+    scheme, local = split_scheme(raw)
+    if scheme is not None and is_remote_url(raw):
+        import fsspec
+
+        try:
+            with fsspec.open(raw, "rb", **(storage_options or {})) as f:
+                return raw, f.read()
+        except FileNotFoundError as exc:
+            raise StoreNotFoundError(f"{raw}: reference JSON not found") from exc
+        except Exception as exc:
+            denied = remote_access_error(raw, exc)
+            if denied is not None:
+                raise denied from exc
+            raise
+    if scheme is not None:
+        raise ReferenceFileError(f"{raw}: cannot read a reference JSON over {scheme}://")
+    location = os.path.abspath(local)
+    try:
+        with open(location, "rb") as f:
+            return location, f.read()
+    except FileNotFoundError as exc:
+        raise StoreNotFoundError(f"{location}: reference JSON not found") from exc
+    except IsADirectoryError as exc:
+        raise ReferenceFileError(f"{location}: is a directory, not a reference JSON") from exc
+
+
+class _Targets:
+    """Resolves byte-range targets (templates, relative locations) and checks each once."""
+
+    def __init__(self, location: str | None, templates: dict[str, str], policy: AccessPolicy):
+        self.location = location
+        self.templates = templates
+        self.check = policy.checker(location)
+        self.resolved: dict[str, str] = {}
+        self.sources: dict[str, None] = {}
+        self._base: str | None = _parent(location) if location else None
+
+    def __call__(self, key: str, url: Any, where: str) -> str:
+        if not isinstance(url, str) or not url:
+            raise ReferenceFileError(
+                f"{where}: reference {key!r} has target {url!r}; expected a URL or path"
+            )
+        target = self.resolved.get(url)
+        if target is None:
+            target = self._resolve(key, url, where)
+            self.check(key, target)
+            self.resolved[url] = target
+            self.sources[target] = None
+        return target
+
+    def _resolve(self, key: str, url: str, where: str) -> str:
+        if "{{" in url:
+            try:
+                url = _TEMPLATE.sub(lambda m: self.templates[m.group(1)], url)
+            except KeyError as exc:
+                raise ReferenceFileError(
+                    f"{where}: reference {key!r} uses the undefined template {exc.args[0]!r}"
+                ) from None
+        scheme, path = split_scheme(url)
+        if scheme is not None:
+            return url
+        if os.path.isabs(path):
+            return os.path.normpath(path)
+        if self._base is None:
+            raise ReferenceFileError(
+                f"{where}: reference {key!r} names the relative location {url!r}, but the "
+                "reference set has no location to resolve it against"
+            )
+        return join_location(self._base, path)
+
+
+def _parent(location: str) -> str:
+    """Directory of a JSON location (path or URL; a URL loses its query string)."""
+    scheme, path = split_scheme(location)
+    if scheme is None:
+        return os.path.dirname(os.path.abspath(path))
+    parts = urlsplit(location)
+    return urlunsplit((parts.scheme, parts.netloc, posixpath.dirname(parts.path), "", ""))
+
+
+def _decode(key: str, value: Any, targets: _Targets, where: str) -> bytes | ByteRange:
+    """One JSON reference value -> inline bytes or an absolute, checked ByteRange."""
+    if not key:
+        raise ReferenceFileError(f"{where}: empty key")
+    if isinstance(value, str):
+        if value.startswith("base64:"):
+            try:
+                return base64.b64decode(value[7:], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ReferenceFileError(
+                    f"{where}: reference {key!r} holds invalid base64 ({exc})"
+                ) from None
+        return value.encode("utf-8")
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":")).encode("utf-8")
+    if isinstance(value, list) and len(value) == 1:
+        return ByteRange(targets(key, value[0], where), 0, -1)
+    if isinstance(value, list) and len(value) == 3:
+        offset, length = value[1], value[2]
+        if _is_count(offset) and _is_count(length):
+            return ByteRange(targets(key, value[0], where), offset, length)
+    raise ReferenceFileError(
+        f"{where}: reference {key!r} has an invalid value {str(value)[:80]!r}; expected a "
+        "string, 'base64:...', a JSON object, [url] or [url, offset, length] with "
+        "offset, length >= 0"
+    )
+
+
+def _is_count(x: Any) -> bool:
+    return type(x) is int and x >= 0  # not bool (a subclass of int)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored on exit, if it was enabled)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _expand_gen(gens: list, templates: dict[str, str], where: str) -> Iterator[tuple[str, list]]:
+    """Expand kerchunk ``gen`` entries (Jinja2 templates over integer dimensions)."""
+    try:
+        from jinja2 import TemplateError
+        from jinja2.sandbox import SandboxedEnvironment
+    except ImportError:  # pragma: no cover - jinja2 ships with most scientific stacks
+        raise ReferenceFileError(
+            f"{where}: the 'gen' section needs jinja2 (pip install jinja2)"
+        ) from None
+    env = SandboxedEnvironment()
+    total = 0
+    for index, gen in enumerate(gens):
+        label = f"{where}: gen[{index}]"
+        try:
+            dims = _gen_dimensions(gen)
+            total += _product_size(dims)
+            if total > MAX_GENERATED_REFS:
+                raise ReferenceFileError(f"{label} expands to more than {MAX_GENERATED_REFS} keys")
+            key_t = env.from_string(gen["key"])
+            url_t = env.from_string(gen["url"])
+            has_offset, has_length = "offset" in gen, "length" in gen
+            if has_offset != has_length:
+                raise ReferenceFileError(f"{label}: needs both 'offset' and 'length' or neither")
+            off_t = env.from_string(str(gen["offset"])) if has_offset else None
+            len_t = env.from_string(str(gen["length"])) if has_length else None
+            names = list(dims)
+            for values in itertools.product(*dims.values()):
+                ctx = {**templates, **dict(zip(names, values))}
+                url = url_t.render(ctx)
+                if off_t is None:
+                    yield key_t.render(ctx), [url]
+                else:
+                    offset, length = int(off_t.render(ctx)), int(len_t.render(ctx))
+                    yield key_t.render(ctx), [url, offset, length]
+        except ReferenceFileError:
+            raise
+        except (KeyError, TypeError, ValueError, TemplateError) as exc:
+            raise ReferenceFileError(
+                f"{label} is malformed ({type(exc).__name__}: {exc}); expected "
+                "{'key', 'url', 'dimensions'[, 'offset', 'length']}"
+            ) from None
+
+
+def _gen_dimensions(gen: Any) -> dict[str, list | range]:
+    if not isinstance(gen, dict) or not isinstance(gen.get("dimensions"), dict):
+        raise TypeError("entry or its 'dimensions' is not an object")
+    dims: dict[str, list | range] = {}
+    for name, spec in gen["dimensions"].items():
+        if isinstance(spec, list):
+            dims[name] = spec
+        elif isinstance(spec, dict):
+            dims[name] = range(
+                int(spec.get("start", 0)), int(spec["stop"]), int(spec.get("step", 1))
+            )
+        else:
+            raise TypeError(f"dimension {name!r} is neither a list nor {{start, stop, step}}")
+    return dims
+
+
+def _product_size(dims: dict[str, list | range]) -> int:
+    size = 1
+    for values in dims.values():
+        size *= len(values)
+    return size
+
+
+def _zarr_format(refs: References, where: str) -> int:
+    v2 = False
+    for key in refs:
+        name = key.rpartition("/")[2]
+        if name == "zarr.json":
+            return 3
+        if name in (".zgroup", ".zarray", ".zattrs"):
+            v2 = True
+    if v2:
+        return 2
+    raise ReferenceFileError(
+        f"{where}: holds no Zarr metadata (no zarr.json, .zgroup or .zarray key); "
+        "not a reference file of a Zarr store"
+    )
+
+
+def _looks_like_lindi(document: dict, refs: References, location: str | None) -> bool:
+    if "generationMetadata" in document or (location or "").endswith(".lindi.json"):
+        return True
+    for key, value in refs.items():
+        if key.endswith(".zattrs") and isinstance(value, bytes):
+            if any(marker.encode() in value for marker in _LINDI_MARKERS):
+                return True
+    return False
+
+
+def _check_block(block: Any, where: str) -> None:
+    if not isinstance(block, dict):
+        raise ReferenceFileError(f"{where}: the 'nwbzarr' entry must be a JSON object")
+    version = block.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ReferenceFileError(f"{where}: invalid nwbzarr format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ReferenceFileError(
+            f"{where}: written by a newer nwbzarr (reference format {version}, this version "
+            f"reads up to {FORMAT_VERSION}); upgrade nwbzarr"
+        )
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def _encode(key: str, value: bytes | ByteRange, names: dict[str, str], path: str) -> Any:
+    """One reference -> its JSON value in the nwbzarr layout."""
+    if isinstance(value, ByteRange):
+        url = "{{" + names[value.url] + "}}"
+        if value.length == -1:
+            if value.offset:
+                raise ReferenceFileError(
+                    f"{path}: reference {key!r} reads {value.url!r} from offset {value.offset} "
+                    "to the end of the file, which a reference JSON cannot express; give its "
+                    "length"
+                )
+            return [url]
+        return [url, value.offset, value.length]
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ReferenceFileError(f"{path}: reference {key!r} is a {type(value).__name__}")
+    data = bytes(value)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    metadata = key.rpartition("/")[2] in METADATA_NAMES
+    if text is not None and not text.startswith("base64:") and (metadata or _printable(text)):
+        return text
+    return "base64:" + base64.b64encode(data).decode("ascii")
+
+
+def _printable(text: str) -> bool:
+    return text.isprintable() or text.translate(_WHITESPACE).isprintable()
+
+
+_WHITESPACE = str.maketrans("", "", "\n\r\t")
+
+
+def _written_location(source: str, json_dir: str) -> str:
+    """Source location as written: relative to the JSON's directory when under it."""
+    scheme, path = split_scheme(source)
+    if scheme is not None or not os.path.isabs(path):
+        return source
+    path = os.path.normpath(path)
+    try:
+        under = os.path.commonpath([path, json_dir]) == json_dir
+    except ValueError:
+        under = False
+    if not under:
+        return path
+    return os.path.relpath(path, json_dir).replace(os.sep, "/")
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a reference JSON is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nwbzarr")
+    except Exception:  # not installed (running from a source tree)
+        return "unknown"
