@@ -83,6 +83,34 @@ def test_lindi_reads_like_hdf5(src):
                 TestCase().assertContainerEqual(original, viewed, ignore_hdmf_attrs=True)
 
 
+def test_external_array_link_through_nwbzarrio(tmp_path):
+    """A LINDI file whose spike times are an _EXTERNAL_ARRAY_LINK into the HDF5 original."""
+    refs = json.loads(ECEPHYS.read_text())["refs"]
+    del refs["units/spike_times/0"]
+    refs["units/spike_times/.zarray"]["chunks"] = [10000]  # read in 4 chunks through h5py
+    refs["units/spike_times/.zattrs"]["_EXTERNAL_ARRAY_LINK"] = {
+        "link_type": "hdf5_dataset",
+        "url": str(_hdf5_of(ECEPHYS)),
+        "name": "/units/spike_times",
+    }
+    store = LindiTranslatingStore(refs_store(refs, NWB_DIR))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(_hdf5_of(ECEPHYS)), "r", load_namespaces=True) as h5io:
+            original = h5io.read()
+            with nwbzarr.NWBZarrIO(store, "r") as zio:
+                viewed = zio.read()
+                assert (
+                    "_EXTERNAL_ARRAY_LINK"
+                    not in zarr.open_array(store, path="units/spike_times", mode="r").attrs
+                )
+                np.testing.assert_array_equal(
+                    viewed.units["spike_times"].target.data[:],
+                    original.units["spike_times"].target.data[:],
+                )
+                TestCase().assertContainerEqual(original, viewed, ignore_hdmf_attrs=True)
+
+
 def _h5_attr(value, h5file):
     if isinstance(value, h5py.Reference):
         return {"_REFERENCE": {"source": ".", "path": h5file[value].name}}

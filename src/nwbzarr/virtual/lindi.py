@@ -262,12 +262,11 @@ class LindiTranslatingStore(V2TranslatingStore):
             )
         return dset
 
-    def _external_chunk(self, path: str, plan: ArrayPlan, name: str) -> bytes | None:
-        """One chunk of an externally linked array, read from its HDF5 dataset."""
-        dtype = plan.v2_dtype.newbyteorder("<") if plan.v2_dtype.itemsize > 1 else plan.v2_dtype
-        dset = self._h5_dataset(path, plan)
+    @staticmethod
+    def _external_region(plan: ArrayPlan, name: str) -> tuple | None:
+        """The region of chunk ``name`` of an external array, or None outside its grid."""
         if not plan.shape:  # _SCALAR
-            return np.asarray(dset[...], dtype=dtype).reshape(()).tobytes()
+            return () if name == "0" else None
         try:
             index = tuple(int(i) for i in name.split(plan.separator))
         except ValueError:
@@ -276,9 +275,19 @@ class LindiTranslatingStore(V2TranslatingStore):
             i >= math.ceil(s / c) for i, s, c in zip(index, plan.shape, plan.chunks)
         ):
             return None
-        region = tuple(
+        return tuple(
             slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, plan.chunks, plan.shape)
         )
+
+    def _external_chunk(self, path: str, plan: ArrayPlan, name: str) -> bytes | None:
+        """One chunk of an externally linked array, read from its HDF5 dataset."""
+        region = self._external_region(plan, name)
+        if region is None:
+            return None
+        dtype = plan.v2_dtype.newbyteorder("<") if plan.v2_dtype.itemsize > 1 else plan.v2_dtype
+        dset = self._h5_dataset(path, plan)
+        if not plan.shape:
+            return np.asarray(dset[...], dtype=dtype).reshape(()).tobytes()
         data = np.asarray(dset[region], dtype=dtype)
         out = np.zeros(plan.chunks, dtype=dtype)
         out[tuple(slice(0, n) for n in data.shape)] = data
@@ -294,7 +303,7 @@ class LindiTranslatingStore(V2TranslatingStore):
         if key.rpartition("/")[2] != ZARR_JSON:
             found = await self._split_chunk_key(key)
         if found is not None and found[0] in self._external:
-            return await self._chunk(key) is not None
+            return self._external_region(found[1], found[2]) is not None
         return await super().exists(key)
 
     async def _visible(self, key: str) -> bool:
