@@ -47,7 +47,7 @@ from ..conventions.lindi import (
     translate_attributes,
 )
 from ..conventions.references import link_entry
-from ..errors import LegacyFormatError, ReferenceFileError
+from ..errors import LegacyFormatError, ReadOnlyError, ReferenceFileError
 from ..storage.legacy_chunks import decode_v2_chunk
 from ..storage.legacy_v2 import _MISSING, ZARR_JSON, V2TranslatingStore, _join
 
@@ -124,8 +124,6 @@ class LindiTranslatingStore(V2TranslatingStore):
         super().close()
 
     def _check_writable(self) -> None:
-        from ..errors import ReadOnlyError
-
         raise ReadOnlyError(
             f"{self._label}: LINDI / kerchunk reference stores are read-only; open the file "
             "with mode 'r' and export it (NWBZarrIO.export or nwbzarr convert) to write"
