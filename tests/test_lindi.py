@@ -27,6 +27,7 @@ from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
 import nwbzarr
+from nwbzarr.conventions.lindi import plan_lindi_array, translate_attributes
 from nwbzarr.errors import LegacyFormatError, ReadOnlyError, ReferenceFileError
 from nwbzarr.virtual.lindi import LindiTranslatingStore
 
@@ -71,13 +72,17 @@ def _objects_by_id(nwbfile) -> dict:
     return {oid: type(obj).__name__ for oid, obj in nwbfile.objects.items()}
 
 
-@pytest.mark.parametrize("src", LINDI_FILES, ids=[p.name for p in LINDI_FILES])
-def test_lindi_reads_like_hdf5(src):
+CASES = [(p, "r") for p in LINDI_FILES] + [(ECEPHYS, "r-")] * ECEPHYS.is_file()
+
+
+@pytest.mark.parametrize("src, mode", CASES, ids=[f"{p.name}-{m}" for p, m in CASES])
+def test_lindi_reads_like_hdf5(src, mode):
+    """Mode "r" reads the inline consolidated metadata, "r-" each node through listings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with NWBHDF5IO(str(_hdf5_of(src)), "r", load_namespaces=True) as h5io:
             original = h5io.read()
-            with nwbzarr.NWBZarrIO(lindi_store(src), "r") as zio:
+            with nwbzarr.NWBZarrIO(lindi_store(src), mode) as zio:
                 viewed = zio.read()
                 assert _objects_by_id(viewed) == _objects_by_id(original)
                 TestCase().assertContainerEqual(original, viewed, ignore_hdmf_attrs=True)
@@ -375,3 +380,27 @@ def test_malformed_annotations_name_the_key(case, tmp_path):
         node = root["grp"]
         node.attrs.asdict()
         node["a"]
+
+
+def test_rules_without_io():
+    """conventions.lindi on its own: attribute values and array plans."""
+    ref = {"_REFERENCE": {"source": ".", "path": "/a/b", "object_id": "1", "source_object_id": "2"}}
+    attrs = translate_attributes(
+        {".specloc": ref, "r": [ref, ref], "x": ["NaN", 1], "_SCALAR": True, "s": "text"},
+        "where",
+        root=True,
+    )
+    plain = {"_REFERENCE": {"source": ".", "path": "/a/b"}}
+    assert attrs[".specloc"] == "/a/b"  # not a top-level group: kept as an absolute path
+    assert attrs["r"] == [plain, plain]
+    assert math.isnan(attrs["x"][0]) and attrs["x"][1] == 1
+    assert set(attrs) == {".specloc", "r", "x", "s"}
+    zarray = _zarray([1], [1], "|O", filters=JSON2)
+    plan = plan_lindi_array(zarray, {"_SCALAR": True, "doc": "d"}, "p", sample=ref)
+    assert (plan.kind, plan.shape, plan.attributes) == (
+        "reference",
+        (),
+        {"doc": "d", "_DTYPE": "object_reference"},
+    )
+    plan = plan_lindi_array(zarray, {}, "p", sample="text")
+    assert (plan.kind, plan.shape, plan.attributes) == ("text", (1,), {})
