@@ -49,9 +49,13 @@ from ..conventions.lindi import (
 from ..conventions.references import link_entry
 from ..errors import LegacyFormatError, ReadOnlyError, ReferenceFileError
 from ..storage.legacy_chunks import decode_v2_chunk
-from ..storage.legacy_v2 import _MISSING, ZARR_JSON, V2TranslatingStore, _join
+from ..storage.legacy_v2 import ZARR_JSON, V2TranslatingStore
 
 _DOC_LEAVES = (V2_GROUP, V2_ARRAY, V2_ATTRS)
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p for p in parts if p)
 
 
 class LindiTranslatingStore(V2TranslatingStore):
@@ -89,6 +93,7 @@ class LindiTranslatingStore(V2TranslatingStore):
     def __init__(self, v2_store: Store, *, storage_options: dict | None = None) -> None:
         super().__init__(v2_store, use_consolidated=True)
         self._storage_options = dict(storage_options or {})
+        self._all_docs: dict[str, Any] | None = None
         self._soft_links: dict[str, str] = {}
         self._external: dict[str, tuple[str, str]] = {}
         self._h5files: dict[str, Any] = {}
@@ -132,13 +137,14 @@ class LindiTranslatingStore(V2TranslatingStore):
     # -- metadata -----------------------------------------------------------------------------
     async def _consolidated_docs(self) -> dict:
         """Every v2 metadata document of the store, by key (read once, from one listing)."""
-        if self._consolidated is _MISSING:
-            docs: dict[str, Any] = {}
-            async for key in self._base.list():
-                if key.rpartition("/")[2] in _DOC_LEAVES:
-                    raw = await self._raw(key)
-                    if raw is not None:
-                        docs[key] = parse_json_document(raw, f"{self._label}/{key}")
+        if self._all_docs is None:
+            keys = [k async for k in self._base.list() if k.rpartition("/")[2] in _DOC_LEAVES]
+            raws = await asyncio.gather(*(self._raw(k) for k in keys))
+            docs: dict[str, Any] = {
+                k: parse_json_document(raw, f"{self._label}/{k}")
+                for k, raw in zip(keys, raws)
+                if raw is not None
+            }
             links = {}
             for key, doc in docs.items():
                 node, _, leaf = key.rpartition("/")
@@ -149,8 +155,8 @@ class LindiTranslatingStore(V2TranslatingStore):
                             raise LegacyFormatError(f"{self._label}/{key}: the root is a soft link")
                         links[node] = target
             self._soft_links = links
-            self._consolidated = docs
-        return self._consolidated
+            self._all_docs = self._consolidated = docs
+        return self._all_docs
 
     async def _hidden(self, path: str) -> bool:
         """True if ``path`` is a soft-link group (or inside one): shown as a ``_LINKS`` entry."""
