@@ -49,7 +49,13 @@ _TEXT_FIELD_NAMES = ("object", "|O", "O", "str", "utf", "utf8", "utf-8", "ascii"
 
 
 def is_lindi_reference(value: Any) -> bool:
-    """True if ``value`` is a LINDI (or hdmf-zarr) ``{"_REFERENCE": {..., "path"}}`` object."""
+    """True if ``value`` is a LINDI (or hdmf-zarr) ``{"_REFERENCE": {..., "path"}}`` object.
+
+    Parameters
+    ----------
+    value : object
+        A decoded JSON value (attribute value, element of an object array, compound field).
+    """
     return (
         isinstance(value, dict)
         and isinstance(value.get(REFERENCE_KEY), dict)
@@ -72,6 +78,18 @@ def translate_value(value: Any, where: str) -> Any:
 
     References keep only ``source`` and ``path``; ``"NaN"``/``"Infinity"``/``"-Infinity"``
     become floats (also inside lists and objects).
+
+    Parameters
+    ----------
+    value : object
+        The decoded JSON value.
+    where : str
+        The node and attribute, for messages.
+
+    Returns
+    -------
+    object
+        The value in this convention.
 
     Raises
     ------
@@ -123,6 +141,13 @@ def translate_attributes(attrs: dict, where: str, *, root: bool = False) -> dict
 def soft_link_target(attrs: dict, where: str) -> str | None:
     """Return the target path of a ``_SOFT_LINK`` group, or None if ``attrs`` has none.
 
+    Parameters
+    ----------
+    attrs : dict
+        The group's parsed ``.zattrs``.
+    where : str
+        The ``.zattrs`` key, for messages.
+
     Raises
     ------
     LegacyFormatError
@@ -140,6 +165,13 @@ def soft_link_target(attrs: dict, where: str) -> str | None:
 
 def external_array_link(attrs: dict, where: str) -> tuple[str, str] | None:
     """Return ``(url, dataset name)`` of an ``_EXTERNAL_ARRAY_LINK``, or None if absent.
+
+    Parameters
+    ----------
+    attrs : dict
+        The array's parsed ``.zattrs``.
+    where : str
+        The ``.zattrs`` key, for messages.
 
     Raises
     ------
