@@ -348,6 +348,8 @@ def reference_path(value: Any, where: str) -> str:
             value = json.loads(value)
         except json.JSONDecodeError:
             pass
+    if isinstance(value, dict) and isinstance(value.get("_REFERENCE"), dict):
+        value = value["_REFERENCE"]  # LINDI wraps the same keys (docs/storage.md §13)
     if isinstance(value, dict) and "path" in value:
         source = _source(value.get("source"))
         if source != SAME_FILE:
