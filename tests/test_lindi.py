@@ -30,6 +30,7 @@ import nwbzarr
 from nwbzarr.conventions.lindi import plan_lindi_array, translate_attributes
 from nwbzarr.errors import LegacyFormatError, ReadOnlyError, ReferenceFileError
 from nwbzarr.virtual.lindi import LindiTranslatingStore
+from nwbzarr.virtual.policy import AccessPolicy
 
 LINDI_DIR = SHARED_DATA / "lindi"
 LINDI_FILES = sorted(LINDI_DIR.glob("*.lindi.json")) if LINDI_DIR.is_dir() else []
@@ -58,9 +59,16 @@ def refs_store(refs: dict, data_dir: Path) -> MemoryStore:
     )
 
 
+def _lindi(refs: dict, root: Path) -> LindiTranslatingStore:
+    """The translating store over a test-loaded reference dict whose files lie under root."""
+    return LindiTranslatingStore(refs_store(refs, root), policy=AccessPolicy(allow_local=[root]))
+
+
 def lindi_store(path: Path) -> LindiTranslatingStore:
     refs = json.loads(path.read_text())["refs"]
-    return LindiTranslatingStore(refs_store(refs, NWB_DIR))
+    return LindiTranslatingStore(
+        refs_store(refs, NWB_DIR), policy=AccessPolicy(allow_local=[NWB_DIR])
+    )
 
 
 def _hdf5_of(lindi_json: Path) -> Path:
@@ -98,7 +106,9 @@ def test_external_array_link_through_nwbzarrio(tmp_path):
         "url": str(_hdf5_of(ECEPHYS)),
         "name": "/units/spike_times",
     }
-    store = LindiTranslatingStore(refs_store(refs, NWB_DIR))
+    store = LindiTranslatingStore(
+        refs_store(refs, NWB_DIR), policy=AccessPolicy(allow_local=[NWB_DIR])
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with NWBHDF5IO(str(_hdf5_of(ECEPHYS)), "r", load_namespaces=True) as h5io:
@@ -253,7 +263,9 @@ def test_external_array_link_and_special_floats(tmp_path):
             "limits": [1.5, "Infinity", "-Infinity"],
         },
     }
-    store = LindiTranslatingStore(refs_store(refs, tmp_path))
+    store = LindiTranslatingStore(
+        refs_store(refs, tmp_path), policy=AccessPolicy(allow_local=[tmp_path])
+    )
     arr = zarr.open_array(store, path="acquisition/data", mode="r")
     np.testing.assert_array_equal(arr[...], data)
     np.testing.assert_array_equal(arr[3:9, 1], data[3:9, 1])
@@ -265,7 +277,9 @@ def test_external_array_link_and_special_floats(tmp_path):
     store.close()
 
     refs["acquisition/data/.zattrs"]["_EXTERNAL_ARRAY_LINK"] = {**link, "name": "/missing"}
-    store = LindiTranslatingStore(refs_store(refs, tmp_path))
+    store = LindiTranslatingStore(
+        refs_store(refs, tmp_path), policy=AccessPolicy(allow_local=[tmp_path])
+    )
     with pytest.raises(ReferenceFileError, match="acquisition/data.*'/missing'"):
         zarr.open_array(store, path="acquisition/data", mode="r")[...]
 
@@ -296,7 +310,12 @@ def test_compound_with_reference_field_and_text(tmp_path):
         "intervals/code/0": "base64:"
         + base64.b64encode(np.array(["ab"], "<U3").tobytes()).decode(),
     }
-    root = zarr.open_group(LindiTranslatingStore(refs_store(refs, tmp_path)), mode="r")
+    root = zarr.open_group(
+        LindiTranslatingStore(
+            refs_store(refs, tmp_path), policy=AccessPolicy(allow_local=[tmp_path])
+        ),
+        mode="r",
+    )
     table = root["intervals/ref"]
     assert table.attrs.asdict() == {"_REFERENCE_FIELDS": ["timeseries"]}
     assert table.dtype.names == ("idx_start", "count", "timeseries", "label")
@@ -323,7 +342,12 @@ def test_plain_kerchunk_store(tmp_path):
         "grp/x/0": ["blob.bin", 6, 64],
         "grp/x/1": ["blob.bin", 70, 32],
     }
-    root = zarr.open_group(LindiTranslatingStore(refs_store(refs, tmp_path)), mode="r")
+    root = zarr.open_group(
+        LindiTranslatingStore(
+            refs_store(refs, tmp_path), policy=AccessPolicy(allow_local=[tmp_path])
+        ),
+        mode="r",
+    )
     assert root.attrs.asdict() == {"title": "kerchunk"}
     x = root["grp/x"]
     assert x.attrs.asdict() == {"units": "s"}
@@ -331,7 +355,12 @@ def test_plain_kerchunk_store(tmp_path):
     assert math.isnan(x.metadata.fill_value)
     # the last chunk holds 4 values (32 bytes): the rest of it is padding past the shape
     refs["grp/x/1"] = "base64:" + base64.b64encode(values[8:].tobytes() + bytes(32)).decode()
-    x = zarr.open_group(LindiTranslatingStore(refs_store(refs, tmp_path)), mode="r")["grp/x"]
+    x = zarr.open_group(
+        LindiTranslatingStore(
+            refs_store(refs, tmp_path), policy=AccessPolicy(allow_local=[tmp_path])
+        ),
+        mode="r",
+    )["grp/x"]
     np.testing.assert_array_equal(x[...], values)
     assert sorted(sync(_alist(root.store))) == [
         "grp/x/0",
@@ -374,7 +403,9 @@ def test_malformed_annotations_name_the_key(case, tmp_path):
         "grp/a/.zarray": _zarray([3], [3], "<i4"),
         key: value,
     }
-    store = LindiTranslatingStore(refs_store(refs, tmp_path))
+    store = LindiTranslatingStore(
+        refs_store(refs, tmp_path), policy=AccessPolicy(allow_local=[tmp_path])
+    )
     with pytest.raises(LegacyFormatError, match=message):
         root = zarr.open_group(store, mode="r")
         node = root["grp"]

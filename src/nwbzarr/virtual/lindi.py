@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -50,6 +51,8 @@ from ..conventions.references import link_entry
 from ..errors import LegacyFormatError, ReadOnlyError, ReferenceFileError
 from ..storage.legacy_chunks import decode_v2_chunk
 from ..storage.legacy_v2 import ZARR_JSON, V2TranslatingStore
+from ..storage.resolve import join_location
+from .policy import AccessPolicy
 
 _DOC_LEAVES = (V2_GROUP, V2_ARRAY, V2_ATTRS)
 
@@ -71,6 +74,13 @@ class LindiTranslatingStore(V2TranslatingStore):
     storage_options : dict, optional
         fsspec options used to open the HDF5 file named by an ``_EXTERNAL_ARRAY_LINK`` whose
         ``url`` is a URL (``https://``, ``s3://``, ...). Local paths are opened by h5py.
+    policy : nwbzarr.virtual.policy.AccessPolicy, optional
+        Checked against the target of every ``_EXTERNAL_ARRAY_LINK`` before it is opened
+        (default: :class:`~nwbzarr.virtual.policy.AccessPolicy()`, the same rules as the
+        reference JSON's own byte ranges).
+    location : str, optional
+        Absolute path or URL of the reference file; relative ``_EXTERNAL_ARRAY_LINK`` URLs
+        resolve against its directory and the policy's "own directory" rule uses it.
 
     Raises
     ------
@@ -82,17 +92,22 @@ class LindiTranslatingStore(V2TranslatingStore):
     ReferenceFileError
         When the HDF5 file or dataset named by an ``_EXTERNAL_ARRAY_LINK`` cannot be opened or
         does not match the array; the message names the array and the URL.
-
-    Notes
-    -----
-    The ``url`` of an ``_EXTERNAL_ARRAY_LINK`` comes from the reference file; check the file's
-    origin (or load it through :func:`nwbzarr.virtual.refs.load_references` with an access
-    policy) before opening files you do not trust.
+    UntrustedReferenceError
+        When an ``_EXTERNAL_ARRAY_LINK`` names a target the policy does not allow.
     """
 
-    def __init__(self, v2_store: Store, *, storage_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        v2_store: Store,
+        *,
+        storage_options: dict | None = None,
+        policy: AccessPolicy | None = None,
+        location: str | None = None,
+    ) -> None:
         super().__init__(v2_store, use_consolidated=True)
         self._storage_options = dict(storage_options or {})
+        self._policy = policy if policy is not None else AccessPolicy()
+        self._location = location
         self._all_docs: dict[str, Any] | None = None
         self._soft_links: dict[str, str] = {}
         self._external: dict[str, tuple[str, str]] = {}
@@ -116,7 +131,12 @@ class LindiTranslatingStore(V2TranslatingStore):
         """Return a new view over the same store; only ``read_only=True`` is possible."""
         if not read_only:
             self._check_writable()
-        return type(self)(self._base, storage_options=self._storage_options)
+        return type(self)(
+            self._base,
+            storage_options=self._storage_options,
+            policy=self._policy,
+            location=self._location,
+        )
 
     def close(self) -> None:
         """Close this view, the HDF5 files opened for external array links, and the store."""
@@ -238,6 +258,9 @@ class LindiTranslatingStore(V2TranslatingStore):
 
         url, name = self._external[path]
         where = f"{self._label}/{path}: _EXTERNAL_ARRAY_LINK"
+        if "://" not in url and not os.path.isabs(url) and self._location is not None:
+            url = join_location(self._location.rsplit("/", 1)[0] or "/", url)
+        self._policy.checker(self._location)(f"{path} (_EXTERNAL_ARRAY_LINK)", url)
         with self._h5_lock:
             if url not in self._h5files:
                 fileobj = None

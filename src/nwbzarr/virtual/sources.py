@@ -197,7 +197,9 @@ def open_virtual_store(
     if refset.zarr_format == 2:
         from .lindi import LindiTranslatingStore
 
-        store = LindiTranslatingStore(store, storage_options=storage_options)
+        store = LindiTranslatingStore(
+            store, storage_options=storage_options, policy=policy, location=refset.location
+        )
     return store
 
 
