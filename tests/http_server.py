@@ -13,7 +13,8 @@ a background thread, the way a static web server or an object store's public end
 * optional required headers (e.g. ``{"Authorization": "Bearer x"}``): a request without them
   gets ``401``, so a test can prove that ``storage_options`` reach fsspec;
 * a request log (:attr:`RangeHTTPServer.log`) of ``(method, path, range, status)``, so tests can
-  count requests;
+  count requests, and the most ``GET`` requests served at once
+  (:attr:`RangeHTTPServer.max_in_flight`);
 * an optional added latency per request (``latency`` seconds), for benchmarks that stand in for
   a distant server. Only the requested range is read from disk, so large files serve fast;
 * fault injection (:meth:`RangeHTTPServer.add_fault`): the next matching requests answer with
@@ -104,7 +105,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- dispatch ---------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._serve(body=True)
+        self.server.in_flight(+1)
+        try:
+            self._serve(body=True)
+        finally:
+            self.server.in_flight(-1)
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve(body=False)
@@ -282,6 +287,8 @@ class _Server(ThreadingHTTPServer):
         self._tokens = itertools.count(1)
         self._valid_from = 1
         self._issued = 0
+        self._in_flight = 0
+        self.max_in_flight = 0
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # a client closing a keep-alive connection is not an error worth a traceback
@@ -293,6 +300,11 @@ class _Server(ThreadingHTTPServer):
     def record(self, request: Request) -> None:
         with self._lock:
             self.log.append(request)
+
+    def in_flight(self, change: int) -> None:
+        with self._lock:
+            self._in_flight += change
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
 
     def take_fault(self, url_path: str) -> Fault | None:
         with self._lock:
@@ -373,9 +385,16 @@ class RangeHTTPServer:
             return list(self._server.log)
 
     def clear_log(self) -> None:
-        """Forget the requests served so far."""
+        """Forget the requests served so far (and reset :attr:`max_in_flight`)."""
         with self._server._lock:
             self._server.log.clear()
+            self._server.max_in_flight = 0
+
+    @property
+    def max_in_flight(self) -> int:
+        """Most ``GET`` requests served at the same time since the log was last cleared."""
+        with self._server._lock:
+            return self._server.max_in_flight
 
     def add_fault(
         self,
@@ -408,7 +427,10 @@ class RangeHTTPServer:
         """Start serving in a daemon thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="RangeHTTPServer", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
+                name="RangeHTTPServer",
+                daemon=True,
             )
             self._thread.start()
         return self
