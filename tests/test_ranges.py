@@ -286,3 +286,15 @@ def test_h5py_over_http_reads_what_local_reads(ecephys_file: Path) -> None:
             assert f.size == ecephys_file.stat().st_size
         assert 0 < reader.requests == len(srv.log)
         assert all(req.method == "GET" for req in srv.log)
+
+
+def test_reader_in_its_own_event_loop(server, served) -> None:
+    url = server.url("f.bin")
+
+    async def main() -> tuple[list[bytes], int]:
+        async with open_range_reader(cache=False) as reader:
+            out = await reader.read_many([ByteRange(url, 0, 100), ByteRange(url, 100, 100)])
+            return out, reader.requests
+
+    out, requests = asyncio.run(main())
+    assert out == [served[1][:100], served[1][100:200]] and requests == 1

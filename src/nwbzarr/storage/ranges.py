@@ -26,8 +26,10 @@ that cannot be read in full is always an error, never fewer bytes.
 The event loop
 --------------
 aiohttp sessions and asyncio primitives belong to one event loop. The reader keeps its sessions
-per loop: used from zarr's own loop (:func:`zarr.core.sync.sync`), as the virtual store does, it
-holds one session for its whole life. Call :meth:`ByteRangeReader.close` when done.
+(and request batches, concurrency limit) per loop: used from zarr's own loop
+(:func:`zarr.core.sync.sync`), as the virtual store does, it holds one session for its whole
+life. Redirect targets and learned file sizes are shared by all loops. Call
+:meth:`ByteRangeReader.close` when done.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ class ByteRangeReader:
         self.bytes_read = 0
         self._final_urls: dict[str, str] = {}
         self._sizes: dict[str, int] = {}
-        self._state: _LoopState | None = None
+        self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     def __repr__(self) -> str:
         return (
@@ -226,7 +228,7 @@ class ByteRangeReader:
     # -- lifetime ---------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close the network sessions opened in the running event loop."""
-        state, self._state = self._state, None
+        state = self._states.pop(asyncio.get_running_loop(), None)
         if state is None:
             return
         for fs in state.filesystems.values():
@@ -234,23 +236,27 @@ class ByteRangeReader:
                 await fs.close()
 
     def close(self) -> None:
-        """Close the network sessions (from any thread; see :meth:`aclose`)."""
-        state = self._state
-        if state is None or state.loop.is_closed():
-            self._state = None
-            return
+        """Close the network sessions of every event loop the reader was used in.
+
+        Safe from any thread; in a running loop the closing is scheduled (use :meth:`aclose`
+        to wait for it).
+        """
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is state.loop:
-            task = state.loop.create_task(self.aclose())
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
-        elif state.loop.is_running():
-            asyncio.run_coroutine_threadsafe(self.aclose(), state.loop).result(self.timeout)
-        else:
-            state.loop.run_until_complete(self.aclose())
+        for loop in list(self._states):
+            if loop.is_closed():
+                self._states.pop(loop, None)
+            elif running is loop:
+                state = self._states[loop]
+                task = loop.create_task(self.aclose())
+                state.tasks.add(task)
+                task.add_done_callback(state.tasks.discard)
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(self.timeout)
+            else:
+                loop.run_until_complete(self.aclose())
 
     def __enter__(self) -> ByteRangeReader:
         return self
@@ -267,10 +273,12 @@ class ByteRangeReader:
     # -- batching ---------------------------------------------------------------------------------
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
-        state = self._state
-        if state is None or state.loop is not loop:
+        state = self._states.get(loop)
+        if state is None:
+            for old in [other for other in self._states if other.is_closed()]:
+                del self._states[old]  # its sessions went with it
             state = _LoopState(loop, asyncio.Semaphore(self.max_concurrency))
-            self._state = state
+            self._states[loop] = state
         return state
 
     def _enqueue(self, ref: ByteRange) -> asyncio.Future[bytes]:
@@ -324,7 +332,8 @@ class ByteRangeReader:
         spans = plan_spans(refs, missing, self.merge_gap, self.max_merged_bytes)
         await asyncio.gather(*(self._serve_span(state, span, refs, results) for span in spans))
         if cache is not None:
-            fresh = [i for i in missing if i in set(remote) and isinstance(results[i], bytes)]
+            remote_set = set(remote)
+            fresh = [i for i in missing if i in remote_set and isinstance(results[i], bytes)]
             if fresh:
 
                 def store() -> None:
