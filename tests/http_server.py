@@ -13,16 +13,25 @@ a background thread, the way a static web server or an object store's public end
 * optional required headers (e.g. ``{"Authorization": "Bearer x"}``): a request without them
   gets ``401``, so a test can prove that ``storage_options`` reach fsspec;
 * a request log (:attr:`RangeHTTPServer.log`) of ``(method, path, range, status)``, so tests can
-  count requests;
+  count requests, and the most ``GET`` requests served at once
+  (:attr:`RangeHTTPServer.max_in_flight`);
 * an optional added latency per request (``latency`` seconds), for benchmarks that stand in for
-  a distant server. Only the requested range is read from disk, so large files serve fast.
+  a distant server. Only the requested range is read from disk, so large files serve fast;
+* fault injection (:meth:`RangeHTTPServer.add_fault`): the next matching requests answer with
+  an error status, drop the connection before the response or in the middle of the body, or
+  answer late; faulted requests are logged with their status (0 for a dropped connection);
+* presigned-URL redirects like DANDI's: ``/redirect/<path>`` answers ``302`` to
+  ``/signed/<token>/<path>`` with a fresh token; :meth:`RangeHTTPServer.expire_tokens` makes
+  every token issued so far answer ``403``, as an expired S3 signature does.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -32,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Request", "RangeHTTPServer"]
+__all__ = ["Request", "Fault", "RangeHTTPServer"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -59,6 +68,33 @@ class Request:
     status: int
 
 
+@dataclass
+class Fault:
+    """A fault served instead of (or around) the normal answer of matching requests.
+
+    Attributes
+    ----------
+    kind : {"status", "drop_before", "drop_mid", "slow"}
+        ``"status"``: answer ``status`` with a short body; ``"drop_before"``: close the
+        connection without answering; ``"drop_mid"``: send the headers and half of the body,
+        then close; ``"slow"``: sleep ``delay`` seconds, then answer normally.
+    count : int
+        How many matching requests get the fault (then it is used up).
+    status : int
+        Status code for ``"status"`` faults.
+    delay : float
+        Seconds slept by ``"slow"`` faults.
+    path : str
+        Only requests whose URL path starts with this prefix match ("" = all).
+    """
+
+    kind: str
+    count: int = 1
+    status: int = 503
+    delay: float = 0.0
+    path: str = ""
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as aiohttp expects
@@ -69,7 +105,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- dispatch ---------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._serve(body=True)
+        self.server.in_flight(+1)
+        try:
+            self._serve(body=True)
+        finally:
+            self.server.in_flight(-1)
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve(body=False)
@@ -99,16 +139,60 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if send_body and body:
+            if getattr(self, "_half_body", False):
+                self.wfile.write(body[: len(body) // 2])
+                self._half_body = False
+                self._drop_quietly()
+                return
             self.wfile.write(body)
+
+    def _drop_quietly(self) -> None:
+        """Close the connection now, whatever was sent."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _drop(self) -> None:
+        """Close the connection without answering (the client sees it closed)."""
+        self._record(0)
+        self._drop_quietly()
 
     def _serve(self, body: bool) -> None:
         if self.server.latency > 0:
             time.sleep(self.server.latency)
+        self._half_body = False
+        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        fault = self.server.take_fault(url_path)
+        if fault is not None:
+            if fault.kind == "slow":
+                time.sleep(fault.delay)
+            elif fault.kind == "status":
+                self._reply(fault.status, b"injected fault\n", send_body=body)
+                return
+            elif fault.kind == "drop_before":
+                self._drop()
+                return
+            elif fault.kind == "drop_mid":
+                self._half_body = True
         for key, value in self.server.required_headers.items():
             if self.headers.get(key) != value:
                 self._reply(HTTPStatus.UNAUTHORIZED, b"missing credentials\n", send_body=body)
                 return
-        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        if url_path.startswith("/redirect/"):
+            rest = url_path[len("/redirect/") :]
+            token = self.server.new_token()
+            location = urllib.parse.quote(f"/signed/{token}/{rest}", safe="/+")
+            self._reply(HTTPStatus.FOUND, b"", {"Location": location}, body)
+            return
+        if url_path.startswith("/signed/"):
+            token, _, rest = url_path[len("/signed/") :].partition("/")
+            if not self.server.token_valid(token):
+                self._reply(HTTPStatus.FORBIDDEN, b"signature expired\n", send_body=body)
+                return
+            url_path = "/" + rest
         target = (self.server.root / url_path.lstrip("/")).resolve()
         if target != self.server.root and self.server.root not in target.parents:
             self._reply(HTTPStatus.NOT_FOUND, b"not found\n", send_body=body)
@@ -198,7 +282,13 @@ class _Server(ThreadingHTTPServer):
         self.required_headers = dict(required_headers)
         self.listing = listing
         self.log: list[Request] = []
+        self.faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._valid_from = 1
+        self._issued = 0
+        self._in_flight = 0
+        self.max_in_flight = 0
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # a client closing a keep-alive connection is not an error worth a traceback
@@ -210,6 +300,35 @@ class _Server(ThreadingHTTPServer):
     def record(self, request: Request) -> None:
         with self._lock:
             self.log.append(request)
+
+    def in_flight(self, change: int) -> None:
+        with self._lock:
+            self._in_flight += change
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def take_fault(self, url_path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.count > 0 and url_path.startswith(fault.path):
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self.faults.remove(fault)
+                    return Fault(fault.kind, 1, fault.status, fault.delay, fault.path)
+        return None
+
+    def new_token(self) -> str:
+        with self._lock:
+            self._issued = next(self._tokens)
+            return f"t{self._issued}"
+
+    def token_valid(self, token: str) -> bool:
+        with self._lock:
+            number = token[1:]
+            return token.startswith("t") and number.isdigit() and int(number) >= self._valid_from
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            self._valid_from = self._issued + 1
 
 
 class RangeHTTPServer:
@@ -266,15 +385,52 @@ class RangeHTTPServer:
             return list(self._server.log)
 
     def clear_log(self) -> None:
-        """Forget the requests served so far."""
+        """Forget the requests served so far (and reset :attr:`max_in_flight`)."""
         with self._server._lock:
             self._server.log.clear()
+            self._server.max_in_flight = 0
+
+    @property
+    def max_in_flight(self) -> int:
+        """Most ``GET`` requests served at the same time since the log was last cleared."""
+        with self._server._lock:
+            return self._server.max_in_flight
+
+    def add_fault(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        status: int = 503,
+        delay: float = 0.0,
+        path: str = "",
+    ) -> None:
+        """Make the next ``count`` requests under ``path`` fail; see :class:`Fault`.
+
+        Faults are used in the order they were added.
+        """
+        if kind not in ("status", "drop_before", "drop_mid", "slow"):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self._server._lock:
+            self._server.faults.append(Fault(kind, count, status, delay, path))
+
+    def clear_faults(self) -> None:
+        """Forget the faults not used yet."""
+        with self._server._lock:
+            self._server.faults.clear()
+
+    def expire_tokens(self) -> None:
+        """Make every ``/signed/<token>/`` URL issued so far answer ``403``."""
+        self._server.expire_tokens()
 
     def start(self) -> RangeHTTPServer:
         """Start serving in a daemon thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="RangeHTTPServer", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
+                name="RangeHTTPServer",
+                daemon=True,
             )
             self._thread.start()
         return self

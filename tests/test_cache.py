@@ -1,0 +1,201 @@
+"""The on-disk chunk cache (storage/cache.py) alone and behind the range reader."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from http_server import RangeHTTPServer
+from zarr.core.sync import sync
+
+from nwbzarr.storage.cache import LocalCache
+from nwbzarr.storage.ranges import open_range_reader
+from nwbzarr.virtual.manifest import ByteRange
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    root = tmp_path_factory.mktemp("cache-served")
+    data = np.random.default_rng(7).integers(0, 256, 2**20, dtype=np.uint8).tobytes()
+    (root / "f.bin").write_bytes(data)
+    return root, data
+
+
+@pytest.fixture
+def server(served):
+    with RangeHTTPServer(served[0]) as srv:
+        yield srv
+
+
+def test_second_read_is_served_from_the_cache(tmp_path, server, served) -> None:
+    data = served[1]
+    url = server.url("f.bin")
+    refs = [ByteRange(url, i * 5000, 4000) for i in range(20)] + [ByteRange(url, 900_000, -1)]
+    expected = [data[r.offset : r.offset + 4000] for r in refs[:-1]] + [data[900_000:]]
+    with open_range_reader(cache=LocalCache(tmp_path / "c", 2**22)) as reader:
+        assert sync(reader.read_many(refs)) == expected
+        assert reader.requests == 2  # 20 chunks merged into one request, plus the tail
+    server.clear_log()
+    cache = LocalCache(tmp_path / "c", 2**22)
+    with open_range_reader(cache=cache) as reader:
+        assert sync(reader.read_many(refs)) == expected
+        assert reader.requests == 0 and reader.bytes_read == 0
+    assert server.log == [] and cache.hits == len(refs)
+
+
+def test_local_ranges_are_not_cached(tmp_path, served) -> None:
+    cache = LocalCache(tmp_path / "c", 2**22)
+    path = str(served[0] / "f.bin")
+    with open_range_reader(cache=cache) as reader:
+        assert sync(reader.read(ByteRange(path, 10, 10))) == served[1][10:20]
+    assert cache.total_bytes() == 0 and cache.hits == cache.misses == 0
+
+
+def test_cache_from_environment(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("NWBZARR_CACHE_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("NWBZARR_CACHE_MAX_BYTES", "12345")
+    reader = open_range_reader()
+    assert reader.cache is not None and reader.cache.max_bytes == 12345
+    assert reader.cache.directory == tmp_path / "env"
+    assert open_range_reader(cache=False).cache is None
+    monkeypatch.setenv("NWBZARR_CACHE_MAX_BYTES", "lots")
+    with pytest.raises(ValueError, match="NWBZARR_CACHE_MAX_BYTES"):
+        open_range_reader()
+    monkeypatch.delenv("NWBZARR_CACHE_DIR")
+    assert open_range_reader().cache is None
+
+
+def test_eviction_keeps_total_under_bound_and_recent_entries(tmp_path) -> None:
+    cache = LocalCache(tmp_path, max_bytes=10_000)
+    for i in range(30):
+        cache.put("https://h/x", i * 1000, 1000, bytes([i]) * 1000)
+        assert cache.total_bytes() <= 10_000
+        if i == 5:
+            os.utime(cache.path_for("https://h/x", 0, 1000), (0, 0))  # oldest: evicted first
+    assert cache.get("https://h/x", 29 * 1000, 1000) == bytes([29]) * 1000
+    assert cache.get("https://h/x", 0, 1000) is None
+    cache.put("https://h/x", 0, 20_000, b"x" * 20_000)  # larger than the bound: not stored
+    assert cache.get("https://h/x", 0, 20_000) is None
+    assert cache.total_bytes() <= 10_000
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:-1],  # truncated payload
+        lambda b: b[:10],  # truncated header
+        lambda b: b[:-1] + bytes([b[-1] ^ 1]),  # flipped bit: checksum
+        lambda b: b"XXXX" + b[4:],  # wrong magic
+        lambda b: b"",
+    ],
+)
+def test_corrupt_entry_is_a_miss_and_refetched(tmp_path, server, served, damage) -> None:
+    url = server.url("f.bin")
+    cache = LocalCache(tmp_path, 2**20)
+    with open_range_reader(cache=cache) as reader:
+        assert sync(reader.read(ByteRange(url, 100, 5000))) == served[1][100:5100]
+    entry = cache.path_for(url, 100, 5000)
+    entry.write_bytes(damage(entry.read_bytes()))
+    assert cache.get(url, 100, 5000) is None
+    assert not entry.exists()  # dropped
+    entry.parent.mkdir(exist_ok=True)
+    entry.write_bytes(damage(b"\0" * 40))
+    with open_range_reader(cache=cache) as reader:
+        assert sync(reader.read(ByteRange(url, 100, 5000))) == served[1][100:5100]
+        assert reader.requests == 1
+    assert cache.get(url, 100, 5000) == served[1][100:5100]
+
+
+def test_entry_of_another_length_is_not_used(tmp_path) -> None:
+    cache = LocalCache(tmp_path, 2**20)
+    cache.put("https://h/x", 0, 10, b"0123456789")
+    target = cache.path_for("https://h/x", 0, 5)
+    target.parent.mkdir(exist_ok=True)
+    os.replace(cache.path_for("https://h/x", 0, 10), target)
+    assert cache.get("https://h/x", 0, 5) is None
+
+
+_WORKER = textwrap.dedent(
+    """
+    import hashlib, random, sys
+    from nwbzarr.storage.cache import LocalCache
+
+    cache = LocalCache(sys.argv[1], max_bytes=60_000)
+    rng = random.Random(int(sys.argv[2]))
+    bad = hits = 0
+    for step in range(600):
+        key = rng.randrange(40)
+        size = 1000 + key * 37
+        payload = hashlib.sha256(str(key).encode()).digest() * (size // 32 + 1)
+        payload = payload[:size]
+        got = cache.get("https://h/shared", key * 10_000, size)
+        if got is None:
+            cache.put("https://h/shared", key * 10_000, size, payload)
+        elif got == payload:
+            hits += 1
+        else:
+            bad += 1
+    print(bad, hits)
+    """
+)
+
+
+def test_two_processes_share_a_cache_directory(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(tmp_path), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for seed in (1, 2)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        bad, hits = map(int, out.split())
+        assert bad == 0 and hits > 0
+    assert LocalCache(tmp_path, 60_000).total_bytes() <= 60_000 + 2 * 3000  # racing writers
+
+
+def test_another_process_reads_what_this_one_cached(tmp_path, server, served) -> None:
+    url = server.url("f.bin")
+    refs = [ByteRange(url, i * 70_000, 3000) for i in range(5)]
+    with open_range_reader(cache=LocalCache(tmp_path, 2**22)) as reader:
+        sync(reader.read_many(refs))
+    server.clear_log()
+    script = textwrap.dedent(
+        f"""
+        import hashlib
+        from zarr.core.sync import sync
+        from nwbzarr.storage.cache import LocalCache
+        from nwbzarr.storage.ranges import open_range_reader
+        from nwbzarr.virtual.manifest import ByteRange
+        refs = [ByteRange({url!r}, i * 70_000, 3000) for i in range(5)]
+        with open_range_reader(cache=LocalCache({str(tmp_path)!r}, 2**22)) as reader:
+            out = sync(reader.read_many(refs))
+            print(reader.requests, hashlib.sha256(b"".join(out)).hexdigest())
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    assert proc.returncode == 0, proc.stderr
+    requests, digest = proc.stdout.split()
+    expected = b"".join(served[1][r.offset : r.offset + 3000] for r in refs)
+    assert requests == "0" and digest == hashlib.sha256(expected).hexdigest()
+    assert server.log == []
