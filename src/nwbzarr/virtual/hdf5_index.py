@@ -407,6 +407,7 @@ class _Indexer:
         if full * k < shape[0]:  # the last piece is shorter than a chunk: encoded by zarr
             array[full * k :] = dset[full * k :]
 
+
 def _dims(dset: h5py.Dataset) -> list | None:
     if not dset.shape:
         return None

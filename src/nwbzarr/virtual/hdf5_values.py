@@ -272,7 +272,9 @@ def _attribute_json(value: Any, where: str, path_of: PathOf) -> Any:
         return _reference_json(value, where, path_of)
     if isinstance(value, np.ndarray) and value.dtype.kind == "O":
         flat = value.reshape(-1)
-        if flat.size and all(isinstance(v, (h5py.h5r.Reference, h5py.RegionReference)) for v in flat):
+        if flat.size and all(
+            isinstance(v, (h5py.h5r.Reference, h5py.RegionReference)) for v in flat
+        ):
             return [_reference_json(v, where, path_of) for v in flat]
         return [_attribute_json(v, where, path_of) for v in value.tolist()]
     if isinstance(value, np.ndarray) and value.dtype.kind == "V":
