@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import zarr
 from conftest import NWB_FILES
+from http_server import RangeHTTPServer
 from hdmf.testing import TestCase
 from pynwb import NWBHDF5IO
 from zarr.core.buffer import default_buffer_prototype
@@ -152,6 +153,25 @@ def test_url_recorded_in_chunk_refs(tmp_path):
         assert index_hdf5(f, url="https://example.org/f.h5", inline_bytes=0).refs == refset.refs
     with open(path, "rb") as fh:  # a file object: its name gives the location
         assert index_hdf5(fh).sources == (str(path),)
+
+
+def test_url_source_indexes_like_local_file(tmp_path):
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.arange(20000.0), chunks=(1000,), compression="gzip")
+        f.create_dataset("s", data=["a", "b"], dtype=h5py.string_dtype())
+    local = index_hdf5(path)
+    with RangeHTTPServer(tmp_path) as server:
+        remote = index_hdf5(server.url("f.h5"))
+        assert remote.sources == (server.url("f.h5"),)
+        as_local = {
+            k: ByteRange(str(path), v.offset, v.length) if isinstance(v, ByteRange) else v
+            for k, v in remote.refs.items()
+        }
+        assert as_local == local.refs
+        assert all(r.method in ("GET", "HEAD") for r in server.log)
+        with pytest.raises(HDF5IndexError, match="missing.h5"):
+            index_hdf5(server.url("missing.h5"))
 
 
 def test_contiguous_split_compact_and_inline(tmp_path):
