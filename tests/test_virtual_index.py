@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import zarr
 from conftest import NWB_FILES
-from http_server import RangeHTTPServer
 from hdmf.testing import TestCase
+from http_server import RangeHTTPServer
 from pynwb import NWBHDF5IO
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
