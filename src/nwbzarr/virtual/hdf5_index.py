@@ -15,6 +15,7 @@ This module never imports hdmf.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -26,8 +27,10 @@ from typing import Any
 import h5py
 import numpy as np
 import zarr
+from zarr.api.asynchronous import create_array as create_array_async
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.group import GroupMetadata
+from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
 from ..conventions.attributes import DTYPE_ATTR, LINKS_ATTR, OBJECT_REFERENCE, REFERENCE_FIELDS_ATTR
@@ -185,6 +188,8 @@ class _Indexer:
         self._store_dict: dict[str, Any] = {}
         self._store = MemoryStore(self._store_dict)
         self._ranges: dict[str, ByteRange] = {}
+        # arrays to create in the memory store: (path, create_array kwargs, [(region, values)])
+        self._arrays: list[tuple[str, dict, list]] = []
 
     # -- walk -----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -192,6 +197,8 @@ class _Indexer:
         for dset, path in self._datasets:
             self.where = path
             self._dataset(dset, path)
+        self.where = "/"
+        sync(self._create_arrays())
         prototype = default_buffer_prototype()
         for group, path, links in self._groups:
             self.where = path
@@ -260,6 +267,12 @@ class _Indexer:
         path = self._paths.get(target.id)
         return path if path is not None else normalize_path(target.name or "/")
 
+    async def _create_arrays(self) -> None:
+        """Create every array (and encode every inlined value) in one event-loop call."""
+        await asyncio.gather(
+            *(_create_one(self._store, path, kw, writes) for path, kw, writes in self._arrays)
+        )
+
     # -- datasets ---------------------------------------------------------------------------
     def _dataset(self, dset: h5py.Dataset, path: str) -> None:
         if dset.shape is None:
@@ -297,17 +310,13 @@ class _Indexer:
             kwargs["chunks"] = choose_chunks(shape, itemsize)
             if dims:
                 kwargs["dimension_names"] = dims
-        array = zarr.create_array(
-            self._store,
-            name=path.strip("/"),
+        kwargs.update(
             shape=shape,
             dtype=dtype,
             compressors=compressors_for("blosc-zstd", dtype),
             attributes=attrs,
-            **kwargs,
         )
-        if values.size:
-            array[...] = values
+        self._arrays.append((path, kwargs, [((), values)] if values.size else []))
 
     def _numeric(self, dset: h5py.Dataset, path: str, attrs: dict) -> None:
         codecs = hdf5_codecs(dset, path, exact=True)
@@ -333,9 +342,7 @@ class _Indexer:
             names = _dims(dset)
             if names:
                 kwargs["dimension_names"] = names
-        array = zarr.create_array(
-            self._store,
-            name=path.strip("/"),
+        kwargs.update(
             shape=shape,
             dtype=dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype,
             serializer=codecs.serializer if codecs.serializer is not None else "auto",
@@ -343,18 +350,19 @@ class _Indexer:
             filters=[],
             fill_value=codecs.fill_value,
             attributes=attrs,
-            **kwargs,
         )
+        writes: list = []
+        self._arrays.append((path, kwargs, writes))
         if dset.size == 0:
             return
         if layout == h5py.h5d.CHUNKED:
-            self._chunk_refs(dset, array, path, chunks)
+            self._chunk_refs(dset, writes, path, chunks)
         elif layout == h5py.h5d.CONTIGUOUS:
-            self._contiguous_refs(dset, array, path, chunks, row_bytes)
+            self._contiguous_refs(dset, writes, path, chunks, row_bytes)
         else:
-            array[...] = dset[()]
+            writes.append(((), dset[()]))
 
-    def _chunk_refs(self, dset: h5py.Dataset, array: Any, path: str, chunks: tuple) -> None:
+    def _chunk_refs(self, dset: h5py.Dataset, writes: list, path: str, chunks: tuple) -> None:
         infos = _chunk_infos(dset.id)
         if not infos:
             return
@@ -379,10 +387,10 @@ class _Indexer:
             # HDF5 skipped an optional filter for this chunk: its bytes do not decode with the
             # array's codecs, so its values are read through h5py and encoded by zarr.
             region = tuple(slice(o, min(o + c, n)) for o, c, n in zip(offset, chunks, shape))
-            array[region] = dset[region]
+            writes.append((region, dset[region]))
 
     def _contiguous_refs(
-        self, dset: h5py.Dataset, array: Any, path: str, chunks: tuple, row_bytes: int
+        self, dset: h5py.Dataset, writes: list, path: str, chunks: tuple, row_bytes: int
     ) -> None:
         byte_offset = dset.id.get_offset()
         if byte_offset is None:  # storage never allocated: every element is the fill value
@@ -390,7 +398,7 @@ class _Indexer:
         shape = dset.shape
         total = dset.dtype.itemsize * math.prod(shape)
         if total <= self.inline_bytes:
-            array[...] = dset[()]
+            writes.append(((), dset[()]))
             return
         base = path.strip("/") + "/c"
         if not shape:
@@ -405,7 +413,13 @@ class _Indexer:
                 self.url, byte_offset + i * piece, piece
             )
         if full * k < shape[0]:  # the last piece is shorter than a chunk: encoded by zarr
-            array[full * k :] = dset[full * k :]
+            writes.append(((slice(full * k, None),), dset[full * k :]))
+
+
+async def _create_one(store: MemoryStore, path: str, kwargs: dict, writes: list) -> None:
+    array = await create_array_async(store, name=path.strip("/"), **kwargs)
+    for region, values in writes:
+        await array.setitem(region if region else Ellipsis, values)
 
 
 def _dims(dset: h5py.Dataset) -> list | None:
