@@ -22,6 +22,7 @@ import os
 import posixpath
 import warnings
 from collections.abc import Iterator
+from itertools import repeat
 from typing import Any
 
 import h5py
@@ -366,23 +367,24 @@ class _Indexer:
         infos = _chunk_infos(dset.id)
         if not infos:
             return
-        base = path.strip("/") + "/c"
-        shape = dset.shape
-        ranges = self._ranges
-        url = self.url
+        offsets, masks, byte_offsets, sizes = zip(*infos)
+        keys = _chunk_keys(path.strip("/") + "/c", offsets, chunks)
         small = self.inline_bytes
+        if not any(masks) and min(sizes) > small and None not in byte_offsets:
+            # the common case: every chunk a byte range, built without a Python branch each
+            self._ranges.update(zip(keys, map(ByteRange, repeat(self.url), byte_offsets, sizes)))
+            return
         masked = []
-        for offset, mask, byte_offset, size in infos:
+        for key, offset, mask, byte_offset, size in zip(keys, offsets, masks, byte_offsets, sizes):
             if byte_offset is None or size == 0:
                 continue
             if mask:
                 masked.append(offset)
-                continue
-            key = base + "".join(f"/{o // c}" for o, c in zip(offset, chunks)) if shape else base
-            if size <= small:
+            elif size <= small:
                 self._store_dict[key] = _buffer(dset.id.read_direct_chunk(offset)[1])
             else:
-                ranges[key] = ByteRange(url, byte_offset, size)
+                self._ranges[key] = ByteRange(self.url, byte_offset, size)
+        shape = dset.shape
         for offset in masked:
             # HDF5 skipped an optional filter for this chunk: its bytes do not decode with the
             # array's codecs, so its values are read through h5py and encoded by zarr.
@@ -438,21 +440,29 @@ def _rows_per_piece(rows: int, most: int) -> int:
     return most
 
 
-def _chunk_infos(dsid: Any) -> list[tuple]:
-    """Every allocated chunk as (logical offset, filter mask, byte offset, stored size)."""
+def _chunk_infos(dsid: Any) -> list:
+    """Every allocated chunk as a (chunk_offset, filter_mask, byte_offset, size) tuple (h5py's
+    ``StoreInfo``), from ``chunk_iter`` (HDF5 >= 1.12.3) or a ``get_chunk_info`` loop."""
     infos: list = []
     if hasattr(dsid, "chunk_iter"):
         try:
-            dsid.chunk_iter(
-                lambda s: infos.append((s.chunk_offset, s.filter_mask, s.byte_offset, s.size))
-            )
+            dsid.chunk_iter(infos.append)
             return infos
         except (AttributeError, NotImplementedError, TypeError):
             infos = []
-    for i in range(dsid.get_num_chunks()):
-        s = dsid.get_chunk_info(i)
-        infos.append((s.chunk_offset, s.filter_mask, s.byte_offset, s.size))
-    return infos
+    infos = [dsid.get_chunk_info(i) for i in range(dsid.get_num_chunks())]
+    return [(s.chunk_offset, s.filter_mask, s.byte_offset, s.size) for s in infos]
+
+
+def _chunk_keys(base: str, offsets: list, chunks: tuple) -> list[str]:
+    """Zarr v3 chunk keys (``base/i/j``, separator "/") of HDF5 chunk offsets (elements)."""
+    grid = np.asarray(offsets, dtype=np.int64).reshape(len(offsets), len(chunks))
+    grid //= np.asarray(chunks, dtype=np.int64)
+    keys = np.full(len(offsets), base, dtype=object)
+    for d in range(grid.shape[1]):
+        labels = np.array([f"/{i}" for i in range(int(grid[:, d].max()) + 1)], dtype=object)
+        keys = keys + labels[grid[:, d]]
+    return keys.tolist()
 
 
 def _buffer(data: bytes) -> Any:
