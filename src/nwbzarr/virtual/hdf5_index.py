@@ -1,0 +1,474 @@
+"""Index an HDF5 file as a read-only Zarr v3 store (a reference set), without copying data.
+
+:func:`index_hdf5` walks an HDF5 file with h5py and returns a
+:class:`~nwbzarr.virtual.manifest.ReferenceSet` in the unified Zarr v3 convention of
+docs/storage.md (§11 describes the mapping): every group and dataset becomes a ``zarr.json``
+(metadata built once per node by zarr-python in a ``MemoryStore``, consolidated into the root
+``zarr.json``), every stored HDF5 chunk becomes one Zarr chunk whose key points at the chunk's
+bytes in the file (codecs from :func:`nwbzarr.virtual.filters.hdf5_codecs`), and contiguous
+datasets are cut into ranges of whole rows. Values that live in the HDF5 heap or object header
+(text, references, compounds, compact datasets) and small pieces are read and inlined, encoded
+by zarr-python, so the bytes are exactly what zarr reads.
+
+This module never imports hdmf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import posixpath
+import warnings
+from collections.abc import Iterator
+from itertools import repeat
+from typing import Any
+
+import h5py
+import numpy as np
+import zarr
+from zarr.api.asynchronous import create_array as create_array_async
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.group import GroupMetadata
+from zarr.core.sync import sync
+from zarr.storage import MemoryStore
+
+from ..conventions.attributes import DTYPE_ATTR, LINKS_ATTR, OBJECT_REFERENCE, REFERENCE_FIELDS_ATTR
+from ..conventions.layout import choose_chunks, compressors_for
+from ..conventions.references import link_entry, normalize_path
+from ..errors import HDF5IndexError, UnsupportedCodecError
+from .filters import hdf5_codecs
+from .hdf5_values import (
+    attribute_values,
+    compound_values,
+    dimension_names,
+    dtype_kind,
+    reference_values,
+    text_values,
+)
+from .manifest import ByteRange, ReferenceSet
+
+__all__ = ["index_hdf5"]
+
+#: Block size (bytes) of the fsspec file h5py reads a remote file through.
+REMOTE_BLOCK_SIZE = 2 * 2**20
+#: Estimated bytes per text element when choosing the chunk shape of inlined text (as written).
+TEXT_ITEMSIZE = 16
+
+
+def index_hdf5(
+    source: Any,
+    *,
+    url: str | None = None,
+    storage_options: dict | None = None,
+    max_chunk_bytes: int = 4 * 2**20,
+    inline_bytes: int = 4096,
+) -> ReferenceSet:
+    """Index an HDF5 file as a Zarr v3 reference set (unified convention, dialect ``"hdf5"``).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, h5py.File or file object
+        A local path, a URL (``https://``, ``s3://``, ... opened through fsspec), an open
+        ``h5py.File``, or a binary file object h5py can read.
+    url : str, optional
+        Location written into every chunk reference (e.g. the remote URL of a file indexed from
+        a local copy). Default: the absolute local path or the URL of ``source``.
+    storage_options : dict, optional
+        fsspec options for a URL ``source`` (credentials, ``anon``...).
+    max_chunk_bytes : int
+        Largest piece (bytes) a contiguous dataset is cut into; pieces hold whole rows.
+    inline_bytes : int
+        Stored pieces (chunks, contiguous datasets) of at most this many bytes are copied into
+        the reference set instead of referenced.
+
+    Returns
+    -------
+    ReferenceSet
+        ``zarr_format`` 3, ``dialect`` ``"hdf5"``, ``sources`` = ``(url,)``; ``refs`` maps Zarr
+        keys to inline bytes or :class:`~nwbzarr.virtual.manifest.ByteRange` pieces of the file.
+
+    Raises
+    ------
+    HDF5IndexError
+        If the file cannot be opened or read (not HDF5, truncated, corrupt), or a dataset has a
+        datatype the convention does not map; the message names the file and the dataset.
+    UnsupportedCodecError
+        If a chunked dataset uses an HDF5 filter with no Zarr codec; names the dataset.
+    """
+    if max_chunk_bytes < 1 or inline_bytes < 0:
+        raise ValueError("max_chunk_bytes must be >= 1 and inline_bytes >= 0")
+    with _opened(source, storage_options) as (h5file, location):
+        ref_url = url if url is not None else location
+        if ref_url is None:
+            raise HDF5IndexError(
+                f"{source!r}: the location of the file is unknown; pass url=... so chunk "
+                "references can name it"
+            )
+        indexer = _Indexer(h5file, ref_url, max_chunk_bytes, inline_bytes)
+        try:
+            refs = indexer.run()
+        except (HDF5IndexError, UnsupportedCodecError):
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError) as err:
+            raise HDF5IndexError(
+                f"{location or ref_url}: cannot read {indexer.where!r} through h5py ({err}); the "
+                "file may be truncated or corrupt"
+            ) from err
+    return ReferenceSet(refs=refs, zarr_format=3, dialect="hdf5", location=None, sources=(ref_url,))
+
+
+def _open_source(url: str, storage_options: dict | None) -> Any:
+    """Open a URL as a seekable binary file object with block caching (fsspec)."""
+    import fsspec
+
+    return fsspec.open(
+        url, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type="blockcache", **(storage_options or {})
+    ).open()
+
+
+@contextlib.contextmanager
+def _opened(source: Any, storage_options: dict | None) -> Iterator[tuple[h5py.File, str | None]]:
+    if isinstance(source, h5py.File):
+        location = None if source.driver == "fileobj" else os.path.abspath(source.filename)
+        yield source, location
+        return
+    fileobj = None
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if "://" in text:
+            location = text
+            try:
+                fileobj = _open_source(text, storage_options)
+            except (OSError, ValueError) as err:
+                raise HDF5IndexError(f"{text}: cannot open the file ({err})") from err
+            target: Any = fileobj
+        else:
+            location = os.path.abspath(text)
+            target = location
+    else:
+        target = source
+        path = getattr(source, "path", None) or getattr(source, "name", None)
+        fs = getattr(source, "fs", None)
+        if isinstance(path, str) and fs is not None:
+            location = fs.unstrip_protocol(path)
+        elif isinstance(path, str) and os.path.isfile(path):
+            location = os.path.abspath(path)
+        else:
+            location = None
+    try:
+        h5file = h5py.File(target, "r")
+    except (OSError, ValueError) as err:
+        if fileobj is not None:
+            fileobj.close()
+        raise HDF5IndexError(
+            f"{location or source!r}: cannot open as HDF5 ({err}); the file may be truncated, "
+            "corrupt or not HDF5"
+        ) from err
+    try:
+        yield h5file, location
+    finally:
+        h5file.close()
+        if fileobj is not None:
+            fileobj.close()
+
+
+class _Indexer:
+    """One walk of one HDF5 file: nodes first (paths, links), then metadata and chunk refs."""
+
+    def __init__(self, h5file: h5py.File, url: str, max_chunk_bytes: int, inline_bytes: int):
+        self.file = h5file
+        self.url = url
+        self.max_chunk_bytes = int(max_chunk_bytes)
+        self.inline_bytes = int(inline_bytes)
+        self.where = "/"
+        self._paths: dict[Any, str] = {}  # object id -> path where the walk placed it
+        self._groups: list[tuple[h5py.Group, str, list]] = []
+        self._datasets: list[tuple[h5py.Dataset, str]] = []
+        self._store_dict: dict[str, Any] = {}
+        self._store = MemoryStore(self._store_dict)
+        self._ranges: dict[str, ByteRange] = {}
+        # arrays to create in the memory store: (path, create_array kwargs, [(region, values)])
+        self._arrays: list[tuple[str, dict, list]] = []
+
+    # -- walk -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        self._walk(self.file, "/")
+        for dset, path in self._datasets:
+            self.where = path
+            self._dataset(dset, path)
+        self.where = "/"
+        sync(self._create_arrays())
+        prototype = default_buffer_prototype()
+        for group, path, links in self._groups:
+            self.where = path
+            attrs = attribute_values(group, path, self._path_of, is_root=path == "/")
+            entries = [self._link_json(*link) for link in links]
+            if entries:
+                attrs[LINKS_ATTR] = entries
+            key = _key(path, "zarr.json")
+            doc = GroupMetadata(attributes=attrs).to_buffer_dict(prototype)["zarr.json"]
+            self._store_dict[key] = doc
+        zarr.consolidate_metadata(self._store)
+        refs: dict = {k: v.to_bytes() for k, v in self._store_dict.items()}
+        refs.update(self._ranges)
+        return refs
+
+    def _walk(self, group: h5py.Group, path: str) -> None:
+        self.where = path
+        links: list = []
+        children = []
+        for name in group:
+            child_path = posixpath.join(path, name)
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.SoftLink):
+                target = group.get(name)
+                if target is None:
+                    warnings.warn(
+                        f"{child_path}: soft link to {link.path!r}, which does not exist; left out",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+                    continue
+                links.append((name, target.id, posixpath.join(path, link.path), "."))
+                continue
+            if isinstance(link, h5py.ExternalLink):
+                links.append((name, None, link.path, link.filename))
+                continue
+            obj = group.get(name)
+            if obj is None:
+                continue
+            if obj.id in self._paths:  # a second hard link: a link, as hdmf reads it
+                links.append((name, obj.id, self._paths[obj.id], "."))
+                continue
+            self._paths[obj.id] = child_path
+            children.append((name, obj, child_path))
+        self._groups.append((group, path, links))
+        for _name, obj, child_path in children:
+            if isinstance(obj, h5py.Group):
+                self._walk(obj, child_path)
+            elif isinstance(obj, h5py.Dataset):
+                self._datasets.append((obj, child_path))
+            else:
+                raise HDF5IndexError(
+                    f"{child_path}: HDF5 named datatypes are not mapped to Zarr nodes"
+                )
+
+    def _link_json(self, name: str, obj_id: Any, path: str, source: str) -> dict:
+        if obj_id is not None and obj_id in self._paths:
+            path = self._paths[obj_id]
+        return link_entry(name, path, source=source)
+
+    def _path_of(self, ref: Any, where: str) -> str:
+        try:
+            target = self.file[ref]
+        except (ValueError, KeyError, OSError) as err:
+            raise HDF5IndexError(f"{where}: the reference cannot be resolved ({err})") from err
+        path = self._paths.get(target.id)
+        return path if path is not None else normalize_path(target.name or "/")
+
+    async def _create_arrays(self) -> None:
+        """Create every array (and encode every inlined value) in one event-loop call."""
+        await asyncio.gather(
+            *(_create_one(self._store, path, kw, writes) for path, kw, writes in self._arrays)
+        )
+
+    # -- datasets ---------------------------------------------------------------------------
+    def _dataset(self, dset: h5py.Dataset, path: str) -> None:
+        if dset.shape is None:
+            raise HDF5IndexError(
+                f"{path}: HDF5 null dataspace (h5py.Empty) datasets have no Zarr equivalent"
+            )
+        attrs = attribute_values(dset, path, self._path_of)
+        kind = dtype_kind(dset.dtype)
+        if kind == "numeric":
+            self._numeric(dset, path, attrs)
+            return
+        if kind in ("reference", "region"):
+            values = reference_values(dset, path, self._path_of)
+            attrs[DTYPE_ATTR] = OBJECT_REFERENCE
+            self._inline(path, values, str, attrs, dims=False)
+        elif kind == "text":
+            self._inline(path, text_values(dset, path), str, attrs, dims=_dims(dset))
+        elif kind == "compound":
+            values, ref_fields = compound_values(dset, path, self._path_of)
+            if ref_fields:
+                attrs[REFERENCE_FIELDS_ATTR] = ref_fields
+            self._inline(path, values, values.dtype, attrs, dims=False)
+        else:
+            raise HDF5IndexError(
+                f"{path}: HDF5 datatype {dset.dtype} (opaque, vlen sequence, array or enum of a "
+                "non-integer) has no Zarr v3 equivalent in this convention"
+            )
+
+    def _inline(self, path: str, values: np.ndarray, dtype: Any, attrs: dict, dims: Any) -> None:
+        """Create an array holding ``values`` in the memory store, as the writer lays it out."""
+        shape = values.shape
+        kwargs: dict[str, Any] = {}
+        if shape:
+            itemsize = TEXT_ITEMSIZE if dtype is str else np.dtype(dtype).itemsize
+            kwargs["chunks"] = choose_chunks(shape, itemsize)
+            if dims:
+                kwargs["dimension_names"] = dims
+        kwargs.update(
+            shape=shape,
+            dtype=dtype,
+            compressors=compressors_for("blosc-zstd", dtype),
+            attributes=attrs,
+        )
+        self._arrays.append((path, kwargs, [((), values)] if values.size else []))
+
+    def _numeric(self, dset: h5py.Dataset, path: str, attrs: dict) -> None:
+        codecs = hdf5_codecs(dset, path, exact=True)
+        dsid = dset.id
+        layout = dsid.get_create_plist().get_layout()
+        shape = tuple(dset.shape)
+        dtype = dset.dtype
+        rows = shape[0] if shape else 1
+        row_bytes = dtype.itemsize * math.prod(shape[1:])
+        if layout == h5py.h5d.CHUNKED:
+            chunks = tuple(dset.chunks)
+            compressors = list(codecs.compressors)
+        elif layout == h5py.h5d.CONTIGUOUS and shape and rows * row_bytes > self.max_chunk_bytes:
+            k = _rows_per_piece(rows, max(1, self.max_chunk_bytes // max(1, row_bytes)))
+            chunks = (k, *shape[1:])
+            compressors = []
+        else:  # compact, or contiguous in one piece
+            chunks = shape
+            compressors = []
+        kwargs: dict[str, Any] = {}
+        if shape:
+            kwargs["chunks"] = tuple(max(1, c) for c in chunks)
+            names = _dims(dset)
+            if names:
+                kwargs["dimension_names"] = names
+        kwargs.update(
+            shape=shape,
+            dtype=dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype,
+            serializer=codecs.serializer if codecs.serializer is not None else "auto",
+            compressors=compressors,
+            filters=[],
+            fill_value=codecs.fill_value,
+            attributes=attrs,
+        )
+        writes: list = []
+        self._arrays.append((path, kwargs, writes))
+        if dset.size == 0:
+            return
+        if layout == h5py.h5d.CHUNKED:
+            self._chunk_refs(dset, writes, path, chunks)
+        elif layout == h5py.h5d.CONTIGUOUS:
+            self._contiguous_refs(dset, writes, path, chunks, row_bytes)
+        else:
+            writes.append(((), dset[()]))
+
+    def _chunk_refs(self, dset: h5py.Dataset, writes: list, path: str, chunks: tuple) -> None:
+        infos = _chunk_infos(dset.id)
+        if not infos:
+            return
+        offsets, masks, byte_offsets, sizes = zip(*infos)
+        keys = _chunk_keys(path.strip("/") + "/c", offsets, chunks)
+        small = self.inline_bytes
+        if not any(masks) and min(sizes) > small and None not in byte_offsets:
+            # the common case: every chunk a byte range, built without a Python branch each
+            self._ranges.update(zip(keys, map(ByteRange, repeat(self.url), byte_offsets, sizes)))
+            return
+        masked = []
+        for key, offset, mask, byte_offset, size in zip(keys, offsets, masks, byte_offsets, sizes):
+            if byte_offset is None or size == 0:
+                continue
+            if mask:
+                masked.append(offset)
+            elif size <= small:
+                self._store_dict[key] = _buffer(dset.id.read_direct_chunk(offset)[1])
+            else:
+                self._ranges[key] = ByteRange(self.url, byte_offset, size)
+        shape = dset.shape
+        for offset in masked:
+            # HDF5 skipped an optional filter for this chunk: its bytes do not decode with the
+            # array's codecs, so its values are read through h5py and encoded by zarr.
+            region = tuple(slice(o, min(o + c, n)) for o, c, n in zip(offset, chunks, shape))
+            writes.append((region, dset[region]))
+
+    def _contiguous_refs(
+        self, dset: h5py.Dataset, writes: list, path: str, chunks: tuple, row_bytes: int
+    ) -> None:
+        byte_offset = dset.id.get_offset()
+        if byte_offset is None:  # storage never allocated: every element is the fill value
+            return
+        shape = dset.shape
+        total = dset.dtype.itemsize * math.prod(shape)
+        if total <= self.inline_bytes:
+            writes.append(((), dset[()]))
+            return
+        base = path.strip("/") + "/c"
+        if not shape:
+            self._ranges[base] = ByteRange(self.url, byte_offset, total)
+            return
+        k = chunks[0]
+        trailing = "/0" * (len(shape) - 1)
+        piece = k * row_bytes
+        full = shape[0] // k
+        for i in range(full):
+            self._ranges[f"{base}/{i}{trailing}"] = ByteRange(
+                self.url, byte_offset + i * piece, piece
+            )
+        if full * k < shape[0]:  # the last piece is shorter than a chunk: encoded by zarr
+            writes.append(((slice(full * k, None),), dset[full * k :]))
+
+
+async def _create_one(store: MemoryStore, path: str, kwargs: dict, writes: list) -> None:
+    array = await create_array_async(store, name=path.strip("/"), **kwargs)
+    for region, values in writes:
+        await array.setitem(region if region else Ellipsis, values)
+
+
+def _dims(dset: h5py.Dataset) -> list | None:
+    if not dset.shape:
+        return None
+    return dimension_names(dset)
+
+
+def _rows_per_piece(rows: int, most: int) -> int:
+    """Rows per contiguous piece: a divisor of ``rows`` near ``most`` if one exists, so that
+    every piece is a whole Zarr chunk; else ``most`` (the last piece is then inlined)."""
+    most = max(1, min(most, rows))
+    for k in range(most, max(1, most // 2) - 1, -1):
+        if rows % k == 0:
+            return k
+    return most
+
+
+def _chunk_infos(dsid: Any) -> list:
+    """Every allocated chunk as a (chunk_offset, filter_mask, byte_offset, size) tuple (h5py's
+    ``StoreInfo``), from ``chunk_iter`` (HDF5 >= 1.12.3) or a ``get_chunk_info`` loop."""
+    infos: list = []
+    if hasattr(dsid, "chunk_iter"):
+        try:
+            dsid.chunk_iter(infos.append)
+            return infos
+        except (AttributeError, NotImplementedError, TypeError):
+            infos = []
+    infos = [dsid.get_chunk_info(i) for i in range(dsid.get_num_chunks())]
+    return [(s.chunk_offset, s.filter_mask, s.byte_offset, s.size) for s in infos]
+
+
+def _chunk_keys(base: str, offsets: list, chunks: tuple) -> list[str]:
+    """Zarr v3 chunk keys (``base/i/j``, separator "/") of HDF5 chunk offsets (elements)."""
+    grid = np.asarray(offsets, dtype=np.int64).reshape(len(offsets), len(chunks))
+    grid //= np.asarray(chunks, dtype=np.int64)
+    keys = np.full(len(offsets), base, dtype=object)
+    for d in range(grid.shape[1]):
+        labels = np.array([f"/{i}" for i in range(int(grid[:, d].max()) + 1)], dtype=object)
+        keys = keys + labels[grid[:, d]]
+    return keys.tolist()
+
+
+def _buffer(data: bytes) -> Any:
+    return default_buffer_prototype().buffer.from_bytes(data)
+
+
+def _key(path: str, name: str) -> str:
+    rel = path.strip("/")
+    return f"{rel}/{name}" if rel else name
