@@ -241,6 +241,8 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
             for ext in self._external.values():
                 ext.close()
             self._external = {}
+            if self._virtual_kind is not None:  # closes the HDF5 reader's network sessions
+                root.store.close()
             self._root = None
         if pending is not None and not self._exiting_with_error:
             raise pending
@@ -383,10 +385,10 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
         if self._mode != "w":
             raise ValueError(f"{self.source}: export needs mode 'w', not {self._mode!r}")
         write_args = dict(write_args or {})
+        # NWBHDF5IO(file=h5py.File(fileobj)) has no source: its builders carry the file's name
+        source = src_io.source or getattr(getattr(src_io, "_file", None), "filename", None)
         write_args["export_source"] = (
-            os.path.abspath(src_io.source)
-            if src_io.source is not None and not is_remote_url(src_io.source)
-            else src_io.source
+            os.path.abspath(source) if source is not None and not is_remote_url(source) else source
         )
         ckwargs: dict[str, Any] = dict(src_io=src_io, container=container, write_args=write_args)
         if container is not None and not write_args.get("link_data", True):

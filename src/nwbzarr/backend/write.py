@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import os
 from typing import Any
 
 import h5py
@@ -384,6 +385,8 @@ class WriteMixin(LinkMixin, FillMixin):
         if isinstance(value, Builder):
             tsrc = abspath(value.source)
             local = (None, abspath(self.source), abspath(self._export_source))
+            if self._export_source is not None:  # hdmf passes a URL through os.path.abspath
+                local += (os.path.abspath(str(self._export_source)),)
             if tsrc not in local:
                 raise UnsupportedDataError(
                     f"{where}: refers to {builder_path(value)!r} in another file ({value.source}); "

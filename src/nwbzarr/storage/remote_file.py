@@ -120,6 +120,11 @@ class RemoteFile(io.RawIOBase):
         if first:
             self._blocks[0] = first
 
+    def __repr__(self) -> str:
+        # h5py names a file opened from a file object by its repr: make that the URL, so
+        # builders read through h5py/hdmf carry the URL as their source
+        return self.url
+
     @property
     def requests(self) -> int:
         """Requests the reader made since this file was opened (all users of the reader)."""

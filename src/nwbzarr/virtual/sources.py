@@ -189,11 +189,11 @@ def open_virtual_store(
         from .hdf5_index import index_hdf5
 
         refset = index_hdf5(text, storage_options=storage_options)
-        return ReferenceStore(refset, reader=reader)  # every range is the file itself
+        return ReferenceStore(refset, reader=reader, close_reader=True)  # ranges: the file
     if kind != "references":
         raise ValueError(f"{text}: not an HDF5 file or a reference JSON (kind {kind!r})")
     refset = load_references(text, storage_options=storage_options, policy=policy)
-    store: Store = ReferenceStore(refset, reader=reader)  # targets checked while loading
+    store: Store = ReferenceStore(refset, reader=reader, close_reader=True)  # checked at load
     if refset.zarr_format == 2:
         from .lindi import LindiTranslatingStore
 

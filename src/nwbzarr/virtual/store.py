@@ -45,6 +45,9 @@ class ReferenceStore(Store):
         If given, every byte-range target is checked against it when the store is made (use
         it for a reference set that did not come from :func:`~nwbzarr.virtual.refs.
         load_references`, which checks already).
+    close_reader : bool
+        Close ``reader`` (its network sessions) when the store is closed; a reader the store
+        makes itself is always closed.
 
     Raises
     ------
@@ -67,6 +70,7 @@ class ReferenceStore(Store):
         refset: ReferenceSet,
         reader: RangeReader | None = None,
         policy: AccessPolicy | None = None,
+        close_reader: bool = False,
     ) -> None:
         super().__init__(read_only=True)
         if policy is not None:
@@ -78,6 +82,7 @@ class ReferenceStore(Store):
         self._refs = refset.refs
         self._reader = reader
         self._owns_reader = reader is None
+        self._close_reader = close_reader or reader is None
 
     # ------------------------------------------------------------------------- identity
 
@@ -182,6 +187,13 @@ class ReferenceStore(Store):
                 return value.length
             return len(await self._range_reader().read(value))
         return len(value)
+
+    def close(self) -> None:
+        """Close the store, and its reader's network sessions if the store made the reader
+        or was given it with ``close_reader=True``."""
+        if self._close_reader and self._reader is not None and hasattr(self._reader, "close"):
+            self._reader.close()
+        super().close()
 
     def _range_reader(self) -> RangeReader:
         if self._reader is None:
