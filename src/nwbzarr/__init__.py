@@ -1,7 +1,9 @@
 """nwbzarr: a Zarr v3 home for NWB data.
 
 Public API: :class:`ZarrIO`, :class:`NWBZarrIO`, :class:`ZarrDataIO`, :func:`read_nwb`,
-:func:`convert`, and the exceptions in :mod:`nwbzarr.errors`.
+:func:`convert`, :func:`index_hdf5`, :func:`save_references`, :func:`load_references`,
+:class:`LocalCache`, and the exceptions in :mod:`nwbzarr.errors`. HDF5 files and reference
+JSON are read without copying through :mod:`nwbzarr.virtual`.
 """
 
 from .backend.dataio import ZarrDataIO
@@ -10,6 +12,8 @@ from .backend.io import ZarrIO
 from .backend.nwb import NWBZarrIO, read_nwb, register_with_pynwb
 from .convert import convert
 from .errors import NWBZarrError
+from .storage.cache import LocalCache
+from .virtual import index_hdf5, index_to_json, load_references, save_references
 
 __all__ = [
     "ZarrIO",
@@ -18,6 +22,11 @@ __all__ = [
     "read_nwb",
     "register_with_pynwb",
     "convert",
+    "index_hdf5",
+    "index_to_json",
+    "save_references",
+    "load_references",
+    "LocalCache",
     "NWBZarrError",
 ]
 __version__ = "0.1.0"

@@ -1,5 +1,40 @@
-"""HDF5 -> Zarr without copying: chunk indexes and codec mapping. Never imports hdmf."""
+"""HDF5 -> Zarr without copying: chunk indexes, reference JSON and the stores that serve them.
+
+Never imports hdmf. The pieces, in the order data flow through them:
+
+* :func:`index_hdf5` walks an HDF5 file (local path or URL) and returns a
+  :class:`ReferenceSet`: Zarr v3 metadata in the unified convention plus one byte range per
+  HDF5 chunk (docs/storage.md §11);
+* :func:`save_references` / :func:`load_references` write and read it as JSON (ours, LINDI
+  ``.lindi.json``, kerchunk v0/v1; §12–13), checked against an :class:`AccessPolicy`;
+* :class:`ReferenceStore` serves a reference set as a read-only zarr store, and
+  :class:`LindiTranslatingStore` presents Zarr v2 (LINDI/kerchunk) sets in the v3 convention;
+* :func:`open_virtual_store` does all of it for a path or URL (what ``NWBZarrIO`` calls), and
+  :func:`index_to_json` is ``nwbzarr index``.
+"""
 
 from .filters import HDF5Codecs, hdf5_codecs
+from .hdf5_index import index_hdf5
+from .lindi import LindiTranslatingStore
+from .manifest import ByteRange, ReferenceSet
+from .policy import AccessPolicy
+from .refs import load_references, parse_references, save_references
+from .sources import index_to_json, open_virtual_store, source_kind
+from .store import ReferenceStore
 
-__all__ = ["HDF5Codecs", "hdf5_codecs"]
+__all__ = [
+    "AccessPolicy",
+    "ByteRange",
+    "HDF5Codecs",
+    "LindiTranslatingStore",
+    "ReferenceSet",
+    "ReferenceStore",
+    "hdf5_codecs",
+    "index_hdf5",
+    "index_to_json",
+    "load_references",
+    "open_virtual_store",
+    "parse_references",
+    "save_references",
+    "source_kind",
+]

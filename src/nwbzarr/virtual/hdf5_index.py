@@ -120,12 +120,11 @@ def index_hdf5(
 
 
 def _open_source(url: str, storage_options: dict | None) -> Any:
-    """Open a URL as a seekable binary file object with block caching (fsspec)."""
-    import fsspec
+    """Open a URL as a seekable binary file object with a block cache, read through the same
+    range reader as chunk reads (redirects resolved once, retries, ``storage_options``)."""
+    from ..storage.remote_file import open_remote_file
 
-    return fsspec.open(
-        url, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type="blockcache", **(storage_options or {})
-    ).open()
+    return open_remote_file(url, storage_options, block_size=REMOTE_BLOCK_SIZE)
 
 
 @contextlib.contextmanager
