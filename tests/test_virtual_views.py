@@ -204,3 +204,20 @@ def test_convert_from_url_and_from_json(served, tmp_path):
                 assert (out / "zarr.json").is_file()
                 with nwbzarr.NWBZarrIO(out, "r") as io:
                     _assert_same_nwbfile(original, io.read(), ECEPHYS_FILE)
+
+
+def test_http_chunk_cache_serves_second_read(served, tmp_path):
+    root, server = served
+    cache = nwbzarr.LocalCache(tmp_path / "cache", 2**24)
+    values = []
+    for _ in range(2):
+        server.clear_log()
+        nwbfile = nwbzarr.read_nwb(server.url("ecephys.nwb.json"), cache=cache)
+        try:
+            values.append(nwbfile.units.spike_times.data[:])
+        finally:
+            nwbfile.read_io.close()
+        chunk_requests = [r for r in server.log if r.path == "/ecephys.nwb"]
+        assert len(chunk_requests) == (1 if len(values) == 1 else 0), server.log
+    np.testing.assert_array_equal(values[0], values[1])
+    assert values[0].shape == (34057,)

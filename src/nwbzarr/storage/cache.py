@@ -68,10 +68,12 @@ class LocalCache:
         If ``max_bytes`` is negative.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    ) -> None:
         if max_bytes < 0:
             raise ValueError(f"LocalCache max_bytes must be >= 0, got {max_bytes}")
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
         self.hits = 0
