@@ -11,6 +11,15 @@ from .conventions.layout import CODEC_NAMES, DEFAULT_CODEC
 from .errors import NWBZarrError
 
 
+_header_option = click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="HTTP header sent with every request to an http(s):// source (repeatable).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nwbzarr")
 def main() -> None:
@@ -55,13 +64,7 @@ def main() -> None:
     help="Copy array data as tasks on this dask.distributed scheduler (tcp://host:port); "
     "workers must see SRC and DST at the same paths. Needs nwbzarr[dask].",
 )
-@click.option(
-    "--header",
-    "headers",
-    multiple=True,
-    metavar="'NAME: VALUE'",
-    help="HTTP header sent with every request to a http(s):// SRC (repeatable).",
-)
+@_header_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no final message.")
 def convert(
     src: str,
@@ -112,13 +115,7 @@ def convert(
 @main.command()
 @click.argument("path")
 @click.option("--depth", type=int, default=None, help="Show nodes down to this depth only.")
-@click.option(
-    "--header",
-    "headers",
-    multiple=True,
-    metavar="'NAME: VALUE'",
-    help="HTTP header sent with every request to a http(s):// PATH (repeatable).",
-)
+@_header_option
 def info(path: str, depth: int | None, headers: tuple[str, ...]) -> None:
     """Show the tree of PATH (a Zarr store): types, shapes, chunks, shards, codecs, bytes.
 
@@ -170,13 +167,7 @@ def _headers_option(headers: tuple[str, ...]) -> dict | None:
     default=None,
     help="Split contiguous datasets into pieces of at most this many MiB (default 4).",
 )
-@click.option(
-    "--header",
-    "headers",
-    multiple=True,
-    metavar="'NAME: VALUE'",
-    help="HTTP header sent with every request to a http(s):// SRC (repeatable).",
-)
+@_header_option
 @click.option("-q", "--quiet", is_flag=True, help="No final message.")
 def index(
     src: str,

@@ -11,7 +11,6 @@ Sources: NWB/HDMF schema language ``dims``/``shape`` keys; HDF5 Dimension Scale 
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
 import h5py
@@ -20,6 +19,8 @@ from hdmf.build import DatasetBuilder
 from hdmf.data_utils import AbstractDataChunkIterator
 from hdmf.spec import DatasetSpec, NamespaceCatalog
 from hdmf.utils import get_data_shape
+
+from ..virtual.hdf5_values import dimension_names as hdf5_dimension_names
 
 #: HDF5 attributes that only bookkeep dimension scales; they are expressed as
 #: ``dimension_names`` in Zarr and never copied as attributes.
@@ -101,25 +102,6 @@ def spec_dimension_names(spec: DatasetSpec | None, ndim: int) -> list[str] | Non
         return None
     names = [str(d) for d in next(iter(matches))]
     return names if len(set(names)) == len(names) else None
-
-
-def hdf5_dimension_names(dset: h5py.Dataset) -> list[str | None] | None:
-    """Names of an HDF5 dataset's dimensions from its dimension labels or attached scales.
-
-    Returns None if no dimension has a label or an attached scale.
-    """
-    names: list[str | None] = []
-    try:
-        for dim in dset.dims:
-            name = dim.label or None
-            if name is None and len(dim) > 0:
-                scale_names = [n for n in dim.keys() if n]  # the scales' NAME attributes
-                name = scale_names[0] if scale_names else posixpath.basename(dim[0].name or "")
-                name = name or None
-            names.append(name)
-    except (RuntimeError, ValueError, KeyError, OSError):
-        return None
-    return names if any(n is not None for n in names) else None
 
 
 def dimension_names(
