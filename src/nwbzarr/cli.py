@@ -10,7 +10,6 @@ import click
 from .conventions.layout import CODEC_NAMES, DEFAULT_CODEC
 from .errors import NWBZarrError
 
-
 _header_option = click.option(
     "--header",
     "headers",
