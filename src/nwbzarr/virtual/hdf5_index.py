@@ -108,7 +108,11 @@ def index_hdf5(
             )
         indexer = _Indexer(h5file, ref_url, max_chunk_bytes, inline_bytes)
         try:
-            refs = indexer.run()
+            with warnings.catch_warnings():  # zarr's notices about numcodecs codecs (HDF5
+                # deflate is numcodecs.zlib) and consolidated metadata are not the user's
+                warnings.filterwarnings("ignore", message="Numcodecs codecs are not in")
+                warnings.filterwarnings("ignore", message="Consolidated metadata is currently")
+                refs = indexer.run()
         except (HDF5IndexError, UnsupportedCodecError):
             raise
         except (OSError, RuntimeError, KeyError, ValueError) as err:
