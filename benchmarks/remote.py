@@ -1,0 +1,524 @@
+"""Read HDF5 NWB files over HTTP (30 ms per request): nwbzarr vs h5py + remfile and LINDI.
+
+Usage::
+
+    python benchmarks/remote.py [--mb 500] [--reps 3] [--latency 0.03] [--data-dir DIR]
+        [--peer-python PATH] [--json OUT.json]
+    python benchmarks/remote.py --quick        # small file, one repetition, < 60 s
+
+A loopback ``tests/http_server.RangeHTTPServer`` with ``latency`` seconds slept per request
+serves (a) a chunked gzip NWB recording (``--mb`` MB of int16 samples, 384 channels, chunks
+8192 x 64, cached in the data directory) and (b) copies of ``../shared/data/nwb``. Tools:
+h5py + remfile, LINDI 0.4 from the HDF5 URL and from a LINDI JSON, nwbzarr from the HDF5 URL
+and from its reference JSON. Each measurement runs in its own process
+(``peers/remote_tasks.py``); requests and bytes come from the server's log. Also times
+writing the reference JSON of a many-chunk file (LINDI with every chunk referenced vs
+``index_hdf5`` + ``save_references``), and prints whether the issue's targets are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_runner as br  # noqa: E402
+import ephys_signal as sig  # noqa: E402
+import remote_files as rf  # noqa: E402
+
+sys.path.insert(0, str(br.REPO / "tests"))
+
+import http_server  # noqa: E402
+from http_server import RangeHTTPServer, Request  # noqa: E402
+
+TASKS = br.BENCH_DIR / "peers" / "remote_tasks.py"
+SHARED = br.REPO.parent / "shared" / "data" / "nwb"
+READ_TOOLS = [  # (tool, label, runs in the peer venv)
+    ("h5py-remfile", "h5py + remfile", True),
+    ("lindi-hdf5", "lindi (HDF5 URL)", True),
+    ("lindi-json", "lindi (LINDI JSON)", True),
+    ("nwbzarr-hdf5", "nwbzarr (HDF5 URL)", False),
+    ("nwbzarr-json", "nwbzarr (reference JSON)", False),
+]
+PEER_ROWS = ("h5py-remfile", "lindi-hdf5", "lindi-json")
+NWBZARR_API = (
+    "from nwbzarr.virtual.hdf5_index import index_hdf5; "
+    "from nwbzarr.virtual.refs import save_references, load_references; "
+    "from nwbzarr.virtual.store import ReferenceStore; from nwbzarr import read_nwb"
+)
+MARK = "__mark__"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def run(args: list[str], peer: str | None, timeout: float = 1800.0) -> dict:
+    """Run ``peers/remote_tasks.py`` with ``args`` in a fresh process; its JSON result.
+
+    Parameters
+    ----------
+    args : list of str
+        Task arguments.
+    peer : str or None
+        Peer interpreter (``PYTHONPATH`` cleared); None runs this interpreter with
+        ``PYTHONPATH`` set to this checkout's ``src``.
+    timeout : float
+        Seconds before the task is killed.
+
+    Returns
+    -------
+    dict
+        The task's result, or ``{"error": <tail of stderr>}``.
+    """
+    env = dict(os.environ)
+    if peer is None:
+        python = sys.executable
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(br.REPO / "src"), env.get("PYTHONPATH")) if p
+        )
+    else:
+        python = peer
+        env.pop("PYTHONPATH", None)
+    try:
+        proc = subprocess.run(
+            [python, str(TASKS), *args], capture_output=True, text=True, env=env, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    # the result is the last JSON line (LINDI prints to stdout when it is garbage collected)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit status {proc.returncode}"}
+    return json.loads(lines[-1])
+
+
+def nwbzarr_api_missing() -> str | None:
+    """None if nwbzarr's HDF5 index, reference JSON and store import, else the error."""
+    env = dict(os.environ, PYTHONPATH=str(br.REPO / "src"))
+    proc = subprocess.run(
+        [sys.executable, "-c", NWBZARR_API], capture_output=True, text=True, env=env
+    )
+    if proc.returncode == 0:
+        return None
+    return (proc.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
+@dataclass(frozen=True)
+class StreamedRequest(Request):
+    """A whole-file ``GET`` (no ``Range``) and the body bytes written to the socket before
+    the response ended or the client hung up (``sent``)."""
+
+    sent: int = 0
+
+
+class _StreamingHandler(http_server._Handler):
+    """The test server's handler, except that a ``GET`` without ``Range`` streams the file
+    in 64 KiB blocks after its headers and logs the bytes actually sent.
+
+    remfile and LINDI ask for the file's length with such a ``GET`` and hang up after the
+    headers; the base handler would read the whole file before answering, which delays
+    them and would count the whole file as transferred.
+    """
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        target = (self.server.root / url_path.lstrip("/")).resolve()
+        inside = self.server.root in target.parents
+        if self.headers.get("Range") is not None or not inside or not target.is_file():
+            super().do_GET()
+            return
+        if self.server.latency > 0:
+            time.sleep(self.server.latency)
+        sent = 0
+        try:
+            self.send_response(200)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(target.stat().st_size))
+            self.end_headers()
+            with open(target, "rb") as f:
+                while block := f.read(1 << 16):
+                    self.wfile.write(block)
+                    sent += len(block)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        finally:
+            self.server.record(StreamedRequest("GET", url_path, None, 200, sent))
+
+
+def start_server(root: Path, latency: float) -> RangeHTTPServer:
+    """A started :class:`RangeHTTPServer` of ``root`` that streams whole-file ``GET``s."""
+    server = RangeHTTPServer(root, latency=latency)
+    server._server.RequestHandlerClass = _StreamingHandler  # our own test helper's internals
+    return server.start()
+
+
+def request_bytes(request, root: Path, sizes: dict[str, int]) -> int:
+    """Body bytes the server sent for one logged request (0 for HEAD and errors)."""
+    if isinstance(request, StreamedRequest):
+        return request.sent
+    if request.method != "GET" or request.status not in (200, 206):
+        return 0
+    if request.path not in sizes:
+        sizes[request.path] = (root / request.path.lstrip("/")).stat().st_size
+    size = sizes[request.path]
+    if request.status == 200 or request.range is None:
+        return size
+    first, last = _RANGE.match(request.range.strip()).groups()
+    if first == "":
+        return min(int(last), size)
+    stop = size if last == "" else min(int(last) + 1, size)
+    return stop - int(first)
+
+
+def split_log(log: list, root: Path) -> dict[str, dict]:
+    """Requests and bytes between phase markers: ``{"<i>/<phase>": {"requests", "bytes"}}``."""
+    segments, requests, nbytes, sizes = {}, 0, 0, {}
+    prefix = f"/{MARK}/"
+    for request in log:
+        if request.path.startswith(prefix):
+            label = request.path[len(prefix) :].split("/", 1)[1]
+            segments[label] = {"requests": requests, "bytes": nbytes}
+            requests, nbytes = 0, 0
+        else:
+            requests += 1
+            nbytes += request_bytes(request, root, sizes)
+    return segments
+
+
+def measure_reads(
+    server: RangeHTTPServer, tool: str, urls: list[str], window, peer: str | None
+) -> dict:
+    """One ``read`` task; per file timings (s) merged with requests and bytes per phase."""
+    args = ["read", "--tool", tool, "--urls", *urls, "--mark", server.url(f"{MARK}/{tool}")]
+    if window is not None:
+        args += ["--window", str(window[0]), str(window[1])]
+    server.clear_log()
+    result = run(args, peer)
+    segments = split_log(server.log, server.root)
+    for i, entry in enumerate(result.get("files", [])):
+        for phase in ("open", "window"):
+            seg = segments.get(f"{i}/{phase}")
+            if seg is not None:
+                entry[f"{phase}_requests"] = seg["requests"]
+                entry[f"{phase}_bytes"] = seg["bytes"]
+    return result
+
+
+def make_references(
+    tool: str, srcs: list[Path], server: RangeHTTPServer, refs_dir: Path, peer: str | None
+) -> tuple[dict, list[Path]]:
+    """Reference JSONs of ``srcs`` (chunks pointing at their served URLs) written by ``tool``
+    (``lindi`` or ``nwbzarr``); the task result and the output paths."""
+    suffix = ".lindi.json" if tool == "lindi" else ".nwbzarr.json"
+    outs = [refs_dir / (src.stem + suffix) for src in srcs]
+    urls = [server.url(str(src.relative_to(server.root))) for src in srcs]
+    args = ["index", "--tool", tool, "--src", *map(str, srcs), "--url", *urls]
+    result = run([*args, "--out", *map(str, outs)], None if tool == "nwbzarr" else peer)
+    return result, outs
+
+
+def summarize(runs: list[dict], key: str) -> float | None:
+    """Median of ``key`` over the runs' first file (None if no run has it)."""
+    values = [r["files"][0][key] for r in runs if r.get("files") and key in r["files"][0]]
+    return statistics.median(values) if values else None
+
+
+def first_file(runs: list[dict]) -> dict:
+    """Merged view of repeated runs of one file: median times, requests/bytes of run 1."""
+    files = [r["files"][0] for r in runs if r.get("files")]
+    if not files:
+        return {"error": next((r["error"] for r in runs if "error" in r), "no result")}
+    out = dict(files[0])
+    for key in ("open_read_s", "window_s", "index_s"):
+        value = summarize(runs, key)
+        if value is not None:
+            out[key] = value
+    for key in ("open_requests", "window_requests"):
+        counts = sorted({f[key] for f in files if key in f})
+        if len(counts) > 1:
+            out[key + "_range"] = f"{counts[0]}-{counts[-1]}"
+    return out
+
+
+def cell_requests(entry: dict, key: str) -> str:
+    """Request count, or its range over repetitions when they differ."""
+    return entry.get(key + "_range") or br.cell(entry, key, "{:d}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse options, generate or reuse the files, run every tool, print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=500.0, help="MB of samples (default 500)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement")
+    parser.add_argument("--latency", type=float, default=0.03, help="seconds added per request")
+    parser.add_argument("--index-chunks", type=int, default=10_000, help="chunks to index")
+    parser.add_argument("--shared", default=str(SHARED), help="directory of real NWB files")
+    parser.add_argument("--shared-limit", type=int, help="use only the N largest shared files")
+    parser.add_argument("--data-dir", help="cache of generated files (default: see README)")
+    parser.add_argument("--quick", action="store_true", help="25 MB, 1 rep, 1000 chunks")
+    parser.add_argument("--peer-python", help="interpreter of the peer venv (lindi, remfile)")
+    parser.add_argument("--json", help="also write the raw results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.mb, args.reps, args.index_chunks = 25.0, 1, 1000
+        args.shared_limit = args.shared_limit or 2
+    peer = br.peer_python(args.peer_python)
+    data_dir = Path(args.data_dir) if args.data_dir else rf.default_data_dir()
+    n = rf.samples_for_mb(args.mb)
+    length = min(int(sig.RATE), n)
+    t0 = max(0, min(5 * int(sig.RATE), n - length))
+    window = (t0, t0 + length)
+    series = rf.cached_ephys_nwb(data_dir, n, rf.SERIES_CHUNKS)
+    many = rf.cached_ephys_nwb(data_dir, rf.samples_for_chunks(args.index_chunks), rf.INDEX_CHUNKS)
+    shared = rf.shared_copies(Path(args.shared), data_dir, args.shared_limit)
+    refs_dir = data_dir / "refs"
+    refs_dir.mkdir(exist_ok=True)
+    expected = hashlib.sha1(
+        sig.ephys_block(*window, 0, sig.N_CHANNELS).astype("<i2").tobytes()
+    ).hexdigest()
+    missing = nwbzarr_api_missing()
+    print(
+        f"recording {n} x {sig.N_CHANNELS} int16 ({n * sig.N_CHANNELS * 2 / 1e6:.1f} MB of "
+        f"samples, file {series.stat().st_size / 1e6:.1f} MB, chunks {rf.SERIES_CHUNKS}); "
+        f"window samples [{window[0]}, {window[1]}) x all channels; latency "
+        f"{args.latency * 1e3:.0f} ms; {len(shared)} shared files; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; peer python: {peer}",
+        file=sys.stderr,
+    )
+    results: dict = {"nwbzarr_api_missing": missing}
+    with start_server(data_dir, args.latency) as server:
+        results["refs"] = build_references(server, [series, *shared], refs_dir, peer, missing)
+        results["series"] = read_series(server, series, refs_dir, window, peer, missing, args)
+        results["shared"] = read_shared(server, shared, refs_dir, peer, missing)
+        results["index"] = time_index(server, many, refs_dir, peer, missing, args.reps)
+    print(report(results, expected, args, len(shared)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+def build_references(server, srcs, refs_dir, peer, missing) -> dict:
+    """LINDI and nwbzarr JSONs of every served file; ``{tool: task result}``."""
+    out = {}
+    for tool in ("lindi", "nwbzarr"):
+        if (tool == "lindi" and peer is None) or (tool == "nwbzarr" and missing):
+            continue
+        print(f"writing {tool} reference JSONs ...", file=sys.stderr)
+        out[tool], _ = make_references(tool, srcs, server, refs_dir, peer)
+    return out
+
+
+def _target_url(server, tool: str, src: Path, refs_dir: Path) -> str:
+    if tool.endswith("-json"):
+        suffix = ".lindi.json" if tool.startswith("lindi") else ".nwbzarr.json"
+        return server.url(str((refs_dir / (src.stem + suffix)).relative_to(server.root)))
+    return server.url(str(src.relative_to(server.root)))
+
+
+def _skip(is_peer: bool, peer: str | None, missing: str | None) -> dict | None:
+    if is_peer and peer is None:
+        return {"unavailable": "no peer venv"}
+    if not is_peer and missing:
+        return {"unavailable": f"nwbzarr API not available yet ({missing})"}
+    return None
+
+
+def read_series(server, series: Path, refs_dir, window, peer, missing, args) -> dict:
+    """Open + read() and the 1 s window of the recording, ``args.reps`` times per tool."""
+    out = {}
+    for tool, _label, is_peer in READ_TOOLS:
+        skip = _skip(is_peer, peer, missing)
+        if skip:
+            out[tool] = skip
+            continue
+        print(f"{tool}: recording ...", file=sys.stderr)
+        url = _target_url(server, tool, series, refs_dir)
+        runs = [
+            measure_reads(server, tool, [url], window, peer if is_peer else None)
+            for _ in range(args.reps)
+        ]
+        out[tool] = first_file(runs) | {"versions": runs[0].get("versions")}
+    return out
+
+
+def read_shared(server, shared: list[Path], refs_dir, peer, missing) -> dict:
+    """Open + read() of each shared file, one process per tool (files one after another)."""
+    out = {}
+    for tool, _label, is_peer in READ_TOOLS:
+        skip = _skip(is_peer, peer, missing)
+        if skip or not shared:
+            out[tool] = skip or {}
+            continue
+        print(f"{tool}: {len(shared)} shared files ...", file=sys.stderr)
+        urls = [_target_url(server, tool, src, refs_dir) for src in shared]
+        out[tool] = measure_reads(server, tool, urls, None, peer if is_peer else None)
+    return out
+
+
+def time_index(server, many: Path, refs_dir, peer, missing, reps: int) -> dict:
+    """Index + save time of the many-chunk file per tool (median of ``reps`` processes)."""
+    out = {}
+    for tool, is_peer in (("lindi", True), ("nwbzarr", False)):
+        skip = _skip(is_peer, peer, missing)
+        if skip:
+            out[tool] = skip
+            continue
+        print(f"{tool}: indexing {many.name} ...", file=sys.stderr)
+        runs = [make_references(tool, [many], server, refs_dir, peer)[0] for _ in range(reps)]
+        out[tool] = first_file(runs)
+    return out
+
+
+def _times(result: dict, key: str) -> str:
+    return br.cell(result, key, "{:.3f}")
+
+
+def _mb(result: dict, key: str) -> str:
+    return br.cell(result, key, "{:,}")
+
+
+def series_table(series: dict, expected: str) -> str:
+    """Markdown table of the recording's reads."""
+    rows = []
+    for tool, label, _ in READ_TOOLS:
+        r = series.get(tool, {})
+        if "unavailable" in r:
+            rows.append([label, r["unavailable"]] + [""] * 6)
+            continue
+        data = "n/a"
+        if "window_sha1" in r:
+            data = "ok" if r["window_sha1"] == expected else "MISMATCH"
+        rows.append(
+            [label, _times(r, "open_read_s"), cell_requests(r, "open_requests")]
+            + [_mb(r, "open_bytes"), _times(r, "window_s"), cell_requests(r, "window_requests")]
+            + [_mb(r, "window_bytes"), data]
+        )
+    header = ["tool", "open + read() s", "requests", "bytes", "1 s read s", "requests", "bytes"]
+    return br.markdown_table([*header, "data"], rows)
+
+
+def shared_table(shared: dict, n_files: int) -> str:
+    """Markdown table of open + read() over the shared files (sums and maxima)."""
+    rows = []
+    for tool, label, _ in READ_TOOLS:
+        r = shared.get(tool, {})
+        if "unavailable" in r or "error" in r:
+            rows.append([label, r.get("unavailable") or r["error"]] + [""] * 4)
+            continue
+        ok = [f for f in r.get("files", []) if "open_read_s" in f]
+        if not ok:
+            rows.append([label, f"0/{n_files}", "n/a", "n/a", "n/a", "n/a"])
+            continue
+        rows.append(
+            [
+                label,
+                f"{len(ok)}/{n_files}",
+                f"{sum(f['open_read_s'] for f in ok):.3f}",
+                f"{sum(f.get('open_requests', 0) for f in ok):d}",
+                f"{max(f.get('open_requests', 0) for f in ok):d}",
+                f"{sum(f.get('open_bytes', 0) for f in ok):,}",
+            ]
+        )
+    header = ["tool", "files read", "open + read() s (sum)", "requests (sum)", "max per file"]
+    return br.markdown_table([*header, "bytes (sum)"], rows)
+
+
+def index_table(index: dict, n_chunks: int) -> str:
+    """Markdown table of index creation."""
+    rows = []
+    for tool, label in (("lindi", "lindi (every chunk)"), ("nwbzarr", "index_hdf5 + save")):
+        r = index.get(tool, {})
+        if "unavailable" in r or "error" in r:
+            rows.append([label, r.get("unavailable") or r["error"], "", "", ""])
+            continue
+        links = r.get("external_links")
+        rows.append(
+            [label, _times(r, "index_s"), br.cell(r, "chunk_refs", "{:d}")]
+            + [_mb(r, "json_bytes"), "n/a" if links is None else str(links)]
+        )
+    header = ["tool", f"index + save s ({n_chunks} chunks)", "series chunk refs", "JSON bytes"]
+    return br.markdown_table([*header, "external links"], rows)
+
+
+def _ratio_target(label: str, ours: float | None, theirs: float | None, goal: float) -> list:
+    if ours is None or not theirs:
+        return [label, "n/a", "n/a (not measured)"]
+    speedup = theirs / ours
+    return [label, f"{speedup:.2f}x faster", "met" if speedup >= goal else "not met"]
+
+
+def targets_table(results: dict) -> str:
+    """The issue's targets, met or not, from this run's numbers."""
+    series, index = results["series"], results["index"]
+    ours = series.get("nwbzarr-json", {})
+    rows = []
+    req = ours.get("open_requests")
+    rows.append(
+        ["open + read() from our JSON <= 2 requests"]
+        + (["n/a", "n/a (not measured)"] if req is None else [str(req), _met(req <= 2)])
+    )
+    for tool, label, _ in READ_TOOLS[:3]:
+        rows.append(
+            _ratio_target(
+                f"1 s read (our JSON) >= 3x faster than {label}",
+                ours.get("window_s"),
+                series.get(tool, {}).get("window_s"),
+                3.0,
+            )
+        )
+    rows.append(
+        _ratio_target(
+            "index >= 2x faster than lindi",
+            index.get("nwbzarr", {}).get("index_s"),
+            index.get("lindi", {}).get("index_s"),
+            2.0,
+        )
+    )
+    return br.markdown_table(["target", "measured", "status"], rows)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def report(results: dict, expected: str, args, n_shared: int) -> str:
+    """All tables and notes as markdown."""
+    notes = []
+    for section in ("series", "shared", "index"):
+        for tool, r in results[section].items():
+            for f in r.get("files", [r]) if section == "shared" else [r]:
+                if "error" in f:
+                    where = f" {Path(f['url']).name}" if "url" in f else ""
+                    notes.append(f"- {section} / {tool}{where}: {f['error']}")
+    for tool, r in results["refs"].items():
+        notes += [f"- refs / {tool}: {r['error']}"] if "error" in r else []
+        for f in r.get("files", []):
+            if "error" in f:
+                notes.append(f"- refs / {tool} {Path(f['src']).name}: {f['error']}")
+    versions = {
+        k: v for r in results["series"].values() for k, v in (r.get("versions") or {}).items()
+    }
+    parts = [
+        "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
+        f"Recording ({args.mb:g} MB of samples), {args.reps} rep(s), medians:\n\n"
+        + series_table(results["series"], expected),
+        f"Shared files ({n_shared}), open + read() only:\n\n"
+        + shared_table(results["shared"], n_shared),
+        "Index creation:\n\n" + index_table(results["index"], args.index_chunks),
+        "Targets:\n\n" + targets_table(results),
+    ]
+    return "\n\n".join(parts + (["notes:\n" + "\n".join(notes)] if notes else []))
+
+
+if __name__ == "__main__":
+    main()
