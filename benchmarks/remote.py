@@ -58,6 +58,8 @@ NWBZARR_API = (
     "from nwbzarr.virtual.store import ReferenceStore; from nwbzarr import read_nwb"
 )
 MARK = "__mark__"
+NWBZARR_SRC = [br.REPO / "src"]
+"""Source tree of the nwbzarr measured (``--src``); this checkout's ``src`` by default."""
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -83,7 +85,7 @@ def run(args: list[str], peer: str | None, timeout: float = 1800.0) -> dict:
     if peer is None:
         python = sys.executable
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(br.REPO / "src"), env.get("PYTHONPATH")) if p
+            p for p in (str(NWBZARR_SRC[0]), env.get("PYTHONPATH")) if p
         )
     else:
         python = peer
@@ -104,7 +106,7 @@ def run(args: list[str], peer: str | None, timeout: float = 1800.0) -> dict:
 
 def nwbzarr_api_missing() -> str | None:
     """None if nwbzarr's HDF5 index, reference JSON and store import, else the error."""
-    env = dict(os.environ, PYTHONPATH=str(br.REPO / "src"))
+    env = dict(os.environ, PYTHONPATH=str(NWBZARR_SRC[0]))
     proc = subprocess.run(
         [sys.executable, "-c", NWBZARR_API], capture_output=True, text=True, env=env
     )
@@ -115,15 +117,16 @@ def nwbzarr_api_missing() -> str | None:
 
 @dataclass(frozen=True)
 class StreamedRequest(Request):
-    """A whole-file ``GET`` (no ``Range``) and the body bytes written to the socket before
-    the response ended or the client hung up (``sent``)."""
+    """A whole-file ``GET`` (no ``Range``): ``sent`` body bytes, 0 if the client hung up
+    before the end (it asked for the headers only; what sat in socket buffers is not
+    counted)."""
 
     sent: int = 0
 
 
 class _StreamingHandler(http_server._Handler):
     """The test server's handler, except that a ``GET`` without ``Range`` streams the file
-    in 64 KiB blocks after its headers and logs the bytes actually sent.
+    in 64 KiB blocks after its headers and logs its body bytes if the client read them all.
 
     remfile and LINDI ask for the file's length with such a ``GET`` and hang up after the
     headers; the base handler would read the whole file before answering, which delays
@@ -139,12 +142,12 @@ class _StreamingHandler(http_server._Handler):
             return
         if self.server.latency > 0:
             time.sleep(self.server.latency)
-        sent = 0
+        sent, size = 0, target.stat().st_size
         try:
             self.send_response(200)
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(target.stat().st_size))
+            self.send_header("Content-Length", str(size))
             self.end_headers()
             with open(target, "rb") as f:
                 while block := f.read(1 << 16):
@@ -153,7 +156,8 @@ class _StreamingHandler(http_server._Handler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         finally:
-            self.server.record(StreamedRequest("GET", url_path, None, 200, sent))
+            complete = sent if sent == size else 0
+            self.server.record(StreamedRequest("GET", url_path, None, 200, complete))
 
 
 def start_server(root: Path, latency: float) -> RangeHTTPServer:
@@ -207,9 +211,9 @@ def measure_reads(
     result = run(args, peer)
     segments = split_log(server.log, server.root)
     for i, entry in enumerate(result.get("files", [])):
-        for phase in ("open", "window"):
+        for phase, timed in (("open", "open_read_s"), ("window", "window_s")):
             seg = segments.get(f"{i}/{phase}")
-            if seg is not None:
+            if seg is not None and timed in entry:  # a failed phase has no counts
                 entry[f"{phase}_requests"] = seg["requests"]
                 entry[f"{phase}_bytes"] = seg["bytes"]
     return result
@@ -266,13 +270,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared", default=str(SHARED), help="directory of real NWB files")
     parser.add_argument("--shared-limit", type=int, help="use only the N largest shared files")
     parser.add_argument("--data-dir", help="cache of generated files (default: see README)")
-    parser.add_argument("--quick", action="store_true", help="25 MB, 1 rep, 1000 chunks")
+    parser.add_argument(
+        "--quick", action="store_true", help="25 MB, 1 rep, 1000 chunks, no shared files"
+    )
     parser.add_argument("--peer-python", help="interpreter of the peer venv (lindi, remfile)")
     parser.add_argument("--json", help="also write the raw results to this JSON file")
+    parser.add_argument("--src", help="nwbzarr source tree to measure (default: ./src)")
     args = parser.parse_args(argv)
+    if args.src:
+        NWBZARR_SRC[0] = Path(args.src).resolve()
     if args.quick:
         args.mb, args.reps, args.index_chunks = 25.0, 1, 1000
-        args.shared_limit = args.shared_limit or 2
+        args.shared_limit = 0 if args.shared_limit is None else args.shared_limit
+    start = time.perf_counter()
     peer = br.peer_python(args.peer_python)
     data_dir = Path(args.data_dir) if args.data_dir else rf.default_data_dir()
     n = rf.samples_for_mb(args.mb)
@@ -303,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         results["shared"] = read_shared(server, shared, refs_dir, peer, missing)
         results["index"] = time_index(server, many, refs_dir, peer, missing, args.reps)
     print(report(results, expected, args, len(shared)))
+    print(f"\n(whole run {time.perf_counter() - start:.0f} s)", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
@@ -512,8 +523,14 @@ def report(results: dict, expected: str, args, n_shared: int) -> str:
         "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
         f"Recording ({args.mb:g} MB of samples), {args.reps} rep(s), medians:\n\n"
         + series_table(results["series"], expected),
-        f"Shared files ({n_shared}), open + read() only:\n\n"
-        + shared_table(results["shared"], n_shared),
+        *(
+            [
+                f"Shared files ({n_shared}), open + read() only:\n\n"
+                + shared_table(results["shared"], n_shared)
+            ]
+            if n_shared
+            else []
+        ),
         "Index creation:\n\n" + index_table(results["index"], args.index_chunks),
         "Targets:\n\n" + targets_table(results),
     ]

@@ -25,8 +25,10 @@ import ephys_signal as sig  # noqa: E402
 
 SERIES_CHUNKS = (8192, 64)
 """Chunk shape (samples, channels) of the large recording (1 MiB of int16)."""
-INDEX_CHUNKS = (16, 64)
-"""Chunk shape of the many-chunk file used to time index creation (2 KiB of int16)."""
+INDEX_CHUNKS = (64, 64)
+"""Chunk shape of the many-chunk file used to time index creation (8 KiB of int16, about
+6 KB gzip: above `index_hdf5`'s default `inline_bytes`, so chunks are referenced, as in
+LINDI's JSON)."""
 
 
 def default_data_dir() -> Path:
