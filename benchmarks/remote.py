@@ -289,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     length = min(int(sig.RATE), n)
     t0 = max(0, min(5 * int(sig.RATE), n - length))
     window = (t0, t0 + length)
+    rows = (window[1] - 1) // rf.SERIES_CHUNKS[0] - window[0] // rf.SERIES_CHUNKS[0] + 1
+    spanned = rows * -(-sig.N_CHANNELS // rf.SERIES_CHUNKS[1])
     series = rf.cached_ephys_nwb(data_dir, n, rf.SERIES_CHUNKS)
     many = rf.cached_ephys_nwb(data_dir, rf.samples_for_chunks(args.index_chunks), rf.INDEX_CHUNKS)
     shared = rf.shared_copies(Path(args.shared), data_dir, args.shared_limit)
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"recording {n} x {sig.N_CHANNELS} int16 ({n * sig.N_CHANNELS * 2 / 1e6:.1f} MB of "
         f"samples, file {series.stat().st_size / 1e6:.1f} MB, chunks {rf.SERIES_CHUNKS}); "
-        f"window samples [{window[0]}, {window[1]}) x all channels; latency "
+        f"window samples [{window[0]}, {window[1]}) x all channels ({spanned} chunks); latency "
         f"{args.latency * 1e3:.0f} ms; {len(shared)} shared files; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; peer python: {peer}",
         file=sys.stderr,
@@ -502,20 +504,26 @@ def _met(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
+def _failures(section: str, tool: str, entries: list[dict], name_key: str) -> list[str]:
+    """One note per tool and section: the first failure, and how many more files failed."""
+    failed = [e for e in entries if "error" in e]
+    if not failed:
+        return []
+    first = failed[0]
+    where = f" {Path(first[name_key]).name}" if name_key in first else ""
+    more = f" (and {len(failed) - 1} more files)" if len(failed) > 1 else ""
+    return [f"- {section} / {tool}{where}: {first['error']}{more}"]
+
+
 def report(results: dict, expected: str, args, n_shared: int) -> str:
     """All tables and notes as markdown."""
     notes = []
     for section in ("series", "shared", "index"):
         for tool, r in results[section].items():
-            for f in r.get("files", [r]) if section == "shared" else [r]:
-                if "error" in f:
-                    where = f" {Path(f['url']).name}" if "url" in f else ""
-                    notes.append(f"- {section} / {tool}{where}: {f['error']}")
+            entries = r.get("files", [r]) if section == "shared" else [r]
+            notes += _failures(section, tool, entries, "url")
     for tool, r in results["refs"].items():
-        notes += [f"- refs / {tool}: {r['error']}"] if "error" in r else []
-        for f in r.get("files", []):
-            if "error" in f:
-                notes.append(f"- refs / {tool} {Path(f['src']).name}: {f['error']}")
+        notes += _failures("refs", tool, r.get("files", [r]), "src")
     versions = {
         k: v for r in results["series"].values() for k, v in (r.get("versions") or {}).items()
     }
