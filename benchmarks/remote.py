@@ -22,25 +22,19 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import bench_runner as br  # noqa: E402
 import ephys_signal as sig  # noqa: E402
 import remote_files as rf  # noqa: E402
-
-sys.path.insert(0, str(br.REPO / "tests"))
-
-import http_server  # noqa: E402
-from http_server import RangeHTTPServer, Request  # noqa: E402
+from http_server import RangeHTTPServer  # noqa: E402
 
 TASKS = br.BENCH_DIR / "peers" / "remote_tasks.py"
 SHARED = br.REPO.parent / "shared" / "data" / "nwb"
@@ -51,16 +45,13 @@ READ_TOOLS = [  # (tool, label, runs in the peer venv)
     ("nwbzarr-hdf5", "nwbzarr (HDF5 URL)", False),
     ("nwbzarr-json", "nwbzarr (reference JSON)", False),
 ]
-PEER_ROWS = ("h5py-remfile", "lindi-hdf5", "lindi-json")
 NWBZARR_API = (
     "from nwbzarr.virtual.hdf5_index import index_hdf5; "
     "from nwbzarr.virtual.refs import save_references, load_references; "
     "from nwbzarr.virtual.store import ReferenceStore; from nwbzarr import read_nwb"
 )
-MARK = "__mark__"
 NWBZARR_SRC = [br.REPO / "src"]
 """Source tree of the nwbzarr measured (``--src``); this checkout's ``src`` by default."""
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def run(args: list[str], peer: str | None, timeout: float = 1800.0) -> dict:
@@ -105,7 +96,15 @@ def run(args: list[str], peer: str | None, timeout: float = 1800.0) -> dict:
 
 
 def nwbzarr_api_missing() -> str | None:
-    """None if nwbzarr's HDF5 index, reference JSON and store import, else the error."""
+    """Whether the nwbzarr under test has the issue-5 API (checked in a subprocess).
+
+    Returns
+    -------
+    str or None
+        None if ``index_hdf5``, ``save_references``, ``load_references``,
+        ``ReferenceStore`` and ``read_nwb`` import from :data:`NWBZARR_SRC`, else the last
+        line of the import error.
+    """
     env = dict(os.environ, PYTHONPATH=str(NWBZARR_SRC[0]))
     proc = subprocess.run(
         [sys.executable, "-c", NWBZARR_API], capture_output=True, text=True, env=env
@@ -115,101 +114,40 @@ def nwbzarr_api_missing() -> str | None:
     return (proc.stderr.strip().splitlines() or ["import failed"])[-1]
 
 
-@dataclass(frozen=True)
-class StreamedRequest(Request):
-    """A whole-file ``GET`` (no ``Range``): ``sent`` body bytes, 0 if the client hung up
-    before the end (it asked for the headers only; what sat in socket buffers is not
-    counted)."""
-
-    sent: int = 0
-
-
-class _StreamingHandler(http_server._Handler):
-    """The test server's handler, except that a ``GET`` without ``Range`` streams the file
-    in 64 KiB blocks after its headers and logs its body bytes if the client read them all.
-
-    remfile and LINDI ask for the file's length with such a ``GET`` and hang up after the
-    headers; the base handler would read the whole file before answering, which delays
-    them and would count the whole file as transferred.
-    """
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
-        target = (self.server.root / url_path.lstrip("/")).resolve()
-        inside = self.server.root in target.parents
-        if self.headers.get("Range") is not None or not inside or not target.is_file():
-            super().do_GET()
-            return
-        if self.server.latency > 0:
-            time.sleep(self.server.latency)
-        sent, size = 0, target.stat().st_size
-        try:
-            self.send_response(200)
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(size))
-            self.end_headers()
-            with open(target, "rb") as f:
-                while block := f.read(1 << 16):
-                    self.wfile.write(block)
-                    sent += len(block)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        finally:
-            complete = sent if sent == size else 0
-            self.server.record(StreamedRequest("GET", url_path, None, 200, complete))
-
-
-def start_server(root: Path, latency: float) -> RangeHTTPServer:
-    """A started :class:`RangeHTTPServer` of ``root`` that streams whole-file ``GET``s."""
-    server = RangeHTTPServer(root, latency=latency)
-    server._server.RequestHandlerClass = _StreamingHandler  # our own test helper's internals
-    return server.start()
-
-
-def request_bytes(request, root: Path, sizes: dict[str, int]) -> int:
-    """Body bytes the server sent for one logged request (0 for HEAD and errors)."""
-    if isinstance(request, StreamedRequest):
-        return request.sent
-    if request.method != "GET" or request.status not in (200, 206):
-        return 0
-    if request.path not in sizes:
-        sizes[request.path] = (root / request.path.lstrip("/")).stat().st_size
-    size = sizes[request.path]
-    if request.status == 200 or request.range is None:
-        return size
-    first, last = _RANGE.match(request.range.strip()).groups()
-    if first == "":
-        return min(int(last), size)
-    stop = size if last == "" else min(int(last) + 1, size)
-    return stop - int(first)
-
-
-def split_log(log: list, root: Path) -> dict[str, dict]:
-    """Requests and bytes between phase markers: ``{"<i>/<phase>": {"requests", "bytes"}}``."""
-    segments, requests, nbytes, sizes = {}, 0, 0, {}
-    prefix = f"/{MARK}/"
-    for request in log:
-        if request.path.startswith(prefix):
-            label = request.path[len(prefix) :].split("/", 1)[1]
-            segments[label] = {"requests": requests, "bytes": nbytes}
-            requests, nbytes = 0, 0
-        else:
-            requests += 1
-            nbytes += request_bytes(request, root, sizes)
-    return segments
-
-
 def measure_reads(
-    server: RangeHTTPServer, tool: str, urls: list[str], window, peer: str | None
+    server: RangeHTTPServer,
+    tool: str,
+    urls: list[str],
+    window: tuple[int, int] | None,
+    peer: str | None,
 ) -> dict:
-    """One ``read`` task; per file timings (s) merged with requests and bytes per phase."""
-    args = ["read", "--tool", tool, "--urls", *urls, "--mark", server.url(f"{MARK}/{tool}")]
+    """Run one ``read`` task and attach the server's counts to its per-file results.
+
+    Parameters
+    ----------
+    server : RangeHTTPServer
+        The server of ``urls`` (its log is cleared first).
+    tool : str
+        One of ``peers/remote_tasks.READ_TOOLS``.
+    urls : list of str
+        Files (``.nwb`` or reference JSON) opened one after another.
+    window : tuple of int, optional
+        Samples ``(t0, t1)`` read across all channels after each open.
+    peer : str or None
+        Interpreter (see :func:`run`).
+
+    Returns
+    -------
+    dict
+        The task's result; each entry of ``files`` gains ``open_requests``,
+        ``open_bytes`` (and ``window_requests``, ``window_bytes``) for phases that succeeded.
+    """
+    args = ["read", "--tool", tool, "--urls", *urls, "--mark", server.url(f"{rf.MARK}/{tool}")]
     if window is not None:
         args += ["--window", str(window[0]), str(window[1])]
     server.clear_log()
     result = run(args, peer)
-    segments = split_log(server.log, server.root)
+    segments = rf.split_log(server.log, server.root)
     for i, entry in enumerate(result.get("files", [])):
         for phase, timed in (("open", "open_read_s"), ("window", "window_s")):
             seg = segments.get(f"{i}/{phase}")
@@ -222,8 +160,27 @@ def measure_reads(
 def make_references(
     tool: str, srcs: list[Path], server: RangeHTTPServer, refs_dir: Path, peer: str | None
 ) -> tuple[dict, list[Path]]:
-    """Reference JSONs of ``srcs`` (chunks pointing at their served URLs) written by ``tool``
-    (``lindi`` or ``nwbzarr``); the task result and the output paths."""
+    """Write the reference JSONs of local files in one ``index`` task.
+
+    Parameters
+    ----------
+    tool : {"lindi", "nwbzarr"}
+        Who writes them (LINDI in the peer venv, nwbzarr in this interpreter).
+    srcs : list of pathlib.Path
+        HDF5 files under the served directory; chunk references name their served URLs.
+    server : RangeHTTPServer
+        The server.
+    refs_dir : pathlib.Path
+        Output directory (``<stem>.lindi.json`` or ``<stem>.nwbzarr.json``).
+    peer : str or None
+        Peer interpreter.
+
+    Returns
+    -------
+    tuple of (dict, list of pathlib.Path)
+        The task's result (per file ``index_s``, ``json_bytes``, ``chunk_refs`` or
+        ``error``) and the output paths.
+    """
     suffix = ".lindi.json" if tool == "lindi" else ".nwbzarr.json"
     outs = [refs_dir / (src.stem + suffix) for src in srcs]
     urls = [server.url(str(src.relative_to(server.root))) for src in srcs]
@@ -232,20 +189,20 @@ def make_references(
     return result, outs
 
 
-def summarize(runs: list[dict], key: str) -> float | None:
+def _summarize(runs: list[dict], key: str) -> float | None:
     """Median of ``key`` over the runs' first file (None if no run has it)."""
     values = [r["files"][0][key] for r in runs if r.get("files") and key in r["files"][0]]
     return statistics.median(values) if values else None
 
 
-def first_file(runs: list[dict]) -> dict:
+def _first_file(runs: list[dict]) -> dict:
     """Merged view of repeated runs of one file: median times, requests/bytes of run 1."""
     files = [r["files"][0] for r in runs if r.get("files")]
     if not files:
         return {"error": next((r["error"] for r in runs if "error" in r), "no result")}
     out = dict(files[0])
     for key in ("open_read_s", "window_s", "index_s"):
-        value = summarize(runs, key)
+        value = _summarize(runs, key)
         if value is not None:
             out[key] = value
     for key in ("open_requests", "window_requests"):
@@ -255,7 +212,7 @@ def first_file(runs: list[dict]) -> dict:
     return out
 
 
-def cell_requests(entry: dict, key: str) -> str:
+def _cell_requests(entry: dict, key: str) -> str:
     """Request count, or its range over repetitions when they differ."""
     return entry.get(key + "_range") or br.cell(entry, key, "{:d}")
 
@@ -309,18 +266,18 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
     )
     results: dict = {"nwbzarr_api_missing": missing}
-    with start_server(data_dir, args.latency) as server:
-        results["refs"] = build_references(server, [series, *shared], refs_dir, peer, missing)
-        results["series"] = read_series(server, series, refs_dir, window, peer, missing, args)
-        results["shared"] = read_shared(server, shared, refs_dir, peer, missing)
-        results["index"] = time_index(server, many, refs_dir, peer, missing, args.reps)
-    print(report(results, expected, args, len(shared)))
+    with rf.start_server(data_dir, args.latency) as server:
+        results["refs"] = _build_references(server, [series, *shared], refs_dir, peer, missing)
+        results["series"] = _read_series(server, series, refs_dir, window, peer, missing, args)
+        results["shared"] = _read_shared(server, shared, refs_dir, peer, missing)
+        results["index"] = _time_index(server, many, refs_dir, peer, missing, args.reps)
+    print(_report(results, expected, args, len(shared)))
     print(f"\n(whole run {time.perf_counter() - start:.0f} s)", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
 
-def build_references(server, srcs, refs_dir, peer, missing) -> dict:
+def _build_references(server, srcs, refs_dir, peer, missing) -> dict:
     """LINDI and nwbzarr JSONs of every served file; ``{tool: task result}``."""
     out = {}
     for tool in ("lindi", "nwbzarr"):
@@ -346,7 +303,7 @@ def _skip(is_peer: bool, peer: str | None, missing: str | None) -> dict | None:
     return None
 
 
-def read_series(server, series: Path, refs_dir, window, peer, missing, args) -> dict:
+def _read_series(server, series: Path, refs_dir, window, peer, missing, args) -> dict:
     """Open + read() and the 1 s window of the recording, ``args.reps`` times per tool."""
     out = {}
     for tool, _label, is_peer in READ_TOOLS:
@@ -360,11 +317,11 @@ def read_series(server, series: Path, refs_dir, window, peer, missing, args) -> 
             measure_reads(server, tool, [url], window, peer if is_peer else None)
             for _ in range(args.reps)
         ]
-        out[tool] = first_file(runs) | {"versions": runs[0].get("versions")}
+        out[tool] = _first_file(runs) | {"versions": runs[0].get("versions")}
     return out
 
 
-def read_shared(server, shared: list[Path], refs_dir, peer, missing) -> dict:
+def _read_shared(server, shared: list[Path], refs_dir, peer, missing) -> dict:
     """Open + read() of each shared file, one process per tool (files one after another)."""
     out = {}
     for tool, _label, is_peer in READ_TOOLS:
@@ -378,7 +335,7 @@ def read_shared(server, shared: list[Path], refs_dir, peer, missing) -> dict:
     return out
 
 
-def time_index(server, many: Path, refs_dir, peer, missing, reps: int) -> dict:
+def _time_index(server, many: Path, refs_dir, peer, missing, reps: int) -> dict:
     """Index + save time of the many-chunk file per tool (median of ``reps`` processes)."""
     out = {}
     for tool, is_peer in (("lindi", True), ("nwbzarr", False)):
@@ -388,7 +345,7 @@ def time_index(server, many: Path, refs_dir, peer, missing, reps: int) -> dict:
             continue
         print(f"{tool}: indexing {many.name} ...", file=sys.stderr)
         runs = [make_references(tool, [many], server, refs_dir, peer)[0] for _ in range(reps)]
-        out[tool] = first_file(runs)
+        out[tool] = _first_file(runs)
     return out
 
 
@@ -400,7 +357,7 @@ def _mb(result: dict, key: str) -> str:
     return br.cell(result, key, "{:,}")
 
 
-def series_table(series: dict, expected: str) -> str:
+def _series_table(series: dict, expected: str) -> str:
     """Markdown table of the recording's reads."""
     rows = []
     for tool, label, _ in READ_TOOLS:
@@ -412,15 +369,15 @@ def series_table(series: dict, expected: str) -> str:
         if "window_sha1" in r:
             data = "ok" if r["window_sha1"] == expected else "MISMATCH"
         rows.append(
-            [label, _times(r, "open_read_s"), cell_requests(r, "open_requests")]
-            + [_mb(r, "open_bytes"), _times(r, "window_s"), cell_requests(r, "window_requests")]
+            [label, _times(r, "open_read_s"), _cell_requests(r, "open_requests")]
+            + [_mb(r, "open_bytes"), _times(r, "window_s"), _cell_requests(r, "window_requests")]
             + [_mb(r, "window_bytes"), data]
         )
     header = ["tool", "open + read() s", "requests", "bytes", "1 s read s", "requests", "bytes"]
     return br.markdown_table([*header, "data"], rows)
 
 
-def shared_table(shared: dict, n_files: int) -> str:
+def _shared_table(shared: dict, n_files: int) -> str:
     """Markdown table of open + read() over the shared files (sums and maxima)."""
     rows = []
     for tool, label, _ in READ_TOOLS:
@@ -446,7 +403,7 @@ def shared_table(shared: dict, n_files: int) -> str:
     return br.markdown_table([*header, "bytes (sum)"], rows)
 
 
-def index_table(index: dict, n_chunks: int) -> str:
+def _index_table(index: dict, n_chunks: int) -> str:
     """Markdown table of index creation."""
     rows = []
     for tool, label in (("lindi", "lindi (every chunk)"), ("nwbzarr", "index_hdf5 + save")):
@@ -470,7 +427,7 @@ def _ratio_target(label: str, ours: float | None, theirs: float | None, goal: fl
     return [label, f"{speedup:.2f}x faster", "met" if speedup >= goal else "not met"]
 
 
-def targets_table(results: dict) -> str:
+def _targets_table(results: dict) -> str:
     """The issue's targets, met or not, from this run's numbers."""
     series, index = results["series"], results["index"]
     ours = series.get("nwbzarr-json", {})
@@ -515,7 +472,7 @@ def _failures(section: str, tool: str, entries: list[dict], name_key: str) -> li
     return [f"- {section} / {tool}{where}: {first['error']}{more}"]
 
 
-def report(results: dict, expected: str, args, n_shared: int) -> str:
+def _report(results: dict, expected: str, args, n_shared: int) -> str:
     """All tables and notes as markdown."""
     notes = []
     for section in ("series", "shared", "index"):
@@ -530,17 +487,17 @@ def report(results: dict, expected: str, args, n_shared: int) -> str:
     parts = [
         "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
         f"Recording ({args.mb:g} MB of samples), {args.reps} rep(s), medians:\n\n"
-        + series_table(results["series"], expected),
+        + _series_table(results["series"], expected),
         *(
             [
                 f"Shared files ({n_shared}), open + read() only:\n\n"
-                + shared_table(results["shared"], n_shared)
+                + _shared_table(results["shared"], n_shared)
             ]
             if n_shared
             else []
         ),
-        "Index creation:\n\n" + index_table(results["index"], args.index_chunks),
-        "Targets:\n\n" + targets_table(results),
+        "Index creation:\n\n" + _index_table(results["index"], args.index_chunks),
+        "Targets:\n\n" + _targets_table(results),
     ]
     return "\n\n".join(parts + (["notes:\n" + "\n".join(notes)] if notes else []))
 

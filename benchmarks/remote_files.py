@@ -1,9 +1,12 @@
-"""Test files of the remote-read benchmark (``remote.py``), generated once and cached.
+"""Test files of the remote-read benchmark (``remote.py``): generated once, cached, served.
 
 Files live in a benchmark data directory (``--data-dir``, else ``$NWBZARR_BENCH_DATA``, else
 ``~/.cache/nwbzarr-bench/remote``) under names that spell out their parameters, so a rerun
 with the same options reuses them. Each is written to a temporary name and renamed when
 complete: an interrupted run never leaves a file that looks cached.
+
+:func:`start_server` serves them over loopback HTTP with an added latency per request and
+:func:`split_log` turns the server's request log into requests and bytes per phase.
 
 Run as a script, it writes one file (the driver calls it as a subprocess)::
 
@@ -14,14 +17,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ephys_signal as sig  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import http_server  # noqa: E402
+from http_server import RangeHTTPServer, Request  # noqa: E402
+
+MARK = "__mark__"
+"""First path component of the phase-marker URLs the tasks fetch (404s, logged)."""
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 SERIES_CHUNKS = (8192, 64)
 """Chunk shape (samples, channels) of the large recording (1 MiB of int16)."""
@@ -141,6 +157,134 @@ def shared_copies(source_dir: Path, data_dir: Path, limit: int | None = None) ->
             os.replace(str(dst) + ".part", dst)
         copies.append(dst)
     return sorted(copies)
+
+
+@dataclass(frozen=True)
+class StreamedRequest(Request):
+    """A whole-file ``GET`` (no ``Range``): ``sent`` body bytes, 0 if the client hung up
+    before the end (it asked for the headers only; what sat in socket buffers is not
+    counted)."""
+
+    sent: int = 0
+
+
+class _StreamingHandler(http_server._Handler):
+    """The test server's handler, except that a ``GET`` without ``Range`` streams the file
+    in 64 KiB blocks after its headers and logs its body bytes if the client read them all.
+
+    remfile and LINDI ask for the file's length with such a ``GET`` and hang up after the
+    headers; the base handler would read the whole file before answering, which delays
+    them and would count the whole file as transferred.
+    """
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        target = (self.server.root / url_path.lstrip("/")).resolve()
+        inside = self.server.root in target.parents
+        if self.headers.get("Range") is not None or not inside or not target.is_file():
+            super().do_GET()
+            return
+        if self.server.latency > 0:
+            time.sleep(self.server.latency)
+        sent, size = 0, target.stat().st_size
+        try:
+            self.send_response(200)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            with open(target, "rb") as f:
+                while block := f.read(1 << 16):
+                    self.wfile.write(block)
+                    sent += len(block)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        finally:
+            complete = sent if sent == size else 0
+            self.server.record(StreamedRequest("GET", url_path, None, 200, complete))
+
+
+def start_server(root: Path, latency: float) -> RangeHTTPServer:
+    """Start a :class:`RangeHTTPServer` of ``root`` that streams whole-file ``GET``s.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Directory served.
+    latency : float
+        Seconds slept before answering each request.
+
+    Returns
+    -------
+    RangeHTTPServer
+        Started; use it as a context manager to stop it.
+    """
+    server = RangeHTTPServer(root, latency=latency)
+    server._server.RequestHandlerClass = _StreamingHandler  # our own test helper's internals
+    return server.start()
+
+
+def request_bytes(request: Request, root: Path, sizes: dict[str, int]) -> int:
+    """Body bytes the server sent for one logged request.
+
+    Parameters
+    ----------
+    request : Request or StreamedRequest
+        An entry of the server's log.
+    root : pathlib.Path
+        The served directory (file sizes for ranges such as ``bytes=a-``).
+    sizes : dict of str to int
+        Cache of file sizes (bytes) by URL path, filled as needed.
+
+    Returns
+    -------
+    int
+        Bytes of the body; 0 for ``HEAD``, errors and abandoned whole-file ``GET``s.
+    """
+    if isinstance(request, StreamedRequest):
+        return request.sent
+    if request.method != "GET" or request.status not in (200, 206):
+        return 0
+    if request.path not in sizes:
+        sizes[request.path] = (root / request.path.lstrip("/")).stat().st_size
+    size = sizes[request.path]
+    if request.status == 200 or request.range is None:
+        return size
+    first, last = _RANGE.match(request.range.strip()).groups()
+    if first == "":
+        return min(int(last), size)
+    stop = size if last == "" else min(int(last) + 1, size)
+    return stop - int(first)
+
+
+def split_log(log: list[Request], root: Path) -> dict[str, dict]:
+    """Count requests and bytes between the phase markers of a task.
+
+    Parameters
+    ----------
+    log : list of Request
+        The server's log, oldest first, covering one task.
+    root : pathlib.Path
+        The served directory.
+
+    Returns
+    -------
+    dict
+        ``{"<i>/<phase>": {"requests": int, "bytes": int}}`` for each marker
+        ``/__mark__/<tool>/<i>/<phase>``, counting the requests since the previous marker
+        (markers themselves excluded).
+    """
+    segments, requests, nbytes, sizes = {}, 0, 0, {}
+    prefix = f"/{MARK}/"
+    for request in log:
+        if request.path.startswith(prefix):
+            label = request.path[len(prefix) :].split("/", 1)[1]
+            segments[label] = {"requests": requests, "bytes": nbytes}
+            requests, nbytes = 0, 0
+        else:
+            requests += 1
+            nbytes += request_bytes(request, root, sizes)
+    return segments
 
 
 def main(argv: list[str] | None = None) -> None:
