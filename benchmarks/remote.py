@@ -3,8 +3,9 @@
 Usage::
 
     python benchmarks/remote.py [--mb 500] [--reps 3] [--latency 0.03] [--data-dir DIR]
+        [--index-chunks 10000] [--shared DIR] [--shared-limit N] [--src SRC_DIR]
         [--peer-python PATH] [--json OUT.json]
-    python benchmarks/remote.py --quick        # small file, one repetition, < 60 s
+    python benchmarks/remote.py --quick        # 25 MB, one repetition, no shared files: < 60 s
 
 A loopback ``tests/http_server.RangeHTTPServer`` with ``latency`` seconds slept per request
 serves (a) a chunked gzip NWB recording (``--mb`` MB of int16 samples, 384 channels, chunks
