@@ -149,7 +149,7 @@ def read(tool: str, urls: list[str], mark_url: str, window: tuple[int, int] | No
     return {"tool": tool, "files": files, "versions": _versions(names)}
 
 
-def _index_lindi(src: str, url: str, out: str) -> int | None:
+def _index_lindi(src: str, url: str, out: str) -> None:
     """LINDI JSON of ``src`` with every chunk referenced (no external array link)."""
     import lindi
     from lindi.LindiH5ZarrStore.LindiH5ZarrStoreOpts import LindiH5ZarrStoreOpts
@@ -158,17 +158,16 @@ def _index_lindi(src: str, url: str, out: str) -> int | None:
     h5 = lindi.LindiH5pyFile.from_hdf5_file(src, url=url, zarr_store_opts=opts)
     h5.write_lindi_file(out)
     h5.close()
-    return None
 
 
-def _index_nwbzarr(src: str, url: str, out: str) -> int:
-    """nwbzarr reference JSON of ``src``; returns the keys under the series' array."""
+def _index_nwbzarr(src: str, url: str, out: str):
+    """nwbzarr reference JSON of ``src``; returns the reference set."""
     from nwbzarr.virtual.hdf5_index import index_hdf5
     from nwbzarr.virtual.refs import save_references
 
     refset = index_hdf5(src, url=url)
     save_references(refset, out)
-    return sum(1 for key in refset.refs if key.startswith(SERIES + "/c"))
+    return refset
 
 
 def _chunk_refs_lindi(out: str) -> tuple[int, int]:
@@ -198,12 +197,13 @@ def index(tool: str, srcs: list[str], urls: list[str], outs: list[str]) -> dict:
         result: dict = {"src": src}
         try:
             t0 = time.perf_counter()
-            n_refs = (_index_lindi if tool == "lindi" else _index_nwbzarr)(src, url, out)
+            refset = (_index_lindi if tool == "lindi" else _index_nwbzarr)(src, url, out)
             result["index_s"] = time.perf_counter() - t0
             result["json_bytes"] = os.path.getsize(out)
             if tool == "lindi":
-                n_refs, result["external_links"] = _chunk_refs_lindi(out)
-            result["chunk_refs"] = n_refs
+                result["chunk_refs"], result["external_links"] = _chunk_refs_lindi(out)
+            else:  # Zarr v3 chunk keys of the series: <array>/c/<i>/<j>
+                result["chunk_refs"] = sum(1 for k in refset.refs if k.startswith(SERIES + "/c/"))
         except Exception as exc:  # noqa: BLE001 - reported per file
             result["error"] = _error_text(exc)
         files.append(result)
