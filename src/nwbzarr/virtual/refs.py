@@ -268,11 +268,11 @@ def _read(path_or_url: str | Path, storage_options: dict[str, Any] | None) -> tu
     raw = os.fspath(path_or_url)
     scheme, local = split_scheme(raw)
     if scheme is not None and is_remote_url(raw):
-        import fsspec
+        from fsspec.core import url_to_fs
 
         try:
-            with fsspec.open(raw, "rb", **(storage_options or {})) as f:
-                return raw, f.read()
+            fs, path = url_to_fs(raw, **(storage_options or {}))
+            return raw, fs.cat_file(path)  # one GET (opening a file would send a HEAD first)
         except FileNotFoundError as exc:
             raise StoreNotFoundError(f"{raw}: reference JSON not found") from exc
         except Exception as exc:
