@@ -24,7 +24,7 @@ from pynwb import NWBHDF5IO
 
 import nwbzarr
 from nwbzarr.cli import main as cli
-from nwbzarr.errors import ReadOnlyError
+from nwbzarr.errors import ReadOnlyError, UntrustedReferenceError
 from nwbzarr.virtual.sources import index_to_json, open_virtual_store, source_kind
 
 LINDI_DIR = SHARED_DATA / "lindi"
@@ -148,6 +148,18 @@ def test_cli_index_then_read(tmp_path):
         assert nwbfile.units.spike_times.data.shape == (34057,)
     finally:
         nwbfile.read_io.close()
+
+
+def test_index_outside_json_directory_warns_and_policy_refuses(tmp_path):
+    out = tmp_path / "x.nwb.json"
+    with pytest.warns(UserWarning, match="NWBZARR_ALLOWED_ROOTS"):
+        index_to_json(ECEPHYS_FILE, out)
+    with pytest.raises(UntrustedReferenceError, match="outside the allowed local roots"):
+        nwbzarr.NWBZarrIO(str(out), "r")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NWBZARR_ALLOWED_ROOTS", str(ECEPHYS_FILE.parent))
+        with nwbzarr.NWBZarrIO(str(out), "r") as io:
+            assert io.read().units.spike_times.data.shape == (34057,)
 
 
 def test_cli_index_missing_source(tmp_path):

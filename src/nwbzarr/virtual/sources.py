@@ -24,6 +24,7 @@ Never imports hdmf.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -234,6 +235,12 @@ def index_to_json(
         ``arrays`` (number of arrays), ``chunk_refs`` (byte-range references) and
         ``inline_bytes`` (bytes of values and metadata held in the JSON).
 
+    Warns
+    -----
+    UserWarning
+        If ``src`` is a local file outside the JSON's directory and no ``url`` is given: the
+        default access policy then refuses the JSON until that directory is allowed.
+
     Raises
     ------
     StoreNotFoundError
@@ -254,6 +261,18 @@ def index_to_json(
         kwargs["max_chunk_bytes"] = int(max_chunk_bytes)
     refset = index_hdf5(text, **kwargs)
     save_references(refset, out)
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if url is None and not is_remote_url(text):
+        real = os.path.realpath(text)
+        if os.path.commonpath([real, os.path.realpath(out_dir)]) != os.path.realpath(out_dir):
+            warnings.warn(
+                f"{out}: refers to {real}, outside the JSON's directory; readers must allow "
+                f"that directory (NWBZARR_ALLOWED_ROOTS={os.path.dirname(real)} or "
+                "AccessPolicy(allow_local=[...])), or index with url= the location readers "
+                "will fetch it from",
+                UserWarning,
+                stacklevel=2,
+            )
     arrays = sum(
         1 for key, value in refset.refs.items() if key.endswith("zarr.json") and b'"array"' in value
     )
