@@ -48,11 +48,12 @@ from .hdf5_values import (
     text_values,
 )
 from .manifest import ByteRange, ReferenceSet
+from .refs import _gc_paused
 
 __all__ = ["index_hdf5"]
 
 #: Block size (bytes) of the fsspec file h5py reads a remote file through.
-REMOTE_BLOCK_SIZE = 2 * 2**20
+REMOTE_BLOCK_SIZE = 256 * 1024
 #: Estimated bytes per text element when choosing the chunk shape of inlined text (as written).
 TEXT_ITEMSIZE = 16
 
@@ -112,7 +113,8 @@ def index_hdf5(
                 # deflate is numcodecs.zlib) and consolidated metadata are not the user's
                 warnings.filterwarnings("ignore", message="Numcodecs codecs are not in")
                 warnings.filterwarnings("ignore", message="Consolidated metadata is currently")
-                refs = indexer.run()
+                with _gc_paused():  # one small object per chunk, no cycles
+                    refs = indexer.run()
         except (HDF5IndexError, UnsupportedCodecError):
             raise
         except (OSError, RuntimeError, KeyError, ValueError) as err:
