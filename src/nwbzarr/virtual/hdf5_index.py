@@ -47,8 +47,7 @@ from .hdf5_values import (
     reference_values,
     text_values,
 )
-from .manifest import ByteRange, ReferenceSet
-from .refs import _gc_paused
+from .manifest import ByteRange, ReferenceSet, gc_paused
 
 __all__ = ["index_hdf5"]
 
@@ -113,7 +112,7 @@ def index_hdf5(
                 # deflate is numcodecs.zlib) and consolidated metadata are not the user's
                 warnings.filterwarnings("ignore", message="Numcodecs codecs are not in")
                 warnings.filterwarnings("ignore", message="Consolidated metadata is currently")
-                with _gc_paused():  # one small object per chunk, no cycles
+                with gc_paused():  # one small object per chunk, no cycles
                     refs = indexer.run()
         except (HDF5IndexError, UnsupportedCodecError):
             raise

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import itertools
 import json
 import os
@@ -37,14 +36,13 @@ import posixpath
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ReferenceFileError, StoreNotFoundError
 from ..storage.resolve import is_remote_url, join_location, remote_access_error
-from .manifest import ByteRange, References, ReferenceSet
+from .manifest import ByteRange, References, ReferenceSet, gc_paused
 from .policy import AccessPolicy, split_scheme
 
 __all__ = [
@@ -189,7 +187,7 @@ def load_references(
         A reference points outside what ``policy`` allows.
     """
     location, data = _read(path_or_url, storage_options)
-    with _gc_paused():  # many small objects and no cycles: collections only cost time
+    with gc_paused():  # many small objects and no cycles: collections only cost time
         try:
             document = json.loads(data)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -251,7 +249,7 @@ def save_references(
     }
     lines = [json.dumps(header)[:-1] + ', "refs": {']
     items = list(refset.refs.items())
-    with _gc_paused():
+    with gc_paused():
         for i, (key, value) in enumerate(items):
             sep = "," if i < len(items) - 1 else ""
             entry = json.dumps(_encode(key, value, names, path))
@@ -376,18 +374,6 @@ def _decode(key: str, value: Any, targets: _Targets, where: str) -> bytes | Byte
 
 def _is_count(x: Any) -> bool:
     return type(x) is int and x >= 0  # not bool (a subclass of int)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (restored on exit, if it was enabled)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _expand_gen(gens: list, templates: dict[str, str], where: str) -> Iterator[tuple[str, list]]:
