@@ -1,11 +1,12 @@
 """nwbzarr: a Zarr v3 home for NWB data.
 
 Public API: :class:`ZarrIO`, :class:`NWBZarrIO`, :class:`ZarrDataIO`, :func:`read_nwb`,
-:func:`convert`, :func:`index_hdf5`, :func:`save_references`, :func:`load_references`,
+:func:`convert`, :func:`index_hdf5`, :func:`save_refs`, :func:`save_references`, :func:`load_references`,
 :class:`LocalCache`, and the exceptions in :mod:`nwbzarr.errors`. HDF5 files and reference
 JSON are read without copying through :mod:`nwbzarr.virtual`.
 """
 
+from .backend.amend import save_refs
 from .backend.dataio import ZarrDataIO
 from .backend.grow import install_hdmf_hooks
 from .backend.io import ZarrIO
@@ -25,6 +26,7 @@ __all__ = [
     "index_hdf5",
     "index_to_json",
     "save_references",
+    "save_refs",
     "load_references",
     "LocalCache",
     "NWBZarrError",

@@ -115,7 +115,33 @@ class AppendMixin:
         container = super().read(**kwargs)
         if self._mode in APPEND_MODES:
             unlock_vector_indexes(container.objects.values())
+            self._remember_fields(container)
         return container
+
+    def _remember_fields(self, container: Any) -> None:
+        """Note every container's field values, to find the ones changed before ``write``."""
+        self.__dict__["_fields_at_read_"] = {
+            id(obj): (obj, dict(obj.fields)) for obj in container.objects.values()
+        }
+
+    def _flag_changed_fields(self, container: Any) -> None:
+        """Mark containers whose fields were set or replaced since reading as modified.
+
+        pynwb does not flag a container whose optional field was set after reading
+        (``device.manufacturer = ...``). Only those are rebuilt: rebuilding unchanged ones
+        would store attributes the original never had (spec defaults such as a Subject's
+        ``age__reference``).
+        """
+        seen = self.__dict__.get("_fields_at_read_")
+        for obj in container.objects.values():
+            before = None if seen is None else seen.get(id(obj))
+            if before is None or before[0] is not obj:
+                if seen is None:
+                    obj.set_modified()
+                continue
+            fields, now = before[1], obj.fields
+            if fields.keys() != now.keys() or any(now[k] is not v for k, v in fields.items()):
+                obj.set_modified()
 
     def write(self, container: Any, **kwargs: Any) -> None:
         """Write ``container``; in append modes, store every changed attribute too.
@@ -128,12 +154,10 @@ class AppendMixin:
             If a table grown through read arrays has columns of different lengths.
         """
         if self._mode in APPEND_MODES:
-            # pynwb does not flag a container whose optional field was set after reading
-            # (``device.manufacturer = ...``); rebuild them all so such changes are stored.
-            # Only nodes whose attributes differ are rewritten.
-            for obj in container.objects.values():
-                obj.set_modified()
+            self._flag_changed_fields(container)
         super().write(container, **kwargs)
+        if self._mode in APPEND_MODES:
+            self._remember_fields(container)
 
     def write_builder(self, builder: Any, **kwargs: Any) -> None:
         """Write the builder tree, then fill in references appended before their targets existed.

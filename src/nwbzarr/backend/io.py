@@ -32,6 +32,7 @@ from ..storage.resolve import (
     join_location,
 )
 from ..storage.write_back import WriteBackStore
+from .amend import AmendMixin
 from .append import AppendMixin
 from .opening import MODES, READ_ONLY_MODES, OpenMixin, _QuietZarr
 from .read import ReadMixin
@@ -39,7 +40,7 @@ from .specs import SpecCacheMixin
 from .write import WriteMixin
 
 
-class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
+class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
     """Read and write HDMF files as Zarr v3 stores.
 
     Parameters
@@ -84,6 +85,11 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
         On-disk cache of remote chunk bytes for an HDF5 file or reference JSON read from a URL
         (a directory path makes a cache with the default size bound); default
         ``$NWBZARR_CACHE_DIR`` when set, else none.
+    staging_dir : str or pathlib.Path, optional
+        Where an HDF5 file or reference JSON opened with ``"a"``/``"r+"`` keeps new and
+        changed values larger than 4096 bytes until :meth:`save` (one file per value, named
+        by its SHA-256). Default: a temporary directory, removed when this object is
+        discarded (``save`` copies what the JSON needs next to it).
 
     Raises
     ------
@@ -125,6 +131,7 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
         codec: str = DEFAULT_CODEC,
         herd_path: str | None = None,
         cache: Any = None,
+        staging_dir: str | Path | None = None,
         **kwargs: Any,
     ) -> None:
         if mode not in MODES:
@@ -145,6 +152,7 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
         self._mode = mode
         self._storage_options = storage_options
         self._cache = cache
+        self._staging_dir = None if staging_dir is None else os.fspath(staging_dir)
         self._virtual_kind: str | None = None  # "hdf5" / "references" once opened
         self._force_overwrite = force_overwrite
         self._chunk_bytes = int(chunk_bytes)
@@ -225,18 +233,7 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
         pending = None
         try:
             if self._mode not in READ_ONLY_MODES:
-                pending = self._unresolved_references_error()  # append mode (append.py)
-                self._flush_store()  # everything else lands before the marker is removed
-                if self._writing and not self._write_failed:
-                    attrs = root.attrs.asdict()
-                    if WRITE_IN_PROGRESS_ATTR in attrs:
-                        del root.attrs[WRITE_IN_PROGRESS_ATTR]
-                elif self._writing:
-                    self._restore_if_unchanged()
-                if not self._write_failed and self._consolidate_on_close:
-                    with _QuietZarr():
-                        zarr.consolidate_metadata(root.store)
-                self._flush_store()
+                pending = self._finish_changes()
         finally:
             for ext in self._external.values():
                 ext.close()
@@ -246,6 +243,26 @@ class ZarrIO(OpenMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMF
             self._root = None
         if pending is not None and not self._exiting_with_error:
             raise pending
+
+    def _finish_changes(self) -> Exception | None:
+        """Land pending writes, clear the in-progress marker, refresh consolidated metadata.
+
+        Returns the error of an append that cannot be completed (raised by the caller).
+        """
+        root = self._root
+        pending = self._unresolved_references_error()  # append mode (append.py)
+        self._flush_store()  # everything else lands before the marker is removed
+        if self._writing and not self._write_failed:
+            attrs = root.attrs.asdict()
+            if WRITE_IN_PROGRESS_ATTR in attrs:
+                del root.attrs[WRITE_IN_PROGRESS_ATTR]
+        elif self._writing:
+            self._restore_if_unchanged()
+        if not self._write_failed and self._consolidate_on_close:
+            with _QuietZarr():
+                zarr.consolidate_metadata(root.store)
+        self._flush_store()
+        return pending
 
     def _flush_store(self) -> None:
         store = self._root.store

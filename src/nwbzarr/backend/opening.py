@@ -117,19 +117,17 @@ class OpenMixin:
                         require_listing(path, store)
 
     def _open_virtual(self, path: str, kind: str, mode: str) -> None:
-        """Open an HDF5 file or a reference JSON through a virtual (read-only) store."""
-        if mode not in READ_ONLY_MODES:
-            what = "an HDF5 file" if kind == "hdf5" else "a reference JSON"
-            raise ReadOnlyError(
-                f"{path}: {what} opens read-only here (mode 'r'); to change it, convert it "
-                "first ('nwbzarr convert SRC OUT.nwb.zarr') and open the Zarr store"
-            )
+        """Open an HDF5 file or a reference JSON through a virtual store: read-only, or in
+        ``a``/``r+`` through a staging store that never writes to the file (amend.py)."""
         store = open_virtual_store(
             path, kind, storage_options=self._storage_options, cache=self._cache
         )
         self._virtual_kind = kind
+        if mode not in READ_ONLY_MODES:
+            store = self._stage(store, kind)
+            mode = "r+"
         with _QuietZarr(), remote_errors(path, store):
-            self._root = self._open_existing(store, "r")
+            self._root = self._open_existing(store, mode)
 
     def _open_existing(self, store: Any, mode: str) -> zarr.Group:
         use_consolidated = True if mode == "r" else False

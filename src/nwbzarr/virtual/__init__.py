@@ -10,7 +10,9 @@ Never imports hdmf. The pieces, in the order data flow through them:
 * :class:`ReferenceStore` serves a reference set as a read-only zarr store, and
   :class:`LindiTranslatingStore` presents Zarr v2 (LINDI/kerchunk) sets in the v3 convention;
 * :func:`open_virtual_store` does all of it for a path or URL (what ``NWBZarrIO`` calls), and
-  :func:`index_to_json` is ``nwbzarr index``.
+  :func:`index_to_json` is ``nwbzarr index``;
+* :class:`StagingStore` layers writes over a :class:`ReferenceStore` (amending a file without
+  modifying it) and :func:`save_staged` writes the amendment as a new JSON (§15).
 """
 
 from .filters import HDF5Codecs, hdf5_codecs
@@ -19,6 +21,7 @@ from .lindi import LindiTranslatingStore
 from .manifest import ByteRange, ReferenceSet
 from .policy import AccessPolicy
 from .refs import load_references, parse_references, save_references
+from .staging import StagingStore, save_staged
 from .sources import index_to_json, open_virtual_store, source_kind
 from .store import ReferenceStore
 
@@ -36,5 +39,7 @@ __all__ = [
     "open_virtual_store",
     "parse_references",
     "save_references",
+    "save_staged",
     "source_kind",
+    "StagingStore",
 ]
