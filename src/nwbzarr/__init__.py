@@ -1,9 +1,9 @@
 """nwbzarr: a Zarr v3 home for NWB data.
 
 Public API: :class:`ZarrIO`, :class:`NWBZarrIO`, :class:`ZarrDataIO`, :func:`read_nwb`,
-:func:`convert`, :func:`index_hdf5`, :func:`save_refs`, :func:`save_references`, :func:`load_references`,
-:class:`LocalCache`, and the exceptions in :mod:`nwbzarr.errors`. HDF5 files and reference
-JSON are read without copying through :mod:`nwbzarr.virtual`.
+:func:`convert`, :func:`index_hdf5`, :func:`save_refs`, :func:`save_references`,
+:func:`load_references`, :class:`LocalCache`, and the exceptions in :mod:`nwbzarr.errors`.
+HDF5 files and reference JSON are read without copying through :mod:`nwbzarr.virtual`.
 """
 
 from .backend.amend import save_refs

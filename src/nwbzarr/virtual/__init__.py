@@ -21,8 +21,8 @@ from .lindi import LindiTranslatingStore
 from .manifest import ByteRange, ReferenceSet
 from .policy import AccessPolicy
 from .refs import load_references, parse_references, save_references
-from .staging import StagingStore, save_staged
 from .sources import index_to_json, open_virtual_store, source_kind
+from .staging import StagingStore, save_staged
 from .store import ReferenceStore
 
 __all__ = [
