@@ -20,6 +20,7 @@ import zarr
 from click.testing import CliRunner
 from conftest import ECEPHYS_FILE
 from hdmf.testing import TestCase
+from http_server import RangeHTTPServer
 from pynwb import NWBHDF5IO, TimeSeries
 from pynwb.misc import Units
 
@@ -297,3 +298,53 @@ def test_staging_store_listing_and_deletes(tmp_path):
     assert not any(k.startswith("units/") for k in store.reference_set().refs)
     assert "units/zarr.json" in base.refset.refs  # the base is untouched
     store.mark_saved()
+
+
+def test_amend_remote_json_and_hdf5_over_http(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "ecephys.nwb").write_bytes(ECEPHYS_FILE.read_bytes())
+    with RangeHTTPServer(served) as server:
+        index_to_json(
+            served / "ecephys.nwb", served / "ecephys.nwb.json", url=server.url("ecephys.nwb")
+        )
+        for name in ("ecephys.nwb.json", "ecephys.nwb"):
+            out = tmp_path / f"from-{name}.json"
+            with nwbzarr.NWBZarrIO(server.url(name), mode="a") as io:
+                nwbfile = io.read()
+                _add_processing(nwbfile)
+                io.write(nwbfile)
+                io.save(out)
+            server.clear_log()
+            # the saved JSON names the original by its URL: no local-path permission needed
+            with nwbzarr.NWBZarrIO(str(out), "r") as io:
+                got = io.read()
+                _check_additions(got)
+                assert len(got.units) == 4
+                got.units.spike_times.data[:]
+            assert any(r.path == "/ecephys.nwb" for r in server.log)  # original bytes, remote
+            assert not any(r.method != "GET" for r in server.log)
+
+
+def test_amend_an_amended_json(tmp_path):
+    first = tmp_path / "first.nwb.json"
+    with nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a") as io:
+        nwbfile = io.read()
+        _add_processing(nwbfile)
+        io.write(nwbfile)
+        io.save(first)
+    second = tmp_path / "second.nwb.json"
+    with nwbzarr.NWBZarrIO(str(first), mode="r+") as io:
+        nwbfile = io.read()
+        nwbfile.processing["amended"]["sorted_units"].add_unit(spike_times=[9.0])
+        io.write(nwbfile)
+        io.save(second)
+    with nwbzarr.NWBZarrIO(str(second), "r") as io:
+        table = io.read().processing["amended"]["sorted_units"]
+        assert [list(table["spike_times"][i]) for i in range(3)] == [[0.5, 1.5, 2.5], [0.25], [9.0]]
+        np.testing.assert_array_equal(io.read().processing["amended"]["filtered"].data[:], SAMPLES)
+    with nwbzarr.NWBZarrIO(str(first), "r") as io:  # the first amendment is unchanged
+        assert len(io.read().processing["amended"]["sorted_units"]) == 2
+    # the second JSON still names the first's staged files (it is itself an original)
+    doc = json.loads(second.read_text())
+    assert any(t.startswith("first.nwb.staging/") for t in doc["templates"].values())
