@@ -29,7 +29,6 @@ from typing import Any
 
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
-from zarr.core.common import concurrent_map
 
 from ..errors import ReadOnlyError, ReferenceFileError
 from ..storage.range_spans import pread_range
@@ -168,17 +167,7 @@ class StagingStore(Store):
         start, stop = _slice(len(value), byte_range)
         return prototype.buffer.from_bytes(value[start:stop])
 
-    async def get_partial_values(
-        self,
-        prototype: BufferPrototype,
-        key_ranges: Iterable[tuple[str, ByteRequest | None]],
-    ) -> list[Buffer | None]:
-        """Return the values of several ``(key, byte_range)`` pairs, read concurrently."""
-
-        async def one(key: str, byte_range: ByteRequest | None) -> Buffer | None:
-            return await self.get(key, prototype, byte_range)
-
-        return await concurrent_map(list(key_ranges), one, limit=None)
+    get_partial_values = ReferenceStore.get_partial_values
 
     async def exists(self, key: str) -> bool:
         """Return True if ``key`` has a value (staged or original, not deleted)."""
