@@ -317,10 +317,12 @@ def _destination_error(url: str, action: str, exc: BaseException) -> UploadError
     from ..storage.resolve import _status
 
     status = _status(exc)
-    if status in (401, 403) or isinstance(exc, PermissionError):
+    denied = status in (401, 403) or isinstance(exc, PermissionError)
+    if denied or "Credentials" in type(exc).__name__:  # botocore's NoCredentialsError & co.
         fix = (
-            "the destination refused it; check the credentials (AWS_ACCESS_KEY_ID / "
-            "AWS_PROFILE, or storage_options={'key': ..., 'secret': ...}) and the bucket policy"
+            "the destination refused it or no credentials were found; check the credentials "
+            "(AWS_ACCESS_KEY_ID / AWS_PROFILE, or storage_options={'key': ..., 'secret': ...}) "
+            "and the bucket policy"
         )
     elif isinstance(exc, FileNotFoundError):
         fix = "the bucket or folder does not exist; create it first"
