@@ -276,3 +276,18 @@ def test_destination_errors(s3, tmp_path, monkeypatch):
     monkeypatch.delitem(registry, "s3", raising=False)
     with pytest.raises(UploadError, match=r"needs s3fs: pip install s3fs"):
         upload_references(refs_path, "s3://b/p", progress=False)
+
+
+def test_upload_to_local_directory(tmp_path):
+    refs_path = _staged_json(tmp_path / "src", n_blobs=2)
+    dest = tmp_path / "published"
+    report = upload_references(refs_path, f"file://{dest}", progress=False)
+    assert report.url == f"file://{dest}/ecephys.nwb.json"
+    assert sorted(p.name for p in dest.iterdir()) == ["ecephys.nwb.json", "objects"]  # no temp
+    for path, url in report.objects.items():
+        assert Path(url.removeprefix("file://")).read_bytes() == Path(path).read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(ECEPHYS_FILE), "r", load_namespaces=True) as h5io:
+            with nwbzarr.NWBZarrIO(str(dest / "ecephys.nwb.json"), "r") as io:
+                _assert_same_nwbfile(h5io.read(), io.read(), ECEPHYS_FILE)

@@ -270,7 +270,7 @@ def _listing(fs: Any, objects_url: str) -> dict[str, int]:
 def _upload(fs: Any, f: _LocalFile, url: str, bar: Any) -> None:
     """Put ``f`` at ``url``; if the file changed meanwhile, remove the object and raise."""
     callback = _BarCallback(bar)
-    _put(fs, f.path, url, callback.fsspec)
+    _publish_file(fs, f.path, url, callback.fsspec)
     callback.finish(f.size)
     try:
         _check_unchanged(f)
@@ -290,16 +290,16 @@ def _put(fs: Any, local: str, url: str, callback: Any = None) -> None:
         raise _destination_error(url, "writing", exc) from exc
 
 
-def _publish_file(fs: Any, local: str, url: str) -> None:
+def _publish_file(fs: Any, local: str, url: str, callback: Any = None) -> None:
     """Write ``local`` to ``url`` so that readers see the old file or the complete new one."""
     if "file" not in _protocols(fs):
-        _put(fs, local, url)  # an object store PUT is atomic
+        _put(fs, local, url, callback)  # an object store PUT is atomic
         return
     directory, leaf = posixpath.split(fs._strip_protocol(url))
     fs.makedirs(directory, exist_ok=True)
     partial = posixpath.join(directory, f".{leaf}.{uuid.uuid4().hex}.tmp")
     try:
-        _put(fs, local, partial)
+        _put(fs, local, partial, callback)
         fs.mv(partial, url)  # a rename on local disks
     except BaseException:
         if fs.exists(partial):
