@@ -41,6 +41,14 @@ BLOCK_SIZE = 4 * 2**20
 OBJECTS_DIR = "objects"
 """Folder under the destination prefix that holds the content-addressed objects."""
 
+S3_PART_SIZE = 16 * 2**20
+"""Part size (bytes) of s3fs multipart uploads; s3fs holds each part in memory, and sends a
+file of less than two parts in one request (read whole), so this bounds memory per object."""
+
+S3_PARTS_IN_FLIGHT = 4
+"""Parts of one object s3fs sends at the same time (memory: this times :data:`S3_PART_SIZE`
+per object being uploaded)."""
+
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
 _T = TypeVar("_T")
 
@@ -281,11 +289,11 @@ def _upload(fs: Any, f: _LocalFile, url: str, bar: Any) -> None:
 
 def _put(fs: Any, local: str, url: str, callback: Any = None) -> None:
     """One whole-file write of ``local`` to ``url`` (errors translated)."""
+    options: dict[str, Any] = {} if callback is None else {"callback": callback}
+    if "s3" in _protocols(fs):
+        options.update(chunksize=S3_PART_SIZE, max_concurrency=S3_PARTS_IN_FLIGHT)
     try:
-        if callback is None:
-            fs.put_file(local, url)
-        else:
-            fs.put_file(local, url, callback=callback)
+        fs.put_file(local, url, **options)
     except Exception as exc:
         raise _destination_error(url, "writing", exc) from exc
 
