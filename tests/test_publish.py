@@ -278,7 +278,7 @@ def test_destination_errors(s3, tmp_path, monkeypatch):
         upload_references(refs_path, "s3://b/p", progress=False)
 
 
-def test_upload_to_local_directory(tmp_path):
+def test_upload_to_local_directory(tmp_path, monkeypatch):
     refs_path = _staged_json(tmp_path / "src", n_blobs=2)
     dest = tmp_path / "published"
     report = upload_references(refs_path, f"file://{dest}", progress=False)
@@ -291,3 +291,9 @@ def test_upload_to_local_directory(tmp_path):
         with NWBHDF5IO(str(ECEPHYS_FILE), "r", load_namespaces=True) as h5io:
             with nwbzarr.NWBZarrIO(str(dest / "ecephys.nwb.json"), "r") as io:
                 _assert_same_nwbfile(h5io.read(), io.read(), ECEPHYS_FILE)
+    monkeypatch.chdir(tmp_path)  # a relative destination path: absolute URLs in the JSON
+    again = upload_references(refs_path, "published", progress=False)
+    assert (again.uploaded, again.skipped) == (0, 3)
+    assert set(again.objects.values()) == {
+        u.removeprefix("file://") for u in report.objects.values()
+    }

@@ -151,7 +151,7 @@ def upload_references(
         destination is then unchanged; objects already uploaded stay (a rerun skips them).
     """
     refset = load_references(refs_path, policy=policy)
-    base = to.rstrip("/")
+    base = to.rstrip("/") if "://" in to else os.path.abspath(to)  # URLs in the JSON: absolute
     json_name = name or posixpath.basename(str(refset.location).rstrip("/"))
     json_url = f"{base}/{json_name}"
     objects_url = f"{base}/{OBJECTS_DIR}"
