@@ -1,5 +1,5 @@
-"""Command line: ``nwbzarr convert``, ``nwbzarr info`` and ``nwbzarr index`` (argument parsing
-only)."""
+"""Command line: ``nwbzarr convert``, ``nwbzarr info``, ``nwbzarr index`` and ``nwbzarr upload``
+(argument parsing only)."""
 
 from __future__ import annotations
 
@@ -198,6 +198,47 @@ def index(
         click.echo(
             f"wrote {out}: {summary['arrays']} arrays, {summary['chunk_refs']} chunk references, "
             f"{summary['inline_bytes']} bytes inline"
+        )
+
+
+@main.command()
+@click.argument("refs", type=click.Path(dir_okay=False))
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="URL",
+    help="Destination prefix (s3://bucket/prefix; any fsspec URL).",
+)
+@click.option(
+    "--endpoint-url",
+    default=None,
+    metavar="URL",
+    help="Endpoint of S3-compatible storage (MinIO, Ceph, ...); default AWS.",
+)
+@click.option("--name", default=None, help="Name of the published JSON (default: REFS's).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no final message.")
+def upload(refs: str, to: str, endpoint_url: str | None, name: str | None, quiet: bool) -> None:
+    """Publish the reference JSON REFS under --to, with every local file it names.
+
+    Each local file (staged chunks, a local .nwb) is uploaded once as
+    TO/objects/<sha256 of its bytes>; the JSON, rewritten to name those objects, is uploaded
+    last as TO/<name>, so readers never see it point at a missing object. Objects already
+    there are skipped: run the same command again to resume an interrupted upload.
+    Credentials come from the usual AWS environment variables or ~/.aws files.
+    """
+    from .virtual.publish import upload_references
+
+    options = {"endpoint_url": endpoint_url} if endpoint_url else None
+    try:
+        report = upload_references(refs, to, storage_options=options, name=name, progress=not quiet)
+    except NWBZarrError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not quiet:
+        click.echo(
+            f"published {report.url}: uploaded {report.uploaded} objects "
+            f"({report.bytes_uploaded} bytes), skipped {report.skipped} already there "
+            f"({report.bytes_skipped} bytes)"
         )
 
 

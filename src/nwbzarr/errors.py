@@ -32,6 +32,7 @@ __all__ = [
     "ReferenceFileError",
     "UntrustedReferenceError",
     "RemoteReadError",
+    "UploadError",
 ]
 
 
@@ -149,3 +150,10 @@ class UntrustedReferenceError(NWBZarrError, PermissionError):
 class RemoteReadError(NWBZarrError, OSError):
     """A byte range could not be read after retries (server errors, dropped connections,
     timeouts); the message names the URL, the range and the last error."""
+
+
+class UploadError(NWBZarrError, OSError):
+    """Publishing a reference JSON to object storage failed or cannot start: a local file the
+    JSON names is missing or changed, the destination is unreachable or refused the write, or
+    its fsspec implementation (``s3fs``) is not installed; the message names the file or URL
+    and the fix. The JSON at the destination is left as it was (it is written last)."""

@@ -234,6 +234,9 @@ class ByteRangeReader:
         for fs in state.filesystems.values():
             if isinstance(fs, HTTPRanges):
                 await fs.close()
+            elif getattr(fs, "_s3", None) is not None:
+                # an asynchronous s3fs instance leaves closing its client to its owner
+                await fs._s3.close()
 
     def close(self) -> None:
         """Close the network sessions of every event loop the reader was used in.
