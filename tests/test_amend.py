@@ -8,7 +8,6 @@ additions read back exactly.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 import warnings
@@ -19,10 +18,16 @@ import pytest
 import zarr
 from click.testing import CliRunner
 from conftest import ECEPHYS_FILE
-from hdmf.testing import TestCase
 from http_server import RangeHTTPServer
-from pynwb import NWBHDF5IO, TimeSeries
-from pynwb.misc import Units
+from nwb_compare import (
+    SAMPLES,
+    add_processing,
+    assert_same_as_pynwb_append,
+    check_additions,
+    read_original,
+    sha256_of,
+)
+from pynwb import NWBHDF5IO
 
 import nwbzarr
 from nwbzarr.cli import main as cli
@@ -32,8 +37,6 @@ from nwbzarr.virtual.staging import DEFAULT_INLINE_BYTES, StagingStore
 
 pytestmark = pytest.mark.skipif(not ECEPHYS_FILE.is_file(), reason="shared data not found")
 
-SAMPLES = np.random.default_rng(7).standard_normal((50_000, 4)).astype("float32")  # 800 kB
-
 
 @pytest.fixture(autouse=True)
 def _allow_shared_data(monkeypatch):
@@ -41,69 +44,20 @@ def _allow_shared_data(monkeypatch):
     monkeypatch.setenv("NWBZARR_ALLOWED_ROOTS", str(ECEPHYS_FILE.parent))
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _original():
-    io = NWBHDF5IO(str(ECEPHYS_FILE), "r")
-    return io, io.read()
-
-
-def _add_processing(nwbfile) -> None:
-    module = nwbfile.create_processing_module("amended", "added through a staging store")
-    module.add(TimeSeries(name="filtered", data=SAMPLES, rate=1000.0, unit="V"))
-    module.add(TimeSeries(name="tiny", data=np.arange(5.0), rate=1.0, unit="s"))
-    units = Units(name="sorted_units", description="spike sorting of the amended file")
-    units.add_unit(spike_times=[0.5, 1.5, 2.5])
-    units.add_unit(spike_times=[0.25])
-    module.add(units)
-
-
-def _check_additions(nwbfile) -> None:
-    module = nwbfile.processing["amended"]
-    np.testing.assert_array_equal(module["filtered"].data[:], SAMPLES)
-    np.testing.assert_array_equal(module["tiny"].data[:], np.arange(5.0))
-    table = module["sorted_units"]
-    assert [list(table["spike_times"][i]) for i in range(2)] == [[0.5, 1.5, 2.5], [0.25]]
-
-
-def _pynwb_append(tmp_path: Path, change) -> Path:
-    """The reference result: pynwb's own append to a copy of the HDF5 file."""
-    copy = tmp_path / "pynwb_appended.nwb"
-    copy.write_bytes(ECEPHYS_FILE.read_bytes())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with NWBHDF5IO(str(copy), "a") as io:
-            nwbfile = io.read()
-            change(nwbfile)
-            io.write(nwbfile)
-    return copy
-
-
-def _assert_same_as_pynwb_append(got, tmp_path: Path, change) -> None:
-    """``got`` equals pynwb's append of the same change, and keeps every original object."""
-    with NWBHDF5IO(str(_pynwb_append(tmp_path, change)), "r") as io:
-        TestCase().assertContainerEqual(io.read(), got, ignore_hdmf_attrs=True)
-    h5io, original = _original()
-    with h5io:
-        assert set(original.objects) <= set(got.objects)  # object ids kept
-
-
 def test_amend_hdf5_add_containers_and_save(tmp_path):
-    before = _digest(ECEPHYS_FILE)
+    before = sha256_of(ECEPHYS_FILE)
     out = tmp_path / "amended.nwb.json"
     with nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a") as io:
         nwbfile = io.read()
-        _add_processing(nwbfile)
+        add_processing(nwbfile)
         io.write(nwbfile)
         report = io.save(out)
-    assert _digest(ECEPHYS_FILE) == before  # never written
+    assert sha256_of(ECEPHYS_FILE) == before  # never written
     staging = tmp_path / "amended.nwb.staging"
     files = sorted(staging.iterdir())
     assert report["staged_files"] == len(files) >= 1
     for f in files:  # content-addressed
-        assert f.name == _digest(f)
+        assert f.name == sha256_of(f)
     assert report["staged_bytes"] == sum(f.stat().st_size for f in files)
 
     # untouched data keep their original byte ranges; new values are inline or staged
@@ -124,8 +78,8 @@ def test_amend_hdf5_add_containers_and_save(tmp_path):
 
     with nwbzarr.NWBZarrIO(str(out), "r") as io:
         got = io.read()
-        _check_additions(got)
-        _assert_same_as_pynwb_append(got, tmp_path, _add_processing)
+        check_additions(got)
+        assert_same_as_pynwb_append(got, tmp_path, add_processing)
 
 
 def test_amend_reference_json_rows_and_attributes(tmp_path):
@@ -155,7 +109,7 @@ def test_amend_reference_json_rows_and_attributes(tmp_path):
         io.save(out)
     assert refs_path.read_bytes() == before  # the original JSON is never modified
 
-    h5io, expected = _original()
+    h5io, expected = read_original()
     with h5io, nwbzarr.NWBZarrIO(str(out), "r") as io:
         got = io.read()
         units, original_units = got.units.to_dataframe(), expected.units.to_dataframe()
@@ -182,7 +136,7 @@ def test_save_twice_while_open_and_after_close(tmp_path):
         nwbfile.create_processing_module("first", "saved first")
         io.write(nwbfile)
         io.save(tmp_path / "one.json")
-        _add_processing(nwbfile)
+        add_processing(nwbfile)
         io.write(nwbfile)
     io.save(tmp_path / "two.json")  # after close
     with nwbzarr.NWBZarrIO(str(tmp_path / "one.json"), "r") as one:
@@ -190,7 +144,7 @@ def test_save_twice_while_open_and_after_close(tmp_path):
     with nwbzarr.NWBZarrIO(str(tmp_path / "two.json"), "r") as two:
         got = two.read()
         assert sorted(got.processing) == ["amended", "first"]
-        _check_additions(got)
+        check_additions(got)
     assert io.staging_store.unsaved_changes == 0
 
 
@@ -198,21 +152,21 @@ def test_explicit_staging_directory_under_json_is_used_in_place(tmp_path):
     staging = tmp_path / "work"
     with nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a", staging_dir=staging) as io:
         nwbfile = io.read()
-        _add_processing(nwbfile)
+        add_processing(nwbfile)
         io.write(nwbfile)
         io.save(tmp_path / "x.json")
     assert not (tmp_path / "x.staging").exists()  # nothing copied: already next to the JSON
     doc = json.loads((tmp_path / "x.json").read_text())
     assert any(t.startswith("work/") for t in doc["templates"].values())
     with nwbzarr.NWBZarrIO(str(tmp_path / "x.json"), "r") as io:
-        _check_additions(io.read())
+        check_additions(io.read())
 
 
 def test_materialize_amended_json_to_zarr_and_hdf5(tmp_path):
     out = tmp_path / "amended.nwb.json"
     with nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a") as io:
         nwbfile = io.read()
-        _add_processing(nwbfile)
+        add_processing(nwbfile)
         io.write(nwbfile)
         io.save(out)
     runner = CliRunner()
@@ -221,12 +175,12 @@ def test_materialize_amended_json_to_zarr_and_hdf5(tmp_path):
         assert result.exit_code == 0, result.output
     with nwbzarr.NWBZarrIO(str(tmp_path / "out.nwb.zarr"), "r") as zio:
         got = zio.read()
-        _check_additions(got)
-        _assert_same_as_pynwb_append(got, tmp_path, _add_processing)
+        check_additions(got)
+        assert_same_as_pynwb_append(got, tmp_path, add_processing)
     store = zarr.open_group(str(tmp_path / "out.nwb.zarr"), mode="r", zarr_format=3)
     assert "processing/amended/filtered/data" in [p for p, _ in store.members(max_depth=None)]
     with NWBHDF5IO(str(tmp_path / "out.nwb"), "r") as hio:
-        _check_additions(hio.read())
+        check_additions(hio.read())
 
 
 def test_save_refuses_original_and_non_virtual(tmp_path):
@@ -255,7 +209,7 @@ def test_failed_write_is_not_saved(tmp_path):
 def test_discarding_unsaved_changes_warns(tmp_path):
     io = nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a", staging_dir=tmp_path / "s")
     nwbfile = io.read()
-    _add_processing(nwbfile)
+    add_processing(nwbfile)
     io.write(nwbfile)
     io.close()
     assert io.staging_store.unsaved_changes > 0
@@ -269,7 +223,7 @@ def test_discarding_unsaved_changes_warns(tmp_path):
 def test_save_refs_api_and_temporary_staging_removed(tmp_path):
     io = nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="r+")
     nwbfile = io.read()
-    _add_processing(nwbfile)
+    add_processing(nwbfile)
     io.write(nwbfile)
     io.close()
     temporary = io.staging_store.directory
@@ -280,7 +234,7 @@ def test_save_refs_api_and_temporary_staging_removed(tmp_path):
     gc.collect()
     assert not os.path.exists(temporary)  # the default staging directory is temporary
     with nwbzarr.NWBZarrIO(str(tmp_path / "api.json"), "r") as again:
-        _check_additions(again.read())
+        check_additions(again.read())
 
 
 def test_staging_store_listing_and_deletes(tmp_path):
@@ -312,14 +266,14 @@ def test_amend_remote_json_and_hdf5_over_http(tmp_path):
             out = tmp_path / f"from-{name}.json"
             with nwbzarr.NWBZarrIO(server.url(name), mode="a") as io:
                 nwbfile = io.read()
-                _add_processing(nwbfile)
+                add_processing(nwbfile)
                 io.write(nwbfile)
                 io.save(out)
             server.clear_log()
             # the saved JSON names the original by its URL: no local-path permission needed
             with nwbzarr.NWBZarrIO(str(out), "r") as io:
                 got = io.read()
-                _check_additions(got)
+                check_additions(got)
                 assert len(got.units) == 4
                 got.units.spike_times.data[:]
             assert any(r.path == "/ecephys.nwb" for r in server.log)  # original bytes, remote
@@ -330,7 +284,7 @@ def test_amend_an_amended_json(tmp_path):
     first = tmp_path / "first.nwb.json"
     with nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a") as io:
         nwbfile = io.read()
-        _add_processing(nwbfile)
+        add_processing(nwbfile)
         io.write(nwbfile)
         io.save(first)
     second = tmp_path / "second.nwb.json"

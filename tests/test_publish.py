@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import ECEPHYS_FILE
-from nwb_compare import assert_same_nodes, assert_same_nwbfile, zarr_nodes
+from nwb_compare import (
+    add_processing,
+    assert_same_as_pynwb_append,
+    assert_same_nodes,
+    assert_same_nwbfile,
+    check_additions,
+    zarr_nodes,
+)
 from pynwb import NWBHDF5IO
 
 import nwbzarr
@@ -134,6 +141,65 @@ def test_upload_then_read_back_through_s3(s3, tmp_path):
     again = upload_references(refs_path, to, storage_options=s3.storage_options, progress=False)
     assert (again.uploaded, again.skipped, again.bytes_uploaded) == (0, 4, 0)
     assert again.bytes_skipped == report.bytes_uploaded
+
+
+# -- the whole workflow: amend a file kept in S3, publish, read back ---------------------------
+def test_amend_s3_file_publish_and_read_back(s3, tmp_path, monkeypatch):
+    """The original .nwb lives in the bucket (as on DANDI); it is amended through nwbzarr, the
+    amendment published next to it, read back through S3 and compared with pynwb's append."""
+    fs = s3.filesystem()
+    original_url = s3.url(f"{_prefix()}/ecephys.nwb")
+    fs.put_file(str(ECEPHYS_FILE), original_url)
+    etag = fs.info(original_url)["ETag"]
+    options = s3.storage_options
+    amended = tmp_path / "amended.nwb.json"
+    with nwbzarr.NWBZarrIO(original_url, mode="a", storage_options=options) as io:
+        nwbfile = io.read()
+        add_processing(nwbfile)
+        io.write(nwbfile)
+        saved = io.save(amended)
+    staged = sorted((tmp_path / "amended.nwb.staging").iterdir())
+    assert saved["staged_files"] == len(staged) >= 1
+
+    to = s3.url(_prefix())
+    # interrupted after the first object: nothing published yet
+    real_put = publish._put
+    objects_put = []
+
+    def put_then_interrupt(fs_, local, url, callback=None):
+        if "/objects/" in url:
+            objects_put.append(url)
+            if len(objects_put) > 1:
+                raise KeyboardInterrupt
+        real_put(fs_, local, url, callback)
+
+    monkeypatch.setattr(publish, "_put", put_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        upload_references(amended, to, storage_options=options, progress=False, max_concurrency=1)
+    monkeypatch.undo()
+    fs.invalidate_cache()
+    assert not fs.exists(f"{to}/amended.nwb.json")
+    report = upload_references(amended, to, storage_options=options, progress=False)
+    # only the staged files travel: the original is already remote and stays where it is
+    assert report.uploaded + report.skipped == len(staged) and report.skipped >= 1
+    assert set(report.objects) == {str(p) for p in staged}
+    _assert_complete_or_original(s3, report.url, original_url)
+
+    with nwbzarr.NWBZarrIO(report.url, "r", storage_options=options) as io:
+        got = io.read()
+        check_additions(got)
+        assert_same_as_pynwb_append(got, tmp_path, add_processing)
+    fs.invalidate_cache()
+    assert fs.info(original_url)["ETag"] == etag  # the original object was never rewritten
+
+
+def _assert_complete_or_original(s3, json_url: str, original_url: str) -> None:
+    fs = s3.filesystem()
+    refset = load_references(json_url, storage_options=s3.storage_options)
+    urls = {v.url for v in refset.refs.values() if isinstance(v, ByteRange)}
+    assert original_url in urls
+    for url in urls - {original_url}:
+        assert hashlib.sha256(fs.cat_file(url)).hexdigest() == url.rsplit("/", 1)[1]
 
 
 # -- interrupted uploads ------------------------------------------------------------------------
