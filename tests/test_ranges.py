@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import h5py
@@ -218,14 +219,12 @@ def test_local_and_memory_reads(served, reader) -> None:
         fs.rm("/nwbzarr-ranges", recursive=True)
 
 
-def test_missing_s3_package_is_named() -> None:
+def test_missing_s3_package_is_named(monkeypatch) -> None:
     pytest.importorskip("fsspec")
-    try:
-        import s3fs  # noqa: F401
+    from fsspec.registry import _registry
 
-        pytest.skip("s3fs is installed")
-    except ImportError:
-        pass
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if s3fs were not installed
+    monkeypatch.delitem(_registry, "s3", raising=False)
     reader = open_range_reader(cache=False)
     with pytest.raises(ImportError, match="s3fs"):
         sync(reader.read(ByteRange("s3://bucket/x.nwb", 0, 10)))

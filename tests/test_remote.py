@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -486,8 +487,11 @@ def test_object_store_urls_pass_storage_options(served, memory_store, monkeypatc
     assert all(kw == {"asynchronous": True, **options} for _, kw in calls)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed")
-def test_s3_without_s3fs_names_the_package():
+def test_s3_without_s3fs_names_the_package(monkeypatch):
+    from fsspec.registry import _registry
+
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if s3fs were not installed
+    monkeypatch.delitem(_registry, "s3", raising=False)
     with pytest.raises(ImportError, match="s3fs"):
         NWBZarrIO("s3://bucket/x.nwb.zarr", mode="r")
 

@@ -12,7 +12,9 @@ Never imports hdmf. The pieces, in the order data flow through them:
 * :func:`open_virtual_store` does all of it for a path or URL (what ``NWBZarrIO`` calls), and
   :func:`index_to_json` is ``nwbzarr index``;
 * :class:`StagingStore` layers writes over a :class:`ReferenceStore` (amending a file without
-  modifying it) and :func:`save_staged` writes the amendment as a new JSON (§15).
+  modifying it) and :func:`save_staged` writes the amendment as a new JSON (§15);
+* :func:`upload_references` publishes a JSON and the local files it names to object storage
+  (content-addressed objects, the JSON last; §16).
 """
 
 from .filters import HDF5Codecs, hdf5_codecs
@@ -20,6 +22,7 @@ from .hdf5_index import index_hdf5
 from .lindi import LindiTranslatingStore
 from .manifest import ByteRange, ReferenceSet
 from .policy import AccessPolicy
+from .publish import UploadReport, upload_references
 from .refs import load_references, parse_references, save_references
 from .sources import index_to_json, open_virtual_store, source_kind
 from .staging import StagingStore, save_staged
@@ -42,4 +45,6 @@ __all__ = [
     "save_staged",
     "source_kind",
     "StagingStore",
+    "UploadReport",
+    "upload_references",
 ]
