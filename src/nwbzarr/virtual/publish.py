@@ -4,7 +4,7 @@ A reference JSON written on one machine names local files: staged chunk blobs
 (``session.nwb.staging/<sha256>``) and often the original ``.nwb`` it indexes. To share it,
 :func:`upload_references` copies every such file once, whole, to a destination prefix as a
 content-addressed object, and writes a new JSON there whose byte ranges name those objects
-(docs/storage.md section 15)::
+(docs/storage.md section 16)::
 
     <to>/objects/<sha256 hex of the file's bytes>    one per distinct local file
     <to>/<name>                                      the JSON, written last
