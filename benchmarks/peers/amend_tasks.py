@@ -189,6 +189,7 @@ def amend(tool: str, src: str, out: str, add_mb: float, nwb: str | None) -> dict
         names = ("h5py", "pynwb", "hdmf")
     result["peak_rss_mb"] = _peak_rss_mb()
     result["original_unchanged"] = all(_sha256(p) == h for p, h in before.items())
+    result["input_bytes_after"] = {p: _tree_bytes(p) for p in originals}
     result["versions"] = _versions(names)
     return result
 
