@@ -223,7 +223,18 @@ def _data_cell(r: dict) -> str:
 
 
 def report(results: dict) -> str:
-    """All tables and notes as markdown."""
+    """All tables and notes as markdown.
+
+    Parameters
+    ----------
+    results : dict
+        ``args``, ``nwb_bytes``, ``index`` and ``tools`` as collected by :func:`main`.
+
+    Returns
+    -------
+    str
+        Versions, the results table, the ratio table and failure notes.
+    """
     tools = results["tools"]
     rows, notes = [], []
     for tool, label, *_ in TOOLS:

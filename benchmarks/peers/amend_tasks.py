@@ -247,6 +247,15 @@ def _open(tool: str, path: str):
 def read(tool: str, path: str, add_mb: float) -> dict:
     """Open ``path``, read the added TimeSeries fully and check everything; times in s.
 
+    Parameters
+    ----------
+    tool : str
+        The tool that wrote ``path`` (one of :data:`TOOLS`); it also reads it.
+    path : str
+        The amended result (JSON, ``.lindi.json``, ``.lindi.tar`` or ``.nwb``).
+    add_mb : float
+        MB of float32 the amendment added (regenerated here to compare).
+
     Returns
     -------
     dict
@@ -297,7 +306,23 @@ def read(tool: str, path: str, add_mb: float) -> dict:
 
 
 def index(tool: str, src: str, out: str) -> dict:
-    """Write the reference JSON of ``src``; index + save time (s) and JSON bytes."""
+    """Write the reference JSON of ``src``; index + save time (s) and JSON bytes.
+
+    Parameters
+    ----------
+    tool : {"nwbzarr", "lindi"}
+        Whose JSON: ``index_to_json`` or LINDI with every chunk referenced (absolute path of
+        ``src`` as its URL).
+    src : str
+        Local HDF5 ``.nwb`` file.
+    out : str
+        JSON to write.
+
+    Returns
+    -------
+    dict
+        ``index_s`` (s) and ``json_bytes``.
+    """
     if tool == "lindi":
         import lindi
         from lindi.LindiH5ZarrStore.LindiH5ZarrStoreOpts import LindiH5ZarrStoreOpts
