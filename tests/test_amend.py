@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -302,3 +303,21 @@ def test_amend_an_amended_json(tmp_path):
     # the second JSON still names the first's staged files (it is itself an original)
     doc = json.loads(second.read_text())
     assert any(t.startswith("first.nwb.staging/") for t in doc["templates"].values())
+
+
+def test_default_staging_directory_inside_json_directory_is_still_copied(tmp_path, monkeypatch):
+    # the temporary staging directory lies under the JSON's directory (as when saving to /tmp)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    io = nwbzarr.NWBZarrIO(str(ECEPHYS_FILE), mode="a")
+    nwbfile = io.read()
+    add_processing(nwbfile)
+    io.write(nwbfile)
+    io.close()
+    temporary = io.staging_store.directory
+    assert Path(temporary).parent == tmp_path
+    io.save(tmp_path / "x.json")
+    del io, nwbfile
+    gc.collect()
+    assert not os.path.exists(temporary)  # removed with the store...
+    with nwbzarr.NWBZarrIO(str(tmp_path / "x.json"), "r") as again:  # ...but nothing lost
+        check_additions(again.read())

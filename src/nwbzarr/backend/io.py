@@ -372,7 +372,8 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             raise ValueError(
                 f"{self.source}: cannot read in mode {self._mode!r}; use 'r', 'r+' or 'a'"
             )
-        return super().read(**kwargs)
+        with _QuietZarr():
+            return super().read(**kwargs)
 
     def export(
         self,

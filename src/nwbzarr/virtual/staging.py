@@ -417,7 +417,8 @@ def _place_staged_files(
     Returns the set of staged file paths as named by the rewritten references.
     """
     staging = store.directory
-    under_json = _is_under(staging, json_dir)
+    # a temporary staging directory is removed with the store: never name files inside it
+    under_json = not store._owns_directory and _is_under(staging, json_dir)
     placed: set[str] = set()
     renamed: dict[str, str] = {}
     for key, value in refset.refs.items():
