@@ -200,9 +200,9 @@ class StagingStore(Store):
         OSError
             The staging directory cannot be written.
         """
-        data = value.to_bytes()
+        data = memoryview(value.as_buffer_like()).cast("B")  # no copy: a shard may be ~100 MB
         if len(data) <= self.inline_bytes or key.rpartition("/")[2] in METADATA_NAMES:
-            entry: bytes | ByteRange = data
+            entry: bytes | ByteRange = bytes(data)
         else:
             entry = await asyncio.to_thread(self._write_blob, data)
         current = self._overlay.get(key)
@@ -232,7 +232,7 @@ class StagingStore(Store):
         for key in [k async for k in self.list_prefix(prefix)]:
             await self.delete(key)
 
-    def _write_blob(self, data: bytes) -> ByteRange:
+    def _write_blob(self, data: bytes | memoryview) -> ByteRange:
         """Write ``data`` to the staging directory under its SHA-256 (once) and reference it."""
         digest = hashlib.sha256(data).hexdigest()
         path = os.path.join(self.directory, digest)
