@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,45 +47,9 @@ OURS = ("nwbzarr-json", "nwbzarr-hdf5")
 
 
 def run(args: list[str], peer: str | None, env_extra: dict, timeout: float = 1800.0) -> dict:
-    """Run ``peers/amend_tasks.py`` with ``args`` in a fresh process; its JSON result.
-
-    Parameters
-    ----------
-    args : list of str
-        Task arguments.
-    peer : str or None
-        Peer interpreter (``PYTHONPATH`` cleared); None runs this interpreter with
-        ``PYTHONPATH`` set to this checkout's ``src``.
-    env_extra : dict of str to str
-        Extra environment variables (``NWBZARR_ALLOWED_ROOTS``).
-    timeout : float
-        Seconds before the task is killed.
-
-    Returns
-    -------
-    dict
-        The task's result, or ``{"error": <tail of stderr>}``.
-    """
-    env = dict(os.environ) | env_extra
-    if peer is None:
-        python = sys.executable
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(br.REPO / "src"), env.get("PYTHONPATH")) if p
-        )
-    else:
-        python = peer
-        env.pop("PYTHONPATH", None)
-    try:
-        proc = subprocess.run(
-            [python, str(TASKS), *args], capture_output=True, text=True, env=env, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = [line for line in proc.stderr.strip().splitlines() if "already closed" not in line]
-        return {"error": " | ".join(tail[-2:]) or f"exit status {proc.returncode}"}
-    return json.loads(lines[-1])
+    """Run ``peers/amend_tasks.py`` with ``args`` in a fresh process (see
+    :func:`bench_runner.run_task`); its JSON result or ``{"error": ...}``."""
+    return br.run_task(args, peer, script=TASKS, env_extra=env_extra, timeout=timeout)
 
 
 def _median(runs: list[dict], key: str) -> float | None:

@@ -30,7 +30,15 @@ def peer_python(option: str | None) -> str | None:
     return path if Path(path).is_file() else None
 
 
-def run_task(args: list[str], peer: str | None = None) -> dict:
+def run_task(
+    args: list[str],
+    peer: str | None = None,
+    *,
+    script: Path | None = None,
+    env_extra: dict[str, str] | None = None,
+    timeout: float | None = None,
+    src: Path | None = None,
+) -> dict:
     """Run one task in a fresh process and return its JSON result.
 
     Parameters
@@ -38,28 +46,41 @@ def run_task(args: list[str], peer: str | None = None) -> dict:
     args : list of str
         Task arguments (after the script path).
     peer : str, optional
-        Peer interpreter; runs ``peers/hdmf_zarr_tasks.py`` with it instead of
-        ``ephys_tasks.py`` with this interpreter.
+        Peer interpreter (``PYTHONPATH`` cleared); None runs this interpreter with
+        ``PYTHONPATH`` set to this checkout's ``src``.
+    script : pathlib.Path, optional
+        Task script run by either interpreter; default ``ephys_tasks.py`` here and
+        ``peers/hdmf_zarr_tasks.py`` with a peer.
+    env_extra : dict of str to str, optional
+        Extra environment variables.
+    timeout : float, optional
+        Seconds before the task is killed (then ``{"error": "timed out ..."}``).
+    src : pathlib.Path, optional
+        nwbzarr sources put on ``PYTHONPATH`` (default: this checkout's ``src``).
 
     Returns
     -------
     dict
-        The task's result, or ``{"error": <tail of stderr>}`` if it failed.
+        The task's result (the last line of its output that is a JSON object: LINDI prints
+        to stdout when it is garbage collected), or ``{"error": <tail of stderr>}``.
     """
-    env = dict(os.environ)
+    env = dict(os.environ) | dict(env_extra or {})
     if peer is None:
-        cmd = [sys.executable, str(LOCAL_TASKS), *args]
+        cmd = [sys.executable, str(script or LOCAL_TASKS), *args]
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p
+            p for p in (str(src or REPO / "src"), env.get("PYTHONPATH")) if p
         )
     else:
-        cmd = [peer, str(PEER_TASKS), *args]
+        cmd = [peer, str(script or PEER_TASKS), *args]
         env.pop("PYTHONPATH", None)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = proc.stdout.strip().splitlines()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        return {"error": " | ".join(tail) or f"exit status {proc.returncode}"}
+        tail = [line for line in proc.stderr.strip().splitlines() if "already closed" not in line]
+        return {"error": " | ".join(tail[-3:]) or f"exit status {proc.returncode}"}
     return json.loads(lines[-1])
 
 

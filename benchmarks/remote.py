@@ -56,44 +56,9 @@ NWBZARR_SRC = [br.REPO / "src"]
 
 
 def run(args: list[str], peer: str | None, timeout: float = 1800.0) -> dict:
-    """Run ``peers/remote_tasks.py`` with ``args`` in a fresh process; its JSON result.
-
-    Parameters
-    ----------
-    args : list of str
-        Task arguments.
-    peer : str or None
-        Peer interpreter (``PYTHONPATH`` cleared); None runs this interpreter with
-        ``PYTHONPATH`` set to this checkout's ``src``.
-    timeout : float
-        Seconds before the task is killed.
-
-    Returns
-    -------
-    dict
-        The task's result, or ``{"error": <tail of stderr>}``.
-    """
-    env = dict(os.environ)
-    if peer is None:
-        python = sys.executable
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(NWBZARR_SRC[0]), env.get("PYTHONPATH")) if p
-        )
-    else:
-        python = peer
-        env.pop("PYTHONPATH", None)
-    try:
-        proc = subprocess.run(
-            [python, str(TASKS), *args], capture_output=True, text=True, env=env, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    # the result is the last JSON line (LINDI prints to stdout when it is garbage collected)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        return {"error": " | ".join(tail) or f"exit status {proc.returncode}"}
-    return json.loads(lines[-1])
+    """Run ``peers/remote_tasks.py`` with ``args`` in a fresh process (see
+    :func:`bench_runner.run_task`); its JSON result or ``{"error": ...}``."""
+    return br.run_task(args, peer, script=TASKS, timeout=timeout, src=NWBZARR_SRC[0])
 
 
 def nwbzarr_api_missing() -> str | None:
