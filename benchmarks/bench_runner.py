@@ -23,6 +23,20 @@ PEER_TASKS = BENCH_DIR / "peers" / "hdmf_zarr_tasks.py"
 DEFAULT_PEER_PYTHON = REPO.parent / "peers-venv" / "bin" / "python"
 
 
+def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed version of each distribution (None if not installed); used by task scripts
+    in either interpreter (this module imports the standard library only)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def peer_python(option: str | None) -> str | None:
     """The peer interpreter: ``--peer-python``, else ``$NWBZARR_PEER_PYTHON``, else
     ``../peers-venv/bin/python``; ``None`` if that file does not exist (peer columns n/a)."""

@@ -38,11 +38,11 @@ import shutil
 import sys
 import time
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import bench_runner as br  # noqa: E402
 import ephys_signal as sig  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -72,16 +72,6 @@ def added_data(add_mb: float) -> np.ndarray:
 def spike_times(unit: int) -> np.ndarray:
     """Spike times (s, float64, increasing) of one unit of the added Units table."""
     return np.arange(SPIKES_PER_UNIT) * 0.05 + unit * 1e-3
-
-
-def _versions(names: tuple[str, ...]) -> dict:
-    out = {}
-    for name in names:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def _peak_rss_mb() -> float:
@@ -190,7 +180,7 @@ def amend(tool: str, src: str, out: str, add_mb: float, nwb: str | None) -> dict
     result["peak_rss_mb"] = _peak_rss_mb()
     result["original_unchanged"] = all(_sha256(p) == h for p, h in before.items())
     result["input_bytes_after"] = {p: _tree_bytes(p) for p in originals}
-    result["versions"] = _versions(names)
+    result["versions"] = br.installed_versions(names)
     return result
 
 

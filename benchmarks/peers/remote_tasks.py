@@ -34,21 +34,14 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from importlib.metadata import PackageNotFoundError, version
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+import bench_runner as br  # noqa: E402
 
 READ_TOOLS = ("h5py-remfile", "lindi-hdf5", "lindi-json", "nwbzarr-hdf5", "nwbzarr-json")
 SERIES = "acquisition/ElectricalSeries/data"
 """Path of the recording's data array in the HDF5 file and in the reference JSONs."""
-
-
-def _versions(names: tuple[str, ...]) -> dict:
-    out = {}
-    for name in names:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def _mark(mark_url: str, label: str) -> None:
@@ -146,7 +139,7 @@ def read(tool: str, urls: list[str], mark_url: str, window: tuple[int, int] | No
         files.append(result)
     names = ("nwbzarr", "zarr", "pynwb") if tool.startswith("nwbzarr") else ("h5py", "pynwb")
     names += ("remfile",) if tool == "h5py-remfile" else ("lindi",) if "lindi" in tool else ()
-    return {"tool": tool, "files": files, "versions": _versions(names)}
+    return {"tool": tool, "files": files, "versions": br.installed_versions(names)}
 
 
 def _index_lindi(src: str, url: str, out: str) -> None:
@@ -208,7 +201,7 @@ def index(tool: str, srcs: list[str], urls: list[str], outs: list[str]) -> dict:
             result["error"] = _error_text(exc)
         files.append(result)
     names = ("lindi", "h5py") if tool == "lindi" else ("nwbzarr", "zarr", "h5py")
-    return {"tool": tool, "files": files, "versions": _versions(names)}
+    return {"tool": tool, "files": files, "versions": br.installed_versions(names)}
 
 
 def main(argv: list[str] | None = None) -> None:
