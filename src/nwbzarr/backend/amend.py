@@ -29,7 +29,7 @@ class AmendMixin:
     _staging: StagingStore | None = None
     _staging_dir: str | None = None
 
-    def _stage(self, store: Any, kind: str) -> StagingStore:
+    def _stage(self, store: Any) -> StagingStore:
         """Wrap the virtual store of an HDF5 file or reference JSON in a staging store."""
         if not isinstance(store, ReferenceStore):
             store.close()
@@ -90,8 +90,10 @@ class AmendMixin:
                 "opened with mode 'a' or 'r+'; a Zarr store is written in place"
             )
         if self._root is not None:
-            self._finish_changes()
+            pending = self._finish_changes()
             self._writing = False  # the next change marks the store again
+            if pending is not None:
+                raise pending
             if self._write_failed:
                 raise AppendError(f"{self._path}: a write failed; the amendment is not saved")
         raw = sync(self._staging.get("zarr.json", default_buffer_prototype()))

@@ -124,7 +124,7 @@ class OpenMixin:
         )
         self._virtual_kind = kind
         if mode not in READ_ONLY_MODES:
-            store = self._stage(store, kind)
+            store = self._stage(store)
             mode = "r+"
         with _QuietZarr(), remote_errors(path, store):
             self._root = self._open_existing(store, mode)
