@@ -33,6 +33,12 @@ __all__ = [
     "UntrustedReferenceError",
     "RemoteReadError",
     "UploadError",
+    "LimitExceededError",
+    "CorruptChunkError",
+    "LinkCycleError",
+    "SourceChangedError",
+    "MalformedAttributeError",
+    "UnsafeDestinationError",
 ]
 
 
@@ -157,3 +163,36 @@ class UploadError(NWBZarrError, OSError):
     JSON names is missing or changed, the destination is unreachable or refused the write, or
     its fsspec implementation (``s3fs``) is not installed; the message names the file or URL
     and the fix. The JSON at the destination is left as it was (it is written last)."""
+
+
+class LimitExceededError(NWBZarrError, ValueError):
+    """An input asks for more than a documented limit allows (nesting depth, generated keys,
+    template output, pickle size, byte-range length, response body, spec size); the message
+    names the file or key, the limit and the environment variable that raises it
+    (``docs/security.md``, :mod:`nwbzarr.limits`)."""
+
+
+class CorruptChunkError(NWBZarrError, ValueError):
+    """Stored chunk bytes cannot be decoded, or decode to more or fewer bytes than the array's
+    declared chunk shape; the message names the array path and the chunk key."""
+
+
+class LinkCycleError(NWBZarrError, ValueError):
+    """Soft links, external links or HDF5 hard links form a cycle; the message lists the
+    cycle's path (``/a -> /b -> /a``)."""
+
+
+class SourceChangedError(NWBZarrError, OSError):
+    """A file or URL named by a reference JSON no longer has the size (or ETag/mtime) recorded
+    when the JSON was written, so its byte ranges cannot be trusted; re-index the source."""
+
+
+class MalformedAttributeError(NWBZarrError, ValueError):
+    """A reserved attribute (``_DTYPE``, ``_LINKS``, ``_REFERENCE``, ...) holds a value of the
+    wrong type or shape; the message names the node path, the attribute and what it must be."""
+
+
+class UnsafeDestinationError(NWBZarrError, PermissionError):
+    """A write would replace or remove something the user did not name for replacement: the
+    destination is the source, lies inside it (or holds it), or is not an NWB file or store;
+    nothing was touched."""
