@@ -26,7 +26,6 @@ from test_roundtrip_mock import START, build_rich_file, write
 from nwbzarr import NWBZarrIO, ZarrDataIO
 from nwbzarr.errors import (
     AppendError,
-    IncompleteStoreError,
     NWBZarrError,
     ReadOnlyError,
     UnsupportedDataError,
@@ -406,25 +405,36 @@ def test_failure_that_wrote_nothing_leaves_store_as_it_was(store, monkeypatch):
     assert (store / "zarr.json").read_bytes() == root_json
 
 
-def test_failed_write_after_new_nodes_marks_store_incomplete(store):
+def store_files(store) -> dict:
+    """Every file of a store directory and its bytes (the exact on-disk state)."""
+    return {
+        str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()
+    }
+
+
+def test_failed_write_after_new_nodes_is_rolled_back(store):
+    before = store_files(store)
     with pytest.raises(UnsupportedDataError, match="acquisition/bad/data"):
         with NWBZarrIO(store, mode="a") as io:
             nwb = io.read()
             bad = TimeSeries(name="bad", data=[object(), object()], unit="m", rate=1.0)
             nwb.add_acquisition(bad)
             io.write(nwb)
-    with pytest.raises(IncompleteStoreError, match="did not complete"):
-        NWBZarrIO(store, mode="r")
+    assert store_files(store) == before  # every byte as committed, no journal left
+    with NWBZarrIO(store, mode="r") as io:
+        assert "bad" not in io.read().acquisition
 
 
-def test_exception_after_appended_rows_marks_store_incomplete(store):
+def test_exception_after_appended_rows_is_rolled_back(store):
+    before = store_files(store)
     with pytest.raises(RuntimeError, match="interrupted"):
         with NWBZarrIO(store, mode="a") as io:
             nwb = io.read()
             nwb.intervals["sleep"].add_interval(start_time=70.0, stop_time=80.0, stage="N1")
             raise RuntimeError("interrupted")
-    with pytest.raises(IncompleteStoreError):
-        NWBZarrIO(store, mode="r")
+    assert store_files(store) == before
+    with NWBZarrIO(store, mode="r") as io:
+        assert len(io.read().intervals["sleep"]) == 2
 
 
 def test_exception_after_completed_write_keeps_store(store):
@@ -441,6 +451,7 @@ def test_exception_after_completed_write_keeps_store(store):
 def test_reference_to_container_never_written(store):
     from pynwb.ecephys import ElectrodeGroup
 
+    before = store_files(store)
     with pytest.raises(AppendError, match="electrodes/group.*orphan"):
         with NWBZarrIO(store, mode="a") as io:
             nwb = io.read()
@@ -448,8 +459,9 @@ def test_reference_to_container_never_written(store):
                 name="orphan", description="d", location="x", device=nwb.devices["Device"]
             )
             nwb.add_electrode(location="x", group=orphan, group_name="orphan")
-    with pytest.raises(IncompleteStoreError):
-        NWBZarrIO(store, mode="r")
+    assert store_files(store) == before  # rolled back
+    with NWBZarrIO(store, mode="r") as io:
+        assert len(io.read().electrodes) == 6
 
 
 def test_reference_into_another_file_is_refused_before_writing(store, tmp_path):
@@ -486,6 +498,7 @@ def test_pynwb_validate_after_append(store):
 
 
 def test_row_appended_in_part_is_not_stored_as_complete(store):
+    before = store_files(store)
     with pytest.raises(AppendError, match="/intervals/sleep/start_time has 3 rows, id has 2"):
         with NWBZarrIO(store, mode="a") as io:
             nwb = io.read()
@@ -495,17 +508,16 @@ def test_row_appended_in_part_is_not_stored_as_complete(store):
             except RuntimeError:
                 pass
             io.write(nwb)
-    with pytest.raises(IncompleteStoreError):
-        NWBZarrIO(store, mode="r")
+    assert store_files(store) == before  # rolled back
 
 
 def test_ragged_row_appended_in_part_is_refused_on_close(store):
+    before = store_files(store)
     with pytest.raises(AppendError, match="spike_times_index ends at 9.*spike_times has 11"):
         with NWBZarrIO(store, mode="a") as io:
             nwb = io.read()
             nwb.units["spike_times"].target.extend([8.0, 9.0])  # data grown, index not
-    with pytest.raises(IncompleteStoreError):
-        NWBZarrIO(store, mode="r")
+    assert store_files(store) == before  # rolled back
 
 
 def test_in_place_edit_of_read_array(store):

@@ -29,6 +29,7 @@ from hdmf.container import AbstractContainer
 
 from ..conventions.dtypes import text_value
 from ..errors import AppendError, ReadOnlyError, UnsupportedDataError
+from ..storage.journal import JournaledStore
 from .fill import text_array
 
 #: Prefix of the placeholder stored for a reference whose target has no path yet (a container
@@ -259,7 +260,25 @@ def rewrite(array: zarr.Array, values: np.ndarray) -> None:
     names = getattr(array.metadata, "dimension_names", None)
     if names is not None:
         kwargs["dimension_names"] = names
-    new = zarr.create_array(
+    store = array.store
+    keep_old = contextlib.nullcontext()
+    encoding = array.metadata.chunk_key_encoding
+    if isinstance(store, JournaledStore) and getattr(encoding, "name", None) == "default":
+        # an append: the new chunks go to other keys (the other separator) and the old ones
+        # stay for readers of the committed root until the next writable open
+        other = "." if getattr(encoding, "separator", "/") == "/" else "/"
+        kwargs["chunk_key_encoding"] = {"name": "default", "separator": other}
+        keep_old = store.retaining(array.path)
+    with keep_old:
+        new = _create_replacing(array, values, compressors, kwargs)
+    if values.size:
+        new[...] = values
+    array._async_array = new._async_array
+
+
+def _create_replacing(array: zarr.Array, values: np.ndarray, compressors: list, kwargs: dict):
+    """A new array at ``array``'s path with ``values``' dtype and ``array``'s other settings."""
+    return zarr.create_array(
         array.store,
         name=array.path,
         shape=values.shape,
@@ -271,9 +290,6 @@ def rewrite(array: zarr.Array, values: np.ndarray) -> None:
         overwrite=True,
         **kwargs,
     )
-    if values.size:
-        new[...] = values
-    array._async_array = new._async_array
 
 
 def _retyped(codec: Any, dtype: np.dtype) -> Any:

@@ -27,6 +27,7 @@ from ..errors import (
     ReadOnlyError,
     UnsupportedOptionError,
 )
+from ..storage.journal import JournaledStore
 from ..storage.resolve import (
     is_remote_url,
     join_location,
@@ -167,6 +168,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         self._writing = False
         self._write_failed = False
         self._consolidate_on_close = True
+        self._journal: JournaledStore | None = None  # append to a local store (journal.py)
         self._external: dict[str, ZarrIO] = {}
         if manager is None:
             manager = BuildManager(TypeMap(NamespaceCatalog()))
@@ -245,13 +247,27 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             raise pending
 
     def _finish_changes(self) -> Exception | None:
-        """Land pending writes, clear the in-progress marker, refresh consolidated metadata.
+        """Land pending writes, then commit: clear the in-progress marker (a new store) or
+        swap the root ``zarr.json`` (an append, :mod:`nwbzarr.storage.journal`), refreshing
+        consolidated metadata; a failed append is rolled back instead.
 
         Returns the error of an append that cannot be completed (raised by the caller).
         """
         root = self._root
         pending = self._unresolved_references_error()  # append mode (append.py)
         self._flush_store()  # everything else lands before the marker is removed
+        journal = self._journal
+        if journal is not None:
+            if self._write_failed:
+                journal.rollback()  # the store is again exactly as committed
+            elif journal.changed:
+                attrs = root.attrs.asdict()
+                if WRITE_IN_PROGRESS_ATTR in attrs:
+                    del root.attrs[WRITE_IN_PROGRESS_ATTR]
+                with _QuietZarr():  # readers trust only the consolidated copy: always refresh
+                    zarr.consolidate_metadata(root.store)
+                journal.commit()
+            return pending
         if self._writing and not self._write_failed:
             attrs = root.attrs.asdict()
             if WRITE_IN_PROGRESS_ATTR in attrs:
@@ -287,8 +303,9 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
 
     def _begin_write(self) -> None:
         if not self._writing:
-            self._snapshot_before_write()  # append mode: lets close() undo a no-op failure
-            self._root.attrs.update({WRITE_IN_PROGRESS_ATTR: True})
+            if self._journal is None:  # an append to a local store is journaled instead
+                self._snapshot_before_write()  # amend mode: lets close() undo a no-op failure
+                self._root.attrs.update({WRITE_IN_PROGRESS_ATTR: True})
             self._writing = True
 
     # -- write / read / export ------------------------------------------------------------------

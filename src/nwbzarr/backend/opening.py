@@ -26,6 +26,7 @@ from ..errors import (
     StoreNotFoundError,
 )
 from ..storage.inline_reads import InlineReadStore
+from ..storage.journal import JournaledStore, collect_garbage, recover
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import (
     has_zarr_root,
@@ -79,6 +80,13 @@ class OpenMixin:
             raise StoreNotFoundError(
                 f"{path}: no such Zarr store; check the path, or open with mode='w' to create it"
             )
+        if mode == "a" and local and not os.path.lexists(path) and _names_a_file(path):
+            # 'a' would create a new Zarr directory under a name that says it is a file
+            raise StoreNotFoundError(
+                f"{path}: no such file; mode 'a' appends to an existing HDF5 file, reference "
+                "JSON or Zarr store. Check the path, or create a new store with mode='w' under "
+                "a name ending in .nwb.zarr"
+            )
         if mode in ("w-", "x") and local and exists:
             raise StoreExistsError(
                 f"{path}: already exists; mode {mode!r} never replaces data. Use mode='w' to "
@@ -111,10 +119,29 @@ class OpenMixin:
                 # a new file: small writes wait in memory and are flushed together
                 self._root = zarr.open_group(WriteBackStore(store), mode="w", zarr_format=3)
             else:
+                if mode in ("a", "r+") and isinstance(store, LocalStore):
+                    store = self._journaled(store)
                 with remote_errors(path, store):
                     self._root = self._open_existing(store, mode)
                     if mode == "r-":
                         require_listing(path, store)
+
+    def _journaled(self, store: LocalStore) -> Any:
+        """The store an append writes through: first finish or undo an append a killed
+        process left (:func:`nwbzarr.storage.journal.recover`), then journal this one."""
+        root = Path(store.root)
+        if (root / ".zgroup").is_file() and not (root / "zarr.json").is_file():
+            return store  # legacy v2: refused by _open_existing
+        outcome = recover(store.root)
+        if outcome == "rolled back":
+            warnings.warn(
+                f"{self._path}: an append that did not finish was rolled back; the store holds "
+                "its last committed content",
+                stacklevel=4,
+            )
+        collect_garbage(store.root)  # old chunks of arrays rewritten by earlier appends
+        self._journal = JournaledStore(store)
+        return self._journal
 
     def _open_virtual(self, path: str, kind: str, mode: str) -> None:
         """Open an HDF5 file or a reference JSON through a virtual store: read-only, or in
@@ -181,6 +208,15 @@ class OpenMixin:
         return root
 
 
+#: Name endings of files (HDF5, reference JSON) that mode 'a' never creates as a Zarr directory.
+_FILE_SUFFIXES = (".json", ".nwb", ".h5", ".hdf5", ".hdf")
+
+
+def _names_a_file(path: str) -> bool:
+    """True if ``path``'s name ends like an HDF5 file or a reference JSON (case-insensitive)."""
+    return path.rstrip("/").lower().endswith(_FILE_SUFFIXES)
+
+
 class _QuietZarr:
     """Silence zarr's notices about structured dtypes, consolidated metadata and numcodecs
     codecs in v3 (all part of the convention of docs/storage.md)."""
@@ -192,6 +228,8 @@ class _QuietZarr:
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         # HDF5 filters of a virtual view (shuffle, fletcher32, ...) are numcodecs codecs
         warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+        # an append's journal directory (storage/journal.py) is not a node
+        warnings.filterwarnings("ignore", message=r"Object at \.nwbzarr-\w+ is not recognized")
 
     def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)

@@ -4,19 +4,23 @@
 ``zarr.json``, the chunk of a scalar or of a short series) handing the read to a thread and
 waiting for the answer costs several times the read itself, and a file with thousands of small
 objects pays it for every object. :class:`InlineReadStore` wraps a read-only ``LocalStore``
-and reads files up to ``max_inline_bytes`` with ``LocalStore.get_sync`` in the calling
+and reads files up to ``max_inline_bytes`` with a plain file read in the calling
 coroutine; larger files and byte ranges still go through the worker threads, so big reads stay
-concurrent.
+concurrent. While an append runs (:mod:`nwbzarr.storage.journal`), a file the append replaced
+or deleted is read from the journal's backup, so a reader sees the committed bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
-from zarr.abc.store import ByteRequest
+from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import LocalStore, WrapperStore
+
+from .journal import ROOT_KEY, committed_path, digest
 
 #: Files up to this many bytes are read in the calling coroutine.
 MAX_INLINE_BYTES = 64 * 1024
@@ -36,6 +40,7 @@ class InlineReadStore(WrapperStore):
     def __init__(self, store: LocalStore, max_inline_bytes: int = MAX_INLINE_BYTES) -> None:
         super().__init__(store)
         self.max_inline_bytes = int(max_inline_bytes)
+        self._root_digest: str | None = None
 
     def _with_store(self, store: LocalStore) -> InlineReadStore:
         return type(self)(store, self.max_inline_bytes)
@@ -51,14 +56,55 @@ class InlineReadStore(WrapperStore):
         prototype: BufferPrototype | None = None,
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
+        proto = prototype or default_buffer_prototype()
+        value = await self._get(key, proto, byte_range)
+        if key == ROOT_KEY and byte_range is None and value is not None:
+            self._root_digest = digest(value.to_bytes())  # which snapshot this reader sees
+        return value
+
+    async def _get(
+        self, key: str, proto: BufferPrototype, byte_range: ByteRequest | None
+    ) -> Buffer | None:
+        root = os.fspath(self._store.root)
+        path = committed_path(root, key, self._root_digest)  # an append's backup, if running
+        if path != os.path.join(root, key):
+            value = await asyncio.to_thread(_read_file, path, byte_range, proto)
+            if value is not None:
+                return value
+            path = os.path.join(root, key)  # the journal went meanwhile
         if byte_range is None:
             try:
-                size = os.stat(os.path.join(self._store.root, key)).st_size
+                size = os.stat(path).st_size
             except (FileNotFoundError, NotADirectoryError):
                 return None
             if size <= self.max_inline_bytes:
-                return self._store.get_sync(key, prototype=prototype or default_buffer_prototype())
-        return await self._store.get(key, prototype, byte_range)
+                return _read_file(path, None, proto)
+        return await self._store.get(key, proto, byte_range)
 
     def __repr__(self) -> str:
         return f"InlineReadStore({self._store!r})"
+
+
+def _read_file(
+    path: str, byte_range: ByteRequest | None, prototype: BufferPrototype
+) -> Buffer | None:
+    """The bytes of ``path`` (a ``byte_range`` of them), or None if it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            if byte_range is None:
+                data = f.read()
+            elif isinstance(byte_range, RangeByteRequest):
+                f.seek(byte_range.start)
+                data = f.read(byte_range.end - byte_range.start)
+            elif isinstance(byte_range, OffsetByteRequest):
+                f.seek(byte_range.offset)
+                data = f.read()
+            elif isinstance(byte_range, SuffixByteRequest):
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - byte_range.suffix))
+                data = f.read()
+            else:
+                raise TypeError(f"unexpected byte range {byte_range!r}")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    return prototype.buffer.from_bytes(data)
