@@ -1,14 +1,28 @@
 """Command line: ``nwbzarr convert``, ``nwbzarr info``, ``nwbzarr index`` and ``nwbzarr upload``
-(argument parsing only)."""
+(argument parsing and error reporting only).
+
+Every command runs inside :func:`_command_errors`: any exception becomes exactly one
+``Error: ...`` line on stderr naming the file and the fix (exit code 1; 130 for Ctrl-C), and
+``nwbzarr --debug COMMAND`` shows the traceback instead. click's own usage errors are left
+as click prints them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
+import traceback
+from collections.abc import Iterator
 
 import click
 
 from .conventions.layout import CODEC_NAMES, DEFAULT_CODEC
-from .errors import NWBZarrError
+from .errors import NWBZarrError, StoreExistsError
+
+#: Exit status of a command interrupted by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 _header_option = click.option(
     "--header",
@@ -21,14 +35,165 @@ _header_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nwbzarr")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show the Python traceback of an error instead of one line."
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """nwbzarr: NWB files as Zarr v3 stores."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _role(filename: object, src: str | None, dst: str | None) -> str | None:
+    """Which of ``src``/``dst`` an OS error's file name belongs to ("source"/"destination")."""
+    if not filename:
+        return None
+    name = os.path.realpath(os.fsdecode(filename))
+    pairs = (("source", src), ("destination", dst))
+    local = [(r, os.path.realpath(p)) for r, p in pairs if p is not None and "://" not in p]
+    for role, real in local:
+        if name == real or name.startswith(real + os.sep):
+            return role
+    for role, real in local:  # a temporary sibling, or a parent directory being created
+        sibling = os.path.join(os.path.dirname(real), f".{os.path.basename(real)}.nwbzarr-")
+        if role == "destination" and (
+            os.path.dirname(name) == os.path.dirname(real)
+            or real.startswith(name + os.sep)
+            or name.startswith(sibling)
+        ):
+            return role
+    return None
+
+
+def _kept(dst: str | None) -> str:
+    """``"; DST was left as it was"`` (or ``was not created``) for a local destination."""
+    if not dst or "://" in dst:
+        return ""
+    kept = "was left as it was" if os.path.lexists(dst) else "was not created"
+    return f"; {dst} {kept}"
+
+
+def describe_error(exc: BaseException, src: str | None = None, dst: str | None = None) -> str:
+    """One line saying what failed, on which file, and what to do about it.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error a command raised.
+    src : str, optional
+        The file or URL the command reads.
+    dst : str, optional
+        The file or directory the command writes (said to be left unchanged where the API
+        guarantees it).
+
+    Returns
+    -------
+    str
+        The message, without the ``Error:`` prefix and without line breaks.
+    """
+    unchanged = _kept(dst)
+    if isinstance(exc, NWBZarrError):
+        text = str(exc)
+        if isinstance(exc, StoreExistsError) or "nothing was" in text or "as it was" in text:
+            return _one_line(text)
+        return _one_line(f"{text}{unchanged}")
+    if isinstance(exc, OSError):
+        role = _role(exc.filename, src, dst)
+        where = (dst if role == "destination" else exc.filename or src) or "the file"
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            target = dst or where
+            return _one_line(
+                f"{target}: no space left on the device (or quota exceeded) while writing; free "
+                f"some space or choose a destination on another disk{unchanged}"
+            )
+        if isinstance(exc, PermissionError) or exc.errno in (errno.EROFS, errno.EPERM):
+            if role == "source" or (role is None and dst is None):
+                return _one_line(
+                    f"{where}: permission denied ({reason}); check that you may read it"
+                )
+            folder = os.path.dirname(os.path.abspath(dst or where))
+            if exc.filename and folder.startswith(os.path.abspath(os.fsdecode(exc.filename))):
+                folder = os.path.abspath(os.fsdecode(exc.filename))  # an ancestor is denied
+            return _one_line(
+                f"{dst or where}: cannot write there ({reason}); choose a destination in a "
+                f"directory you may write to (not {folder}){unchanged}"
+            )
+        if isinstance(exc, FileNotFoundError):
+            return _one_line(f"{where}: no such file or directory; check the path")
+        if exc.errno is None or role == "source":  # h5py / HDF5 library errors
+            return _one_line(
+                f"{where}: cannot be read ({exc}); the file may be truncated or "
+                f"corrupt (a checksum or filter failed): copy or download it again{unchanged}"
+            )
+        if role is None and src and dst:
+            where = f"{src} -> {dst}"  # the error does not say which file
+        return _one_line(f"{where}: {reason}{unchanged}")
+    what = f"{src}" if src else "the command"
+    return _one_line(
+        f"{what}: unexpected {type(exc).__name__}: {exc}{unchanged}. Rerun with "
+        "'nwbzarr --debug ...' for the traceback and report it"
+    )
+
+
+@contextlib.contextmanager
+def _command_errors(
+    src: str | None = None, dst: str | None = None, interrupted: str = ""
+) -> Iterator[None]:
+    """Turn any exception of a command into one ``Error:`` line (or, with ``--debug``, its
+    traceback); Ctrl-C exits with :data:`EXIT_INTERRUPTED`.
+
+    Parameters
+    ----------
+    src, dst : str, optional
+        Paths named in the messages (see :func:`describe_error`).
+    interrupted : str
+        What the Ctrl-C message adds after saying whether ``dst`` was left unchanged.
+
+    Raises
+    ------
+    click.ClickException
+        For every error other than click's own (those pass through unchanged).
+    click.exceptions.Exit
+        With :data:`EXIT_INTERRUPTED` on ``KeyboardInterrupt``.
+    """
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    debug = bool(root is not None and isinstance(root.obj, dict) and root.obj.get("debug"))
+    try:
+        yield
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except KeyboardInterrupt as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(_one_line(f"Error: interrupted{_kept(dst)}{interrupted}"), err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
+    except Exception as exc:
+        if debug:
+            raise
+        raise click.ClickException(describe_error(exc, src, dst)) from exc
 
 
 @main.command()
 @click.argument("src")
 @click.argument("dst", type=click.Path())
-@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace DST if it exists and is an NWB file or store (only once the new one is "
+    "complete).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --overwrite, replace DST even if it is not an NWB file or store (its content "
+    "is deleted).",
+)
 @click.option(
     "--rechunk",
     is_flag=True,
@@ -69,6 +234,7 @@ def convert(
     src: str,
     dst: str,
     overwrite: bool,
+    force: bool,
     rechunk: bool,
     chunk_mb: float | None,
     shard_mb: float | None,
@@ -77,7 +243,7 @@ def convert(
     headers: tuple[str, ...],
     quiet: bool,
 ) -> None:
-    """Convert SRC to DST: HDF5 .nwb -> Zarr store, or Zarr -> HDF5 when DST ends in .nwb.
+    """Convert SRC to DST: a Zarr store, or an HDF5 file when DST ends in .nwb (.h5, .hdf5).
 
     SRC may be a URL (https://, s3://): a remote HDF5 file is converted in one pass through
     range requests. A reference JSON (ours, LINDI, kerchunk) is materialized into a
@@ -89,14 +255,19 @@ def convert(
     filters mapped to Zarr v3 codecs) and fill value, grouped into shards; --rechunk applies
     the chunk/codec policy instead. Arrays whose HDF5 filters have no Zarr v3 codec (lzf,
     szip, ...) keep their chunks and are re-compressed with the default codec (a warning says so).
+
+    DST is written under a temporary name next to it and moved into place when complete: a
+    failed or interrupted conversion leaves DST as it was. DST may not be SRC, lie inside it
+    or contain it; --overwrite replaces only an NWB file or store unless --force is given.
     """
     from .convert import convert as run
 
-    try:
+    with _command_errors(src, dst):
         out = run(
             src,
             dst,
             overwrite=overwrite,
+            force=force,
             chunk_mb=chunk_mb,
             shard_mb=shard_mb,
             codec=codec,
@@ -105,8 +276,6 @@ def convert(
             dask_scheduler=dask_scheduler,
             storage_options=_headers_option(headers),
         )
-    except NWBZarrError as exc:
-        raise click.ClickException(str(exc)) from exc
     if not quiet:
         click.echo(f"wrote {out}")
 
@@ -125,10 +294,8 @@ def info(path: str, depth: int | None, headers: tuple[str, ...]) -> None:
     from .summary_text import format_summary
 
     storage_options = _headers_option(headers)
-    try:
+    with _command_errors(path):
         summary = summarize(path, storage_options=storage_options)
-    except NWBZarrError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary, max_depth=depth))
 
 
@@ -184,7 +351,7 @@ def index(
     """
     from .virtual.sources import index_to_json
 
-    try:
+    with _command_errors(src, out):
         summary = index_to_json(
             src,
             out,
@@ -192,8 +359,6 @@ def index(
             max_chunk_bytes=None if max_chunk_mb is None else int(max_chunk_mb * 2**20),
             storage_options=_headers_option(headers),
         )
-    except NWBZarrError as exc:
-        raise click.ClickException(str(exc)) from exc
     if not quiet:
         click.echo(
             f"wrote {out}: {summary['arrays']} arrays, {summary['chunk_refs']} chunk references, "
@@ -230,10 +395,9 @@ def upload(refs: str, to: str, endpoint_url: str | None, name: str | None, quiet
     from .virtual.publish import upload_references
 
     options = {"endpoint_url": endpoint_url} if endpoint_url else None
-    try:
+    interrupted = "; run the same command again to resume the upload"
+    with _command_errors(refs, None, interrupted=interrupted):
         report = upload_references(refs, to, storage_options=options, name=name, progress=not quiet)
-    except NWBZarrError as exc:
-        raise click.ClickException(str(exc)) from exc
     if not quiet:
         click.echo(
             f"published {report.url}: uploaded {report.uploaded} objects "

@@ -39,6 +39,7 @@ __all__ = [
     "SourceChangedError",
     "MalformedAttributeError",
     "UnsafeDestinationError",
+    "MalformedSpecError",
 ]
 
 
@@ -196,3 +197,9 @@ class UnsafeDestinationError(NWBZarrError, PermissionError):
     """A write would replace or remove something the user did not name for replacement: the
     destination is the source, lies inside it (or holds it), or is not an NWB file or store;
     nothing was touched."""
+
+
+class MalformedSpecError(NWBZarrError, ValueError):
+    """A namespace or spec source cached in a file (``/specifications/<ns>/<version>/<source>``)
+    is not valid JSON or not shaped like an HDMF namespace/spec; the message names the store,
+    the namespace and the source, and says to open the file with ``load_namespaces=False``."""

@@ -35,13 +35,16 @@ class Limits:
     ----------
     max_json_depth : int
         Deepest nesting of lists/objects accepted in a JSON document (reference JSON, ``zarr.json``,
-        attribute values, cached namespaces).
+        attribute values, cached namespaces) and in a legacy pickled chunk's value.
     max_json_bytes : int
         Largest reference JSON read (bytes).
     max_generated_refs : int
         Keys a kerchunk ``gen`` block may produce, summed over all its entries.
     max_template_bytes : int
-        Longest string a kerchunk template (or ``gen`` key/URL pattern) may render to (bytes).
+        Longest string a kerchunk template (or ``gen`` key/URL pattern) may render to, and
+        longest template text or intermediate value while rendering (characters).
+    max_template_int_bits : int
+        Widest integer a kerchunk template may compute (bits; offsets and lengths need 64).
     max_range_bytes : int
         Longest byte range a reference may name (bytes); also the largest single HTTP body read.
     max_chunk_bytes : int
@@ -66,6 +69,7 @@ class Limits:
     max_json_bytes: int = 2 * GiB
     max_generated_refs: int = 2_000_000
     max_template_bytes: int = 64 * 1024
+    max_template_int_bits: int = 4096
     max_range_bytes: int = 4 * GiB
     max_chunk_bytes: int = 4 * GiB
     max_pickle_bytes: int = 1 * GiB

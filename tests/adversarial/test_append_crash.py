@@ -148,9 +148,11 @@ def test_append_killed_at_many_moments_keeps_previous_content(committed, tmp_pat
         assert proc.returncode == -signal.SIGKILL, (n, how, proc.stderr[-2000:])
         seen = content(store)  # read-only, before any recovery: the committed state
         assert seen in (before, after), (n, how)
-        with pytest.warns(UserWarning, match="rolled back") if seen == before and (
-            store / JOURNAL_DIR
-        ).exists() else _no_warning():
+        with (
+            pytest.warns(UserWarning, match="rolled back")
+            if seen == before and (store / JOURNAL_DIR).exists()
+            else _no_warning()
+        ):
             nwbzarr.NWBZarrIO(str(store), mode="a").close()  # recovery on writable open
         assert not (store / JOURNAL_DIR).exists()
         assert not [p for p in store.rglob("*") if ".nwbzarr-tmp-" in p.name]

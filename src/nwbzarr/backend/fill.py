@@ -23,6 +23,7 @@ from hdmf.data_utils import AbstractDataChunkIterator, GenericDataChunkIterator
 from tqdm import tqdm
 
 from ..conventions.dtypes import numpy_dtype_for, text_value
+from ..storage.journal import JournaledStore
 from ..storage.write_back import WriteBackStore
 from .parallel import ParallelJob, can_send_iterator, write_parallel
 from .stream import RegionBuffer
@@ -215,8 +216,10 @@ class FillMixin:
 
 
 def _local_base(store: Any) -> Any:
-    """The store under a :class:`~nwbzarr.storage.write_back.WriteBackStore` (else ``store``)."""
-    return store._store if isinstance(store, WriteBackStore) else store
+    """The store under a :class:`~nwbzarr.storage.write_back.WriteBackStore` or an append's
+    :class:`~nwbzarr.storage.journal.JournaledStore` (else ``store``). Worker processes write
+    only arrays the append creates, which a rollback removes whole with their node."""
+    return store._store if isinstance(store, (WriteBackStore, JournaledStore)) else store
 
 
 def block_rows(array: zarr.Array) -> int:
@@ -231,7 +234,33 @@ def copy_threads() -> int:
 
 
 def _read_block(data: Any, start: int, stop: int) -> Any:
-    return data[start:stop]
+    if isinstance(data, zarr.Array):  # a chunk that does not decode: CorruptChunkError
+        from .lazy import checked_read
+
+        return checked_read(data, slice(start, stop))
+    try:
+        return data[start:stop]
+    except OSError as err:  # h5py: a chunk's filters (deflate, ...) failed on its stored bytes
+        if "filter" not in str(err) or not hasattr(data, "chunks") or not data.chunks:
+            raise
+        raise _hdf5_chunk_error(data, start, stop, err) from err
+
+
+def _hdf5_chunk_error(dset: Any, start: int, stop: int, err: OSError) -> Exception:
+    """CorruptChunkError naming the dataset and the first chunk of rows that does not read."""
+    from ..errors import CorruptChunkError
+
+    step = dset.chunks[0]
+    bad = f"rows {start}:{stop}"
+    for row in range(start - start % step, stop, step):
+        try:
+            dset[row : min(row + step, stop)]
+        except OSError:
+            bad = f"the chunk at row {row}"
+            break
+    return CorruptChunkError(
+        f"{dset.file.filename}: {dset.name}: {bad} cannot be decoded ({err}); the file is damaged"
+    )
 
 
 def text_array(values: Any) -> np.ndarray:

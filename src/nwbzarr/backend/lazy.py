@@ -5,6 +5,11 @@ arrays resolve target paths to builders or containers on access, and compound ar
 rows as tuples with reference fields resolved. They follow HDMF's ``ReferenceResolver``
 protocol: the builder-returning view inverts into the container-returning one when HDMF
 constructs containers (``hdmf.build.ObjectMapper``).
+
+Every read goes through :func:`checked_read`: a chunk that does not decode (random bytes,
+truncated deflate, a zstd/Blosc header declaring more than the chunk holds, see
+:mod:`nwbzarr.storage.checked_codecs`) raises :class:`~nwbzarr.errors.CorruptChunkError` naming
+the array path and the chunk key, instead of a bare zarr, numcodecs or zlib error.
 """
 
 from __future__ import annotations
@@ -16,7 +21,56 @@ import zarr
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 
 from ..conventions.dtypes import builder_dtype_name
+from ..errors import CorruptChunkError, NWBZarrError
+from ..storage import checked_codecs
 from . import grow
+
+checked_codecs.install()
+
+#: Errors of the store layer (not of the bytes): passed on unchanged by :func:`checked_read`.
+_IO_ERRORS = (FileNotFoundError, PermissionError, ConnectionError, TimeoutError)
+
+
+def checked_read(array: zarr.Array, key: Any, io: Any = None, read: Any = None) -> Any:
+    """Return ``array[key]``; a chunk that cannot be decoded raises CorruptChunkError.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        The array read.
+    key : Any
+        The selection.
+    io : ZarrIO, optional
+        The I/O object that opened the array (its ``source`` goes into the message).
+    read : callable, optional
+        What reads ``key`` (default ``array.__getitem__``); a subclass passes its parent's.
+
+    Raises
+    ------
+    CorruptChunkError
+        The stored bytes of a chunk do not decode, or decode to more than the chunk's shape
+        holds; the message names the array path and the chunk key.
+    """
+    try:
+        return (read or array.__getitem__)(key)
+    except checked_codecs.DECODE_ERRORS as err:
+        if (
+            isinstance(err, _IO_ERRORS)
+            or (isinstance(err, NWBZarrError) and not isinstance(err, CorruptChunkError))
+            or getattr(err, "_nwbzarr_located", False)  # raised by an inner checked_read
+        ):
+            raise
+        found = checked_codecs.locate_corrupt_chunk(array, key)
+        if found is None and not isinstance(err, CorruptChunkError):
+            raise  # every chunk decodes: a bad selection or another failure, not the bytes
+        where = f"{getattr(io, 'source', None) or array.store_path.store}: /{array.path}"
+        chunk, reason = found if found is not None else ("(not located)", str(err))
+        located = CorruptChunkError(
+            f"{where}: stored chunk {chunk!r} cannot be decoded ({reason}); the store is "
+            "damaged, re-convert or re-download it"
+        )
+        located._nwbzarr_located = True
+        raise located from err
 
 
 def _as_text(values: Any) -> Any:
@@ -81,7 +135,7 @@ class ZarrArrayView(zarr.Array):
         return values
 
     def __getitem__(self, key: Any) -> Any:
-        return self._convert(super().__getitem__(key))
+        return self._convert(checked_read(self, key, self._nwbzarr_io, super().__getitem__))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.asarray(self[...])
@@ -134,13 +188,13 @@ class _ZarrReferenceDataset(HDMFDataset):
         return self.get_object(path)
 
     def __getitem__(self, key: Any) -> Any:
-        paths = self.dataset[key]
+        paths = checked_read(self.dataset, key, self.io)
         if isinstance(paths, np.ndarray) and paths.ndim > 0:
             return [self._target(str(p)) for p in paths.ravel()]
         return self._target(str(paths[()] if isinstance(paths, np.ndarray) else paths))
 
     def __iter__(self):
-        for p in self.dataset[...]:
+        for p in checked_read(self.dataset, ..., self.io):
             yield self._target(str(p))
 
     def append(self, arg: Any) -> None:
@@ -236,7 +290,7 @@ class _ZarrTableDataset(HDMFDataset):
         return self
 
     def __getitem__(self, key: Any) -> Any:
-        values = self.dataset[key]
+        values = checked_read(self.dataset, key, self.io)
         if isinstance(values, np.ndarray) and values.ndim > 0:
             return [self._row(r) for r in values]
         if isinstance(values, np.ndarray):
@@ -244,7 +298,7 @@ class _ZarrTableDataset(HDMFDataset):
         return self._row(values)
 
     def __iter__(self):
-        for r in self.dataset[...]:
+        for r in checked_read(self.dataset, ..., self.io):
             yield self._row(r)
 
     def __len__(self) -> int:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ..errors import CorruptChunkError
 from ..virtual.filters import DEFLATE, SHUFFLE, hdf5_pipeline
 
 __all__ = ["RawPlan", "raw_plan", "copy_raw_rows"]
@@ -227,7 +228,9 @@ def _encode_chunk(dset: Any, plan: RawPlan, offset: tuple) -> bytes | None:
         return _encode_values(dset, plan, offset)
     if plan.deflate_level is None:
         if len(raw) != nbytes:
-            raise ValueError(f"{dset.name}: chunk at {offset} holds {len(raw)} bytes, not {nbytes}")
+            raise CorruptChunkError(
+                f"{dset.name}: HDF5 chunk at {offset} holds {len(raw)} bytes, not {nbytes}"
+            )
         return raw
     return _zlib_to_gzip(raw, nbytes, dset.name, offset)
 
@@ -235,13 +238,13 @@ def _encode_chunk(dset: Any, plan: RawPlan, offset: tuple) -> bytes | None:
 def _zlib_to_gzip(raw: bytes, nbytes: int, name: str, offset: tuple) -> bytes:
     inflater = zlib.decompressobj()
     try:
-        data = inflater.decompress(raw)
+        data = inflater.decompress(raw, nbytes + 1)  # bounded: never more than the chunk
     except zlib.error as exc:
-        raise ValueError(
-            f"{name}: chunk at {offset} is not a valid deflate stream: {exc}"
+        raise CorruptChunkError(
+            f"{name}: HDF5 chunk at {offset} is not a valid deflate stream: {exc}"
         ) from None
     if not inflater.eof or inflater.unused_data or len(data) != nbytes or raw[1] & 0x20:
-        raise ValueError(
+        raise CorruptChunkError(
             f"{name}: chunk at {offset} is not one complete zlib stream of {nbytes} bytes"
         )
     trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)

@@ -5,13 +5,23 @@ scalar datasets, which HDMF needs as values, are read together after the walk in
 batch. Numeric arrays are handed to HDMF as the lazy ``zarr.Array`` itself; text, reference
 and compound arrays get the lazy views of :mod:`nwbzarr.backend.lazy`. Links and attribute
 references are resolved after the walk, so a target may appear anywhere in the tree.
+
+Store contents are untrusted: a malformed ``_LINKS``, ``_DTYPE``, ``_REFERENCE_FIELDS`` or
+``_REFERENCE`` raises :class:`~nwbzarr.errors.MalformedAttributeError` naming the node; links
+are followed through chains (a link to a link, within and across stores) up to
+``limits.max_link_depth``, and a chain or group that comes back to itself raises
+:class:`~nwbzarr.errors.LinkCycleError` listing the cycle (HDMF would otherwise recurse
+without end).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 
 import h5py
@@ -21,6 +31,7 @@ from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuild
 from hdmf.container import Container
 from zarr.core.sync import sync
 
+from .. import limits
 from ..conventions.attributes import (
     DTYPE_ATTR,
     LINKS_ATTR,
@@ -30,15 +41,37 @@ from ..conventions.attributes import (
     SPECLOC_ATTR,
 )
 from ..conventions.dtypes import SPEC_DTYPES, builder_dtype_name
-from ..conventions.references import SAME_FILE, normalize_path, parse_attribute_reference
-from ..errors import NotNWBStoreError
+from ..conventions.references import (
+    SAME_FILE,
+    builder_path,
+    normalize_path,
+    parse_attribute_reference,
+    parse_links,
+)
+from ..errors import LinkCycleError, MalformedAttributeError, NotNWBStoreError
 from ..storage.resolve import join_location
 from .lazy import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
     ZarrArrayView,
     ZarrTextDataset,
+    checked_read,
 )
+
+#: Links being followed in this thread, outermost first: ``(store key, link path)`` pairs.
+_LINK_STACK: contextvars.ContextVar[tuple] = contextvars.ContextVar("nwbzarr_links", default=())
+#: Stores whose ``read_builder`` is under way in this thread: ``{store key: ZarrIO}``. An
+#: external link back into one of them is served by that object (its walk is complete, its
+#: links are being resolved) instead of opening and reading the store again, endlessly.
+_READING: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "nwbzarr_reading", default=None
+)
+
+
+def _store_key(io: Any) -> str:
+    """The identity of the store or file an I/O object reads (real path, or URL)."""
+    where = str(getattr(io, "abspath", None) or getattr(io, "path", None) or id(io))
+    return where if "://" in where else os.path.realpath(where)
 
 
 def specloc_path(attrs: dict) -> str | None:
@@ -80,6 +113,7 @@ class ReadMixin:
                 "NWBZarrIO(path, mode='w').write(nwbfile)"
             )
         self._builders_by_path = {}
+        self._links_by_path: dict[str, tuple[str, str]] = {}
         self._deferred = []
         self._scalars = []
         self._children = _children_by_parent(root)
@@ -87,11 +121,24 @@ class ReadMixin:
         builder = self._read_group(root, "/", "root", skip, attrs=attrs)
         self._read_scalars()
         self._children = {}
-        for resolve in self._deferred:
-            resolve()
+        with self._reading():
+            for resolve in self._deferred:
+                resolve()
         self._deferred = []
+        _check_group_cycles(builder, str(self.source))
         self._root_builder = builder
         return builder
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Mark this store as being read (links into it are served from the finished walk)."""
+        self._walk_done = True
+        token = _READING.set({**(_READING.get() or {}), _store_key(self): self})
+        try:
+            yield
+        finally:
+            _READING.reset(token)
+            self._walk_done = False
 
     def get_builder_at(self, path: str) -> Any:
         """Return the builder read at an absolute path (reads the store if needed).
@@ -101,15 +148,13 @@ class ReadMixin:
         KeyError
             If no object exists at ``path``.
         """
-        if self._root_builder is None:
+        if self._root_builder is None and not getattr(self, "_walk_done", False):
             self.read_builder()
         path = normalize_path(path)
-        try:
-            return self._builders_by_path[path]
-        except KeyError:
-            raise KeyError(
-                f"{self.source}: no object at {path!r} (broken reference or link)"
-            ) from None
+        found = self._lookup(path, where=path)
+        if found is None:
+            raise KeyError(f"{self.source}: no object at {path!r} (broken reference or link)")
+        return found
 
     def get_container_at(self, path: str) -> Container:
         """Return the container built from the object at an absolute path."""
@@ -131,21 +176,71 @@ class ReadMixin:
 
     def _resolve_reference(self, source: str, path: str, where: str) -> Any:
         if source in (".", "", None):
-            try:
-                return self._builders_by_path[normalize_path(path)]
-            except KeyError:
+            found = self._lookup(normalize_path(path), where)
+            if found is None:
                 raise KeyError(
                     f"{self.source}: {where} refers to {path!r}, which does not exist in the store"
-                ) from None
-        return self._external_io(source, where).get_builder_at(path)
+                )
+            return found
+        io = self._external_io(source, where)
+        io = (_READING.get() or {}).get(_store_key(io), io)  # a store being read: no second read
+        return io.get_builder_at(path)
+
+    def _lookup(self, path: str, where: str) -> Any:
+        """The builder at ``path``, following links of this store on the way (None if absent).
+
+        A link whose target is itself a link, or a path through a linked group, is followed
+        as HDF5 would; a chain that comes back to a link already being followed raises
+        :class:`~nwbzarr.errors.LinkCycleError`, one longer than ``limits.max_link_depth``
+        raises :class:`~nwbzarr.errors.LimitExceededError`.
+        """
+        found = self._builders_by_path.get(path)
+        if found is not None:
+            return found
+        links = getattr(self, "_links_by_path", {})
+        parts = path.strip("/").split("/")
+        for i in range(len(parts), 0, -1):
+            prefix = "/" + "/".join(parts[:i])
+            if prefix in self._builders_by_path:
+                return None  # a real node: nothing under it by that name
+            if prefix in links:
+                source, target = links[prefix]
+                rest = "/".join(parts[i:])
+                return self._follow(prefix, source, posixpath.join(target, rest), where)
+        return None
+
+    def _follow(self, link_path: str, source: str, target: str, where: str) -> Any:
+        key = (_store_key(self), link_path)
+        stack = _LINK_STACK.get()
+        if key in stack:
+            raise LinkCycleError(
+                f"{self.source}: {where}: links form a cycle: {_cycle_text(stack, key)}; "
+                "remove or retarget one of these links"
+            )
+        if len(stack) >= limits.current().max_link_depth:
+            raise limits.exceeded(
+                f"{self.source}: {where}: a chain of {len(stack) + 1} links "
+                f"({_cycle_text(stack[:2], key, close=False, gap=len(stack) > 2)})",
+                "max_link_depth",
+                len(stack) + 1,
+            )
+        token = _LINK_STACK.set((*stack, key))
+        try:
+            return self._resolve_reference(source, target, where=link_path)
+        finally:
+            _LINK_STACK.reset(token)
 
     def _external_io(self, source: str, where: str) -> Any:
-        if "://" in source or os.path.isabs(source):
-            raise ValueError(
-                f"{self.source}: {where} links to {source!r}; only paths relative to this "
-                "store are followed (untrusted input)"
-            )
-        target = join_location(self._store_root(), source)  # a URL stays a URL
+        # a link's source is untrusted input: one access policy (nwbzarr.virtual.policy)
+        from ..storage.resolve import is_remote_url
+        from ..virtual.policy import AccessPolicy
+
+        base = self._store_root()
+        own_dir = base  # a file (HDF5, reference JSON): its own directory
+        if getattr(self, "_virtual_kind", None) is None:  # a directory store: its siblings
+            own_dir = join_location(base, "..") if is_remote_url(base) else os.path.dirname(base)
+        policy = getattr(self, "_access_policy", None) or AccessPolicy()
+        target = policy.check_link(str(self.source), base, own_dir, where, source)
         if target not in self._external:
             if os.path.isfile(target) and h5py.is_hdf5(target):
                 self._external[target] = HDF5LinkSource(target, self.manager)
@@ -199,13 +294,14 @@ class ReadMixin:
         for key, value in attrs.items():
             if key in RESERVED_ATTRS:
                 continue
-            if parse_attribute_reference(value) is not None:
+            where = f"{self.source}: {path}: attribute {key!r}"
+            if parse_attribute_reference(value, where) is not None:
                 self._defer_attribute(builder, key, value, path)
                 continue
             if (
                 isinstance(value, list)
                 and value
-                and all(parse_attribute_reference(v) is not None for v in value)
+                and all(parse_attribute_reference(v, where) is not None for v in value)
             ):
                 self._defer_attribute(builder, key, value, path)
                 continue
@@ -238,7 +334,11 @@ class ReadMixin:
         async def fetch() -> list:
             return await asyncio.gather(*(a._async_array.getitem(()) for _, a in scalars))
 
-        for (builder, array), value in zip(scalars, sync(fetch())):
+        try:
+            values = sync(fetch())
+        except Exception:  # noqa: BLE001 - read again one by one: names the array and chunk
+            values = [checked_read(array, (), self) for _, array in scalars]
+        for (builder, array), value in zip(scalars, values):
             if isinstance(value, np.ndarray):
                 value = value[()]
             if array.dtype.kind in "OSUT":
@@ -269,20 +369,25 @@ class ReadMixin:
                 builder.set_group(self._read_group(child, child_path, child_name, skip, spec))
             else:
                 builder.set_dataset(self._read_dataset(child, child_path, child_name, spec))
-        links = attrs.get(LINKS_ATTR) or []
-        for entry in links:
-            self._defer_link(builder, entry, path)
+        for link_name, source, target in parse_links(
+            attrs.get(LINKS_ATTR), f"{self.source}: {path}"
+        ):
+            self._links_by_path[posixpath.join(path, link_name)] = (source, target)
+            self._defer_link(builder, link_name, path)
         self._written.set_written(builder)
         return builder
 
-    def _defer_link(self, parent: GroupBuilder, entry: dict, where: str) -> None:
+    def _defer_link(self, parent: GroupBuilder, name: str, where: str) -> None:
         def resolve() -> None:
-            target = self._resolve_reference(
-                str(entry.get("source", SAME_FILE)), normalize_path(str(entry["path"])), where=where
-            )
-            link = LinkBuilder(
-                builder=target, name=entry["name"], parent=parent, source=self.source
-            )
+            link_path = posixpath.join(where, name)
+            target = self._lookup(link_path, where=link_path)
+            if target is None:
+                source, path = self._links_by_path[link_path]
+                raise KeyError(
+                    f"{self.source}: {link_path} links to {path!r}"
+                    f"{'' if source == SAME_FILE else f' in {source!r}'}, which does not exist"
+                )
+            link = LinkBuilder(builder=target, name=name, parent=parent, source=self.source)
             link.location = where
             parent.set_link(link)
             self._written.set_written(link)
@@ -296,6 +401,7 @@ class ReadMixin:
         spec = self._node_spec(attrs_raw, parent_spec, name, group=False)
         dtype = array.dtype
         kwargs: dict[str, Any] = {}
+        _check_dataset_attributes(attrs_raw, dtype, f"{self.source}: {path}")
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE:
             if array.ndim == 0:
                 data = None  # filled by the deferred resolver below
@@ -326,7 +432,7 @@ class ReadMixin:
         for key, value in self._read_attributes(attrs_raw, builder, path, spec).items():
             builder.set_attribute(key, value)
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE and array.ndim == 0:
-            target_path = str(array[()])
+            target_path = str(checked_read(array, (), self))
 
             def resolve() -> None:
                 builder["data"] = ReferenceBuilder(
@@ -337,6 +443,92 @@ class ReadMixin:
         self._builders_by_path[path] = builder
         self._written.set_written(builder)
         return builder
+
+
+def _check_dataset_attributes(attrs: dict, dtype: Any, where: str) -> None:
+    """Refuse a malformed ``_DTYPE`` or ``_REFERENCE_FIELDS`` on an array.
+
+    Raises
+    ------
+    MalformedAttributeError
+        ``_DTYPE`` is present but is not ``"object_reference"`` on a text array, or
+        ``_REFERENCE_FIELDS`` is not a list of field names of the array's compound dtype.
+    """
+    if DTYPE_ATTR in attrs:
+        value = attrs[DTYPE_ATTR]
+        if value != OBJECT_REFERENCE or dtype.kind not in "OSUT":
+            raise MalformedAttributeError(
+                f"{where}: attribute {DTYPE_ATTR} must be {OBJECT_REFERENCE!r} on an array of "
+                f"text (target paths); it is {value!r} on an array of {dtype}"
+            )
+    if REFERENCE_FIELDS_ATTR in attrs:
+        value = attrs[REFERENCE_FIELDS_ATTR]
+        names = dtype.names or ()
+        if not (isinstance(value, list) and all(isinstance(v, str) and v in names for v in value)):
+            raise MalformedAttributeError(
+                f"{where}: attribute {REFERENCE_FIELDS_ATTR} must be a list of field names of "
+                f"the array's compound dtype {list(names)}; it is {value!r}"
+            )
+
+
+def _cycle_text(stack: tuple, key: tuple, close: bool = True, gap: bool = False) -> str:
+    """``/a -> /b -> /a`` for the links of ``stack`` (from ``key``'s first occurrence on if
+    ``close``), then ``key``; ``gap`` puts ``...`` before ``key`` (links left out)."""
+    chain = list(stack[stack.index(key) :]) if close and key in stack else list(stack)
+    chain.append(key)
+    one_store = len({store for store, _ in chain}) == 1
+    names = [path if one_store else f"{store}:{path}" for store, path in chain]
+    if gap:
+        names.insert(-1, "...")
+    return " -> ".join(names)
+
+
+def _check_group_cycles(root: GroupBuilder, source: str) -> None:
+    """Raise LinkCycleError if a link makes a group contain itself (directly or via others).
+
+    HDMF and pynwb walk builders recursively through links (``pynwb`` migrations, export,
+    validation), so a link to a group's own ancestor would recurse without end.
+    """
+    state: dict[int, int] = {id(root): 1}  # id(builder) -> 1 on the current path, 2 done
+    trail: list[str] = [_label(root, source)]  # the current path, links included
+    stack: list[tuple[GroupBuilder, Iterator, int]] = [(root, _group_edges(root), 1)]
+    while stack:
+        group, edges, pushed = stack[-1]
+        for label, child in edges:
+            mark = state.get(id(child))
+            if mark == 2:
+                continue
+            start = _label(child, source)
+            if mark == 1:
+                cycle = trail[trail.index(start) :] if start in trail else trail
+                raise LinkCycleError(
+                    f"{source}: links form a cycle: {' -> '.join([*cycle, label, start])}: "
+                    "a group would contain itself; remove or retarget the link"
+                )
+            state[id(child)] = 1
+            names = [label, start] if label else [start]
+            trail.extend(names)
+            stack.append((child, _group_edges(child), len(names)))
+            break
+        else:
+            stack.pop()
+            state[id(group)] = 2
+            del trail[len(trail) - pushed :]
+
+
+def _label(builder: Any, source: str) -> str:
+    path = builder_path(builder)
+    own = getattr(builder, "source", None)
+    return path if own in (None, source) else f"{own}:{path}"
+
+
+def _group_edges(group: GroupBuilder) -> Iterator[tuple[str, GroupBuilder]]:
+    """Sub-groups (label ``""``) and the groups links point at (label ``"<path> (link)"``)."""
+    for child in group.groups.values():
+        yield "", child
+    for link in group.links.values():
+        if isinstance(link.builder, GroupBuilder):
+            yield f"{builder_path(group).rstrip('/')}/{link.name} (link)", link.builder
 
 
 def _children_by_parent(root: zarr.Group) -> dict[str, list[tuple[str, Any]]]:
@@ -399,8 +591,15 @@ class HDF5LinkSource:
     def __init__(self, path: str, manager: Any) -> None:
         from hdmf.backends.hdf5 import HDF5IO
 
+        from ..virtual.policy import verify_opened
+
         self.path = path
         self._io = HDF5IO(path, mode="r", manager=manager)
+        try:  # the file h5py opened must be the one the access policy checked
+            verify_opened(path, self._io._file.id.get_vfd_handle())
+        except BaseException:
+            self._io.close()
+            raise
         self._root = None
 
     def get_builder_at(self, path: str) -> Any:

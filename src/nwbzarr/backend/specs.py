@@ -3,6 +3,14 @@
 Each source is a 0-d text array holding the JSON of one spec file (the ``namespace`` array holds
 ``{"namespaces": [...]}``), as the HDMF spec cache convention prescribes for HDF5 and Zarr; the
 root attribute ``.specloc`` names the cache group.
+
+A cached spec comes from the file, so it is checked before hdmf sees it (hdmf takes gigabytes
+and minutes over a few megabytes of specs, then fails on a missing key): its size
+(``limits.max_namespace_bytes``), nesting (``limits.max_json_depth``) and item count
+(``limits.max_spec_items``), and its shape: a namespace document is ``{"namespaces": [{"name":
+str, "schema": [{"source" | "namespace": str}, ...], ...}]}``, a spec source a JSON object
+whose ``groups``, ``datasets``, ``attributes`` and ``links`` are lists of JSON objects, at every
+level. Real caches are far below the limits (docs/security.md).
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ from hdmf.spec import NamespaceCatalog
 from hdmf.spec.namespace import SpecReader
 from hdmf.spec.write import SpecWriter
 
+from .. import limits
 from ..conventions.attributes import DEFAULT_SPEC_LOC, SPECLOC_ATTR
-from ..errors import UnknownNamespaceError
+from ..conventions.bounded_json import check_nesting
+from ..conventions.bounded_json import loads as bounded_loads
+from ..errors import LimitExceededError, MalformedSpecError, UnknownNamespaceError
 from .read import specloc_path
 
 NAMESPACE_SPEC_PATH = "namespace"
@@ -69,12 +80,32 @@ class ZarrSpecReader(SpecReader):
         return self._documents[path]
 
     def _fetch(self, path: str) -> dict:
-        value = self._group[path][...]
-        if isinstance(value, np.ndarray):
-            value = value.reshape(-1)[0] if value.size else ""
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        return json.loads(str(value))
+        where = f"{self.source}/{path}"
+        try:
+            array = self._group[path]
+            value = _read_text(array)
+        except (LimitExceededError, MalformedSpecError):
+            raise
+        except KeyError:
+            raise MalformedSpecError(
+                f"{where}: the cached spec source is missing; {_ADVICE}"
+            ) from None
+        lim = limits.current()
+        size = len(value.encode("utf-8"))
+        if size > lim.max_namespace_bytes:
+            raise _limit(f"{where}: cached spec", "max_namespace_bytes", size)
+        try:
+            doc = bounded_loads(value, where, MalformedSpecError)
+            check_nesting(doc, where, max_items=lim.max_spec_items)
+        except LimitExceededError as exc:
+            raise LimitExceededError(f"{exc}; or {_ADVICE}") from None
+        except MalformedSpecError as exc:
+            raise MalformedSpecError(f"{exc}; {_ADVICE}") from None
+        if path == NAMESPACE_SPEC_PATH or (isinstance(doc, dict) and "namespaces" in doc):
+            _check_namespace_document(doc, where)
+        else:
+            _check_spec_source(doc, where)
+        return doc
 
     def read_spec(self, spec_path: str) -> dict:
         """Return one cached spec source as a dict."""
@@ -83,6 +114,87 @@ class ZarrSpecReader(SpecReader):
     def read_namespace(self, ns_path: str) -> list:
         """Return the namespace documents cached at ``ns_path``."""
         return self._read(ns_path)["namespaces"]
+
+
+_ADVICE = (
+    "open the file with load_namespaces=False (and load the namespace from its YAML with "
+    "pynwb.load_namespaces) or fix the file's spec cache"
+)
+_SPEC_LISTS = ("groups", "datasets", "attributes", "links")
+
+
+def _limit(what: str, field: str, value: int) -> LimitExceededError:
+    return LimitExceededError(f"{limits.exceeded(what, field, value)}; or {_ADVICE}")
+
+
+def _read_text(array: Any) -> str:
+    """The text of a 0-d spec array, read into an object buffer.
+
+    Reading a 0-d string array the default way builds a fixed-width ``<U{n}`` array that
+    numpy then converts to its variable-width string dtype at about 500 bytes per character
+    (measured: 14 MB of JSON -> 7 GB); an object-dtype output buffer avoids the conversion.
+    """
+    from zarr.core.buffer import default_buffer_prototype
+
+    if not isinstance(array, zarr.Array):
+        raise MalformedSpecError(f"{array}: the cached spec is a group, not a text array")
+    if array.shape not in ((), (1,)):
+        raise MalformedSpecError(f"{array.path}: the cached spec has shape {array.shape}")
+    out = default_buffer_prototype().nd_buffer.from_numpy_array(np.empty(array.shape, object))
+    array.get_basic_selection(Ellipsis, out=out)
+    value = out.as_numpy_array().reshape(-1)[0]
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, (bytes, np.bytes_)):
+        value = bytes(value).decode("utf-8")
+    return str(value)
+
+
+def _malformed(where: str, what: str) -> MalformedSpecError:
+    return MalformedSpecError(f"{where}: {what}; {_ADVICE}")
+
+
+def _check_namespace_document(doc: Any, where: str) -> None:
+    """``{"namespaces": [{"name": str, "schema": [{"source"|"namespace": str}]}, ...]}``."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("namespaces"), list):
+        raise _malformed(where, "the cached namespace has no 'namespaces' list")
+    for i, ns in enumerate(doc["namespaces"]):
+        if not isinstance(ns, dict) or not isinstance(ns.get("name"), str):
+            raise _malformed(where, f"namespaces[{i}] is not an object with a 'name'")
+        schema = ns.get("schema")
+        if not isinstance(schema, list):
+            raise _malformed(where, f"namespace {ns['name']!r} has no 'schema' list")
+        for j, entry in enumerate(schema):
+            if not isinstance(entry, dict) or not any(
+                isinstance(entry.get(k), str) for k in ("source", "namespace")
+            ):
+                raise _malformed(
+                    where,
+                    f"namespace {ns['name']!r} schema[{j}] names neither a 'source' nor a "
+                    "'namespace'",
+                )
+        version = ns.get("version")
+        if version is not None and not isinstance(version, (str, int, float)):
+            raise _malformed(where, f"namespace {ns['name']!r} has version {version!r:.40}")
+
+
+def _check_spec_source(doc: Any, where: str) -> None:
+    """A spec source: ``groups``/``datasets``/``attributes``/``links`` lists of objects."""
+    if not isinstance(doc, dict):
+        raise _malformed(where, f"the cached spec is a JSON {type(doc).__name__}, not an object")
+    stack = [(doc, "")]
+    while stack:
+        spec, at = stack.pop()
+        for field in _SPEC_LISTS:
+            items = spec.get(field)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise _malformed(where, f"{at}{field} is not a list")
+            for i, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise _malformed(where, f"{at}{field}[{i}] is not a JSON object")
+                stack.append((item, f"{at}{field}[{i}]."))
 
 
 def cache_spec(root: zarr.Group, catalog: NamespaceCatalog) -> None:

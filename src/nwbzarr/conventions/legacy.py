@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..errors import LegacyFormatError
 from .attributes import DTYPE_ATTR, LINKS_ATTR, OBJECT_REFERENCE, REFERENCE_FIELDS_ATTR
+from .bounded_json import check_nesting
 from .references import SAME_FILE, attribute_reference, link_entry
 
 V2_GROUP = ".zgroup"
@@ -121,6 +123,9 @@ def parse_json_document(raw: bytes, where: str) -> dict:
         raise LegacyFormatError(
             f"{where}: malformed JSON ({exc}); the legacy Zarr v2 store is damaged"
         ) from None
+    except RecursionError:
+        raise limits.exceeded(f"{where}: JSON nested too deeply", "max_json_depth") from None
+    check_nesting(doc, where)  # max_json_depth, before recursive code sees the document
     if not isinstance(doc, dict):
         raise LegacyFormatError(f"{where}: expected a JSON object, found {type(doc).__name__}")
     return doc

@@ -17,6 +17,16 @@ function the file names, so nwbzarr never does that. This module reads them with
 * every other global (``os.system``, ``builtins.eval``, ``subprocess.Popen``, ...) raises
   :class:`~nwbzarr.errors.UnsafePickleError` before anything is called.
 
+Loading itself costs memory in proportion to the stream (each opcode makes at most one object),
+but a pickle's memo lets a tiny stream name one object many times (``L1 = [L0, L0]``,
+``L2 = [L1, L1]``, ... is 2**60 elements once copied) and an array's dtype may ask for wide
+fixed-size elements (``U9999999``). So, before anything is copied or allocated, the decoded
+value is measured once without recursion, each shared object counted as often as it is
+referenced: the bytes it would take (an array's as shape times item size) must stay within
+``limits.max_pickle_bytes`` and its nesting within ``limits.max_json_depth``
+(:class:`~nwbzarr.errors.LimitExceededError` otherwise), and a top-level array must have the
+element count of the chunk shape the array declares.
+
 The numcodecs ``NUMCODECS_ALLOW_UNSAFE_PICKLE_DECODE`` switch has no effect here: neither
 ``numcodecs.Pickle.decode`` nor :func:`pickle.loads` is ever called.
 """
@@ -31,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LegacyFormatError, UnsafePickleError
+from .. import limits
+from ..errors import LegacyFormatError, LimitExceededError, UnsafePickleError
 
 __all__ = ["safe_unpickle", "SafeUnpickler"]
 
@@ -243,7 +254,125 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def safe_unpickle(data: bytes | bytearray | memoryview, where: str) -> Any:
+_NESTED = frozenset((list, tuple, dict, _ReferenceStub, _ArrayStub))
+_SCALARS = frozenset((int, float, bool, type(None)))
+
+
+def _children(node: Any) -> list | tuple | None:
+    """The values a decoded node holds (None for a leaf)."""
+    if isinstance(node, (list, tuple)):
+        return node
+    if isinstance(node, dict):
+        return [*node.keys(), *node.values()]
+    if isinstance(node, _ArrayStub):
+        state = node.state
+        return state[4] if state is not None and isinstance(state[4], list) else ()
+    return None
+
+
+def _own_bytes(node: Any, where: str) -> int:
+    """Bytes the node itself takes once rebuilt (children not included)."""
+    if isinstance(node, str):
+        return 49 + len(node)
+    if isinstance(node, (bytes, bytearray)):
+        return 33 + len(node)
+    if isinstance(node, (list, tuple)):
+        return 56 + 8 * len(node)
+    if isinstance(node, dict):
+        return 64 + 24 * len(node)
+    if isinstance(node, np.ndarray):
+        return 112 + node.nbytes
+    if isinstance(node, _ArrayStub):
+        state = node.state
+        if state is None:
+            return 112
+        shape, dtype_stub = state[1], state[2]
+        if not (
+            isinstance(shape, tuple)
+            and all(isinstance(n, int) and n >= 0 for n in shape)
+            and isinstance(dtype_stub, _DTypeStub)
+        ):
+            raise LegacyFormatError("malformed pickled numpy array shape or dtype")
+        return 112 + math.prod(shape) * dtype_stub.to_numpy().itemsize
+    return 32
+
+
+def _measure(root: Any, where: str) -> int:
+    """Bytes ``root`` takes once every shared reference is copied; raise over the limits.
+
+    One post-order pass over the distinct objects (shared ones memoised by ``id``), no
+    recursion: cost is linear in the pickle stream, not in the expanded value.
+    """
+    lim = limits.current()
+    budget, max_depth = lim.max_pickle_bytes, lim.max_json_depth
+    memo: dict[int, tuple[int, int]] = {}
+    active: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        kids = _children(node)
+        if kids is None:
+            continue
+        nid = id(node)
+        if not done:
+            if nid in memo:
+                continue
+            if nid in active:
+                raise LegacyFormatError("pickled data refers to itself (a cycle)")
+            active.add(nid)
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if type(k) in _NESTED and id(k) not in memo)
+            continue
+        active.discard(nid)
+        cost, depth = _own_bytes(node, where), 0
+        for kid in kids:
+            kind = type(kid)
+            if kind is str:
+                cost += 49 + len(kid)
+            elif kind in _SCALARS:
+                cost += 32
+            else:
+                known = memo.get(id(kid))
+                if known is None:
+                    cost += _own_bytes(kid, where)
+                else:
+                    cost += known[0]
+                    if known[1] > depth:
+                        depth = known[1]
+        if cost > budget:
+            raise limits.exceeded(
+                f"{where}: pickled chunk expands to more than {budget} bytes", "max_pickle_bytes"
+            )
+        depth += 1
+        if depth > max_depth:
+            raise limits.exceeded(
+                f"{where}: pickled chunk nested deeper than {max_depth} levels", "max_json_depth"
+            )
+        memo[nid] = (cost, depth)
+    if id(root) in memo:
+        return memo[id(root)][0]
+    cost = _own_bytes(root, where)
+    if cost > budget:
+        raise limits.exceeded(
+            f"{where}: pickled chunk expands to {cost} bytes", "max_pickle_bytes", cost
+        )
+    return cost
+
+
+def _element_count(value: Any) -> int | None:
+    if isinstance(value, _ArrayStub) and value.state is not None:
+        shape = value.state[1]
+        return math.prod(shape) if isinstance(shape, tuple) else None
+    if isinstance(value, np.ndarray):
+        return value.size
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    return None
+
+
+def safe_unpickle(
+    data: bytes | bytearray | memoryview, where: str, shape: tuple[int, ...] | None = None
+) -> Any:
     """Decode a pickle stream as plain data (see the module docstring for what is allowed).
 
     Parameters
@@ -252,6 +381,9 @@ def safe_unpickle(data: bytes | bytearray | memoryview, where: str) -> Any:
         One pickle stream, e.g. a numcodecs ``Pickle`` chunk after decompression.
     where : str
         The array path (and chunk key) being decoded, used in error messages.
+    shape : tuple of int, optional
+        The chunk shape the array declares: a pickled array (or list) must hold as many
+        elements, checked before anything is allocated.
 
     Returns
     -------
@@ -265,10 +397,23 @@ def safe_unpickle(data: bytes | bytearray | memoryview, where: str) -> Any:
         If the stream names any global other than the allowed stand-ins.
     LegacyFormatError
         If the stream is malformed or its array does not match its declared shape and dtype.
+    LimitExceededError
+        If the value would take more than ``limits.max_pickle_bytes`` once built (shared
+        references counted each time) or nests deeper than ``limits.max_json_depth``.
     """
     try:
         value = SafeUnpickler(io.BytesIO(bytes(data)), where).load()
+        if shape is not None:
+            count, expected = _element_count(value), math.prod(shape)
+            if count is not None and count != expected:
+                raise LegacyFormatError(
+                    f"pickled chunk holds {count} elements, the chunk shape {tuple(shape)} "
+                    f"needs {expected}"
+                )
+        _measure(value, where)
         return _plain(value)
+    except LimitExceededError:
+        raise
     except LegacyFormatError as exc:
         if str(exc).startswith(where):
             raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +18,14 @@ import h5py
 
 from ..conventions.layout import DEFAULT_CODEC, MiB
 from ..errors import (
+    NotNWBStoreError,
     StoreExistsError,
     StoreNotFoundError,
+    UnsafeDestinationError,
     UnsupportedDataError,
     UnsupportedOptionError,
 )
+from . import atomic
 
 #: Shard size (MiB) for conversion when ``shard_mb`` is not given: a block copy holds one
 #: shard's values plus zarr's encoded copy of it, so 96 MiB shards keep a conversion's peak
@@ -74,15 +76,19 @@ def _open_source(src: Any, kind: str, storage_options: dict | None) -> Iterator[
 
     from ..backend.nwb import NWBZarrIO
     from ..storage.resolve import is_remote_url
+    from ..virtual.hdf5_index import check_hard_link_loops
 
     if kind == "hdf5" and is_remote_url(str(src)):
         from ..storage.ranges import open_remote_file
 
         with open_remote_file(str(src), storage_options) as fileobj:
             with h5py.File(fileobj, "r") as h5file:
+                check_hard_link_loops(h5file)  # hdmf's recursive walk would never end
                 with NWBHDF5IO(file=h5file, mode="r", load_namespaces=True) as read_io:
                     yield read_io
     elif kind == "hdf5":
+        with h5py.File(str(src), "r") as h5file:
+            check_hard_link_loops(h5file)
         with NWBHDF5IO(str(src), "r", load_namespaces=True) as read_io:
             yield read_io
     else:
@@ -103,22 +109,23 @@ def _hdf5_nbytes(read_io: Any) -> int:
     return total
 
 
-def _zarr_to_hdf5(read_io: Any, dst: Path) -> None:
-    """Write the builders read from a Zarr store into a new HDF5 file, then cache the specs.
+def _builders_to_hdf5(read_io: Any, dst: Path) -> None:
+    """Write the builders read from the source (Zarr store or HDF5 file) into a new HDF5 file,
+    then cache the specs.
 
     ``HDF5IO.export`` rebuilds every container when data is copied (``link_data=False``), which
     adds spec defaults the source never held; writing the source's builders as read keeps the
-    file exact, as the HDF5 -> Zarr direction does.
+    file exact, as the HDF5 -> Zarr direction does. Datasets of an HDF5 source are copied by
+    HDF5 itself (``h5py`` copy), so they keep their chunks and filters.
     """
     from hdmf.backends.hdf5.h5_utils import H5SpecWriter
     from hdmf.backends.io import HDMFIO
     from hdmf.backends.utils import NamespaceToBuilderHelper
     from pynwb import NWBHDF5IO
 
+    source = getattr(read_io, "abspath", None) or read_io.source
     with NWBHDF5IO(str(dst), "w", manager=read_io.manager) as out:
-        HDMFIO.export(
-            out, src_io=read_io, write_args={"link_data": False, "export_source": read_io.abspath}
-        )
+        HDMFIO.export(out, src_io=read_io, write_args={"link_data": False, "export_source": source})
     catalog = read_io.manager.namespace_catalog
     with h5py.File(dst, "a") as f:
         specs = f.require_group("specifications")
@@ -141,13 +148,23 @@ def convert(
     keep_storage: bool = True,
     dask_scheduler: Any = None,
     storage_options: dict | None = None,
+    force: bool = False,
 ) -> Path:
     """Convert an NWB file between HDF5 and Zarr v3.
 
-    The direction follows the paths: a ``.nwb`` HDF5 source becomes a Zarr store; a Zarr
-    source becomes an HDF5 file when ``dst`` ends in ``.nwb``, else another Zarr store. A
-    legacy hdmf-zarr (< 0.14) Zarr v2 source is migrated the same way: read through the
-    translating store (pickled references decoded safely) and written in the v3 convention.
+    The direction follows the paths: a destination ending in ``.nwb`` (or ``.h5``,
+    ``.hdf5``) is written as an HDF5 file, any other as a Zarr v3 store. A legacy hdmf-zarr
+    (< 0.14) Zarr v2 source is migrated the same way: read through the translating store
+    (pickled references decoded safely) and written in the v3 convention. An HDF5 source
+    with an HDF5 destination is re-packed (datasets copied by HDF5 with their chunks and
+    filters, the spec cache kept).
+
+    The destination is written under a temporary sibling (``.<name>.nwbzarr-tmp-...``, same
+    directory) and moved into place only when complete; an existing destination is removed
+    only then. On any failure, ``KeyboardInterrupt`` included, the temporary is removed and
+    ``dst`` is left as it was; a process killed outright leaves ``dst`` as it was too, and the
+    next conversion of the same ``dst`` removes the temporaries it left
+    (:mod:`nwbzarr.convert.atomic`).
 
     Parameters
     ----------
@@ -155,11 +172,13 @@ def convert(
         Source HDF5 file, Zarr v3 store, legacy hdmf-zarr Zarr v2 store, or reference JSON
         (ours, LINDI, kerchunk) — a local path or a URL. A remote HDF5 file is read in one
         pass through HTTP range requests (nothing is downloaded first); a reference JSON is
-        materialized into a self-contained store or HDF5 file.
+        materialized into a self-contained store or HDF5 file. Its root must be an NWB (or
+        HDMF) file: ``neurodata_type`` or ``nwb_version`` among the root attributes.
     dst : str or pathlib.Path
-        Destination path.
+        Destination path (local).
     overwrite : bool
-        Replace ``dst`` if it exists.
+        Replace ``dst`` if it exists and is an NWB file or store (an HDF5 file or a Zarr
+        store whose root attributes have ``neurodata_type``/``nwb_version``).
     chunk_mb : float, optional
         Target uncompressed chunk size in MiB for arrays the policy chunks (default 4).
     shard_mb : float, optional
@@ -182,6 +201,10 @@ def convert(
         ``nwbzarr[dask]``.
     storage_options : dict, optional
         fsspec options for a remote ``src`` (headers, credentials).
+    force : bool
+        With ``overwrite``, replace ``dst`` even when it is not an NWB file or store (a plain
+        directory or file: its content is lost). Never allows ``dst`` to be, hold or lie
+        inside ``src``.
 
     Returns
     -------
@@ -194,13 +217,27 @@ def convert(
         If ``src`` does not exist.
     StoreExistsError
         If ``dst`` exists and ``overwrite`` is False.
+    UnsafeDestinationError
+        If ``dst`` is ``src``, lies inside it or holds it (real paths compared), or if
+        ``overwrite`` would replace something that is not an NWB file or store and ``force``
+        is False. Nothing is touched.
+    NotNWBStoreError
+        If ``src`` is an HDF5 file or Zarr store whose root is not NWB/HDMF; nothing is
+        written.
+    UnsupportedDataError
+        If ``src`` is neither HDF5, Zarr nor a reference JSON, or the HDF5 file cannot be
+        opened (truncated, corrupt).
     UnsupportedCodecError
         If ``keep_storage`` and an HDF5 filter has no Zarr v3 codec (the message names the
-        dataset); nothing is left at ``dst``.
+        dataset); ``dst`` is left as it was.
     UnsupportedOptionError
-        If ``dask_scheduler`` is given for an HDF5 or non-local destination.
+        If ``dask_scheduler`` is given for an HDF5 or non-local destination, or ``dst`` is a
+        URL.
     ConversionError
-        If a Dask copy task fails (names the dataset); nothing is left at ``dst``.
+        If a Dask copy task fails (names the dataset); ``dst`` is left as it was.
+    OSError
+        If reading ``src`` or writing the destination's directory fails (h5py read errors,
+        permission denied, disk full); ``dst`` is left as it was.
     ImportError
         If ``dask_scheduler`` is given without ``dask.distributed`` installed.
     """
@@ -208,10 +245,10 @@ def convert(
     from ..backend.nwb import NWBZarrIO
     from ..storage.resolve import is_remote_url
 
-    if dask_scheduler is not None and "://" in str(dst):
+    if is_remote_url(str(dst)):
         raise UnsupportedOptionError(
-            f"{dst}: Dask conversion writes to a local or shared-filesystem directory only; "
-            "give a path every worker can reach"
+            f"{dst}: conversion writes local files and directories only; convert to a local "
+            "path, then upload it"
         )
     remote = is_remote_url(str(src))
     if remote:
@@ -227,17 +264,32 @@ def convert(
         src = Path(src)
         kind = detect_format(src)
     dst = Path(dst)
-    if dst.exists() and not overwrite:
+    if not remote and atomic.overlaps(src, dst):
+        raise UnsafeDestinationError(
+            f"{dst}: is the source {src}, lies inside it or contains it; nothing was changed. "
+            "Choose a destination outside the source"
+        )
+    target = Path(os.path.abspath(dst))  # where temporaries go and what is replaced
+    if not target.name:
+        raise UnsafeDestinationError(f"{dst}: is a filesystem root; choose a file or directory")
+    exists = os.path.lexists(target)
+    if exists and not overwrite:
         raise StoreExistsError(
             f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it"
         )
-    to_hdf5 = kind != "hdf5" and dst.suffix == ".nwb"
+    if exists and not force and not atomic.is_nwb_destination(target):
+        raise UnsafeDestinationError(
+            f"{dst}: exists and is not an NWB file or store, so --overwrite will not replace "
+            "it; nothing was changed. Choose another destination, or pass force=True "
+            "(--force) to delete its content"
+        )
+    to_hdf5 = dst.suffix.lower() in HDF5_SUFFIXES
     if dask_scheduler is not None and to_hdf5:
         raise UnsupportedOptionError(
             f"{dst}: Dask conversion writes Zarr stores only; drop dask_scheduler to write HDF5"
         )
-    if dst.exists():
-        shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
+    if not remote:
+        _require_nwb_source(src, kind)
     io_kwargs: dict[str, Any] = {"codec": codec}
     if chunk_mb is not None:
         io_kwargs["chunk_bytes"] = int(chunk_mb * MiB)
@@ -249,8 +301,14 @@ def convert(
         from .dask_copy import get_client
 
         client, owned = get_client(dask_scheduler)
+    made_dirs: list[Path] = []
+    tmp: Path | None = None
     try:
         with _quiet_numcodecs_notice(), _open_source(src, kind, storage_options) as read_io:
+            _require_nwb_root(read_io, src)
+            atomic.clean_stale_siblings(target)
+            made_dirs = _make_parents(target.parent)
+            tmp = atomic.sibling(target, atomic.TMP_MARK)
             if progress:
                 from tqdm.auto import tqdm
 
@@ -260,14 +318,19 @@ def convert(
                     total=total, unit="B", unit_scale=True, desc=f"convert {name}", leave=False
                 )
             if to_hdf5:
-                _zarr_to_hdf5(read_io, dst)
+                _builders_to_hdf5(read_io, tmp)
             else:
                 cls = NWBZarrIO if kind == "hdf5" else ZarrIO
-                with cls(str(dst), "w", manager=read_io.manager, **io_kwargs) as out:
-                    _export(out, read_io, keep_storage, bar, client, dst)
+                with cls(str(tmp), "w", manager=read_io.manager, **io_kwargs) as out:
+                    _export(out, read_io, keep_storage, bar, client, tmp)
+        atomic.install(tmp, target)
+        tmp = None
     except BaseException:
-        if dst.exists():  # never leave a half-written destination behind
-            shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
+        if tmp is not None:  # never leave a half-written temporary behind
+            atomic.discard(tmp)
+        for made in reversed(made_dirs):
+            with contextlib.suppress(OSError):
+                made.rmdir()
         raise
     finally:
         if bar is not None:
@@ -275,6 +338,71 @@ def convert(
         if owned:
             client.close()
     return dst
+
+
+#: Destination suffixes written as HDF5 files (any other destination is a Zarr store).
+HDF5_SUFFIXES = (".nwb", ".h5", ".hdf5")
+
+
+def _make_parents(parent: Path) -> list[Path]:
+    """Create ``parent`` and missing ancestors; return the ones created (deepest last)."""
+    missing = []
+    p = parent
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    made = []
+    for p in reversed(missing):
+        p.mkdir()
+        made.append(p)
+    return made
+
+
+def _not_nwb(src: Any, what: str) -> NotNWBStoreError:
+    return NotNWBStoreError(
+        f"{src}: {what} has no 'neurodata_type' or 'nwb_version' root attribute, so it is not "
+        "an NWB file; nwbzarr converts NWB files only (write it with pynwb first)"
+    )
+
+
+def _require_nwb_source(src: Path, kind: str) -> None:
+    """Refuse a local source whose root is not NWB/HDMF, before anything is opened for writing.
+
+    Raises
+    ------
+    NotNWBStoreError
+        If the root attributes lack ``neurodata_type`` and ``nwb_version``.
+    UnsupportedDataError
+        If the HDF5 file cannot be opened (truncated or corrupt).
+    """
+    if kind == "hdf5":
+        try:
+            attrs: Any = atomic.hdf5_root_attrs(src)
+        except OSError as exc:
+            raise UnsupportedDataError(
+                f"{src}: cannot be opened as an HDF5 file ({exc}); it is truncated or corrupt. "
+                "Copy or download it again"
+            ) from exc
+        what = "the HDF5 file"
+    elif kind in ("zarr", "zarr-v2"):
+        attrs = atomic.zarr_root_attrs(src) or {}
+        what = "the Zarr store"
+    else:
+        return  # a reference JSON: its root is checked once opened
+    if not any(key in attrs for key in ("neurodata_type", "nwb_version")):
+        raise _not_nwb(src, what)
+
+
+def _require_nwb_root(read_io: Any, src: Any) -> None:
+    """The same check on the opened source (remote files, reference JSON)."""
+    root = getattr(read_io, "_file", None)
+    if root is None:
+        root = getattr(read_io, "_root", None)
+    if root is None:
+        return
+    keys = set(root.attrs.keys())
+    if not keys & {"neurodata_type", "nwb_version"}:
+        raise _not_nwb(src, "the source")
 
 
 @contextlib.contextmanager

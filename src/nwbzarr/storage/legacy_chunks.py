@@ -29,7 +29,7 @@ from ..conventions.legacy import (
     text_value,
 )
 from ..conventions.safe_pickle import safe_unpickle
-from ..errors import LegacyFormatError
+from ..errors import LegacyFormatError, LimitExceededError
 
 _UNSAFE_CODECS = ("pickle",)
 _codec_cache: dict[str, Any] = {}
@@ -84,10 +84,12 @@ def _decode_json2(data: Any, where: str) -> np.ndarray:
     return out
 
 
-def _decode_objects(codec: dict, data: Any, where: str) -> np.ndarray:
+def _decode_objects(
+    codec: dict, data: Any, where: str, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     codec_id = codec.get("id")
     if codec_id == "pickle":
-        value = safe_unpickle(bytes(ensure_contiguous_ndarray(data)), where)
+        value = safe_unpickle(bytes(ensure_contiguous_ndarray(data)), where, shape)
         if isinstance(value, np.ndarray):
             return value
         out = np.empty(len(value) if isinstance(value, (list, tuple)) else 1, dtype=object)
@@ -150,7 +152,7 @@ def decode_v2_chunk(raw: bytes, plan: ArrayPlan, key: str) -> np.ndarray:
                 data = _codec(f, where).decode(data)
             if filters[:obj_index]:
                 raise LegacyFormatError(f"{where}: filters before an object codec are unsupported")
-            arr = _decode_objects(filters[obj_index], data, where)
+            arr = _decode_objects(filters[obj_index], data, where, plan.v2_chunks)
         else:
             if plan.v2_dtype.hasobject:
                 raise LegacyFormatError(f"{where}: object array without an object codec")
@@ -163,7 +165,7 @@ def decode_v2_chunk(raw: bytes, plan: ArrayPlan, key: str) -> np.ndarray:
                     f"{n * plan.v2_dtype.itemsize}"
                 )
             arr = np.frombuffer(buf.tobytes(), dtype=plan.v2_dtype, count=n)
-    except LegacyFormatError:
+    except (LegacyFormatError, LimitExceededError):  # a pickle over a limit says which
         raise
     except Exception as exc:
         raise LegacyFormatError(f"{where}: cannot decode chunk ({exc})") from None

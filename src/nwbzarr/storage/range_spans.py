@@ -1,7 +1,9 @@
 """Planning and local reading of byte-range requests for :mod:`nwbzarr.storage.ranges`.
 
 :func:`plan_spans` groups the ranges of one batch into requests (per file, sorted, merged across
-small gaps); :func:`pread_range` reads a range of a local file with :func:`os.pread`.
+small gaps); :func:`pread_range` reads a range of a local file with :func:`os.pread`, after
+checking the opened descriptor against the access policy's record of the path
+(:func:`nwbzarr.virtual.policy.verify_opened`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import RemoteAccessError, RemoteReadError, StoreNotFoundError
 from ..virtual.manifest import ByteRange
+from ..virtual.policy import verify_opened
 from .http_ranges import range_text
 
 __all__ = ["Span", "plan_spans", "protocol_of", "local_path", "pread_range"]
@@ -145,6 +148,11 @@ def pread_range(path: str, offset: int, length: int, clamp: bool) -> bytes:
         The file cannot be opened for lack of permission.
     RemoteReadError
         The range runs past the end of the file (and ``clamp`` is False).
+    UntrustedReferenceError
+        The path now opens another file than the one the access policy checked, outside the
+        allowed roots.
+    SourceChangedError
+        The file was replaced, or its size differs from the one its reference JSON recorded.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -153,8 +161,11 @@ def pread_range(path: str, offset: int, length: int, clamp: bool) -> bytes:
     except PermissionError as exc:
         raise RemoteAccessError(f"{path}: permission denied reading the file") from exc
     try:
+        # the file opened must be the one the access policy checked (no symbolic link swapped
+        # in since), with the size its reference JSON recorded
+        st = verify_opened(path, fd)
         if length < 0:
-            length = max(os.fstat(fd).st_size - offset, 0)
+            length = max(st.st_size - offset, 0)
         parts = []
         got = 0
         while got < length:

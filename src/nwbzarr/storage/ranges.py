@@ -63,7 +63,7 @@ def open_range_reader(
     max_concurrency: int = 16,
     retries: int = 5,
     backoff: float = 0.1,
-    timeout: float = 30.0,
+    timeout: float | None = None,
 ) -> ByteRangeReader:
     """A reader of byte ranges of local files and URLs (the ``RangeReader`` protocol).
 
@@ -86,8 +86,9 @@ def open_range_reader(
         Retries of a failed request (so ``retries + 1`` attempts).
     backoff : float
         Delay (seconds) before the first retry; doubles for each next one, with jitter.
-    timeout : float
-        Seconds allowed for each request.
+    timeout : float, optional
+        Seconds allowed for each request (all its redirects, headers and body); default
+        :attr:`nwbzarr.limits.Limits.http_timeout` (``NWBZARR_HTTP_TIMEOUT``, 30 s).
 
     Returns
     -------
@@ -150,13 +151,17 @@ class ByteRangeReader:
         max_concurrency: int = 16,
         retries: int = 5,
         backoff: float = 0.1,
-        timeout: float = 30.0,
+        timeout: float | None = None,
     ) -> None:
         if merge_gap < 0 or max_merged_bytes < 1 or max_concurrency < 1 or retries < 0:
             raise ValueError(
                 "open_range_reader: merge_gap and retries must be >= 0, max_merged_bytes and "
                 "max_concurrency >= 1"
             )
+        if timeout is None:
+            from .. import limits
+
+            timeout = limits.current().http_timeout
         if backoff < 0 or timeout <= 0:
             raise ValueError("open_range_reader: backoff must be >= 0 and timeout > 0 seconds")
         self.storage_options = dict(storage_options or {})

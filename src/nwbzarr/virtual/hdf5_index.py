@@ -37,7 +37,7 @@ from zarr.storage import MemoryStore
 from ..conventions.attributes import DTYPE_ATTR, LINKS_ATTR, OBJECT_REFERENCE, REFERENCE_FIELDS_ATTR
 from ..conventions.layout import choose_chunks, compressors_for
 from ..conventions.references import link_entry, normalize_path
-from ..errors import HDF5IndexError, UnsupportedCodecError
+from ..errors import HDF5IndexError, LinkCycleError, UnsupportedCodecError
 from .filters import hdf5_codecs
 from .hdf5_values import (
     attribute_values,
@@ -49,7 +49,7 @@ from .hdf5_values import (
 )
 from .manifest import ByteRange, ReferenceSet, gc_paused
 
-__all__ = ["index_hdf5"]
+__all__ = ["index_hdf5", "check_hard_link_loops"]
 
 #: Block size (bytes) of the fsspec file h5py reads a remote file through.
 REMOTE_BLOCK_SIZE = 256 * 1024
@@ -122,6 +122,59 @@ def index_hdf5(
                 "file may be truncated or corrupt"
             ) from err
     return ReferenceSet(refs=refs, zarr_format=3, dialect="hdf5", location=None, sources=(ref_url,))
+
+
+def check_hard_link_loops(h5file: h5py.File) -> None:
+    """Refuse an HDF5 file in which a group contains itself through hard links.
+
+    ``f["a/loop"] = f["a"]`` makes group ``/a`` its own child; readers that walk the file
+    recursively (hdmf's ``HDF5IO.read_builder``, used by ``nwbzarr convert``) then never end.
+    :func:`index_hdf5` needs no such check (it indexes each object once and writes a repeated
+    group as a link); call this before handing a file to such a reader.
+
+    Parameters
+    ----------
+    h5file : h5py.File
+        The open file.
+
+    Raises
+    ------
+    LinkCycleError
+        A group is reachable from itself by hard links; the message lists the cycle.
+    """
+    done: set = set()
+    path_ids: list = [h5file["/"].id]  # the groups on the current path, root first
+    names: list[str] = ["/"]
+    stack = [iter(_hard_linked_groups(h5file, "/"))]  # iterative: any nesting depth
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            done.add(path_ids.pop())
+            names.pop()
+            continue
+        child, child_path = step
+        if child.id in path_ids:
+            start = names[path_ids.index(child.id)]
+            cycle = names[names.index(start) :] + [child_path]
+            raise LinkCycleError(
+                f"{h5file.filename}: HDF5 hard links form a cycle: {' -> '.join(cycle)} (the "
+                f"same group as {start}); the group contains itself, so the file cannot be "
+                "read as a tree"
+            )
+        if child.id in done:
+            continue
+        path_ids.append(child.id)
+        names.append(child_path)
+        stack.append(iter(_hard_linked_groups(child, child_path)))
+
+
+def _hard_linked_groups(group: h5py.Group, path: str) -> Iterator[tuple[h5py.Group, str]]:
+    for name in group:
+        if isinstance(group.get(name, getlink=True), h5py.HardLink):
+            child = group.get(name)
+            if isinstance(child, h5py.Group):
+                yield child, posixpath.join(path, name)
 
 
 def _open_source(url: str, storage_options: dict | None) -> Any:
@@ -198,6 +251,9 @@ class _Indexer:
 
     # -- walk -----------------------------------------------------------------------------
     def run(self) -> dict:
+        # the root too: a hard link back to it (``f["a/up"] = f["/"]``) becomes a link, so a
+        # group that contains itself is indexed once (reading it raises LinkCycleError)
+        self._paths[self.file["/"].id] = "/"
         self._walk(self.file, "/")
         for dset, path in self._datasets:
             self.where = path

@@ -16,7 +16,8 @@ what is specific to LINDI:
 * groups carrying ``_SOFT_LINK`` are hidden and become ``_LINKS`` entries of their parent;
 * object (JSON) arrays are told apart (text, references, compound rows) by their first element;
 * arrays with ``_EXTERNAL_ARRAY_LINK`` read each chunk from the named HDF5 dataset through
-  h5py (local path, or a URL opened with fsspec and ``storage_options``).
+  h5py (local path, its opened file checked against the access policy, or a URL read through
+  :func:`~nwbzarr.storage.remote_file.open_remote_file` with ``storage_options``).
 """
 
 from __future__ import annotations
@@ -48,11 +49,17 @@ from ..conventions.lindi import (
     translate_attributes,
 )
 from ..conventions.references import link_entry
-from ..errors import LegacyFormatError, ReadOnlyError, ReferenceFileError
+from ..errors import (
+    LegacyFormatError,
+    ReadOnlyError,
+    ReferenceFileError,
+    SourceChangedError,
+    UntrustedReferenceError,
+)
 from ..storage.legacy_chunks import decode_v2_chunk
 from ..storage.legacy_v2 import ZARR_JSON, V2TranslatingStore
 from ..storage.resolve import join_location
-from .policy import AccessPolicy
+from .policy import AccessPolicy, verify_opened
 
 _DOC_LEAVES = (V2_GROUP, V2_ARRAY, V2_ATTRS)
 
@@ -266,13 +273,22 @@ class LindiTranslatingStore(V2TranslatingStore):
                 fileobj = None
                 try:
                     if "://" in url and not url.startswith("file://"):
-                        import fsspec
+                        # through the range reader: timeouts, capped bodies, checked redirects
+                        from ..storage.remote_file import open_remote_file
 
-                        fileobj = fsspec.open(url, "rb", **self._storage_options).open()
+                        fileobj = open_remote_file(url, self._storage_options)
                         self._h5files[url] = (h5py.File(fileobj, "r"), fileobj)
                     else:
                         local = url[len("file://") :] if url.startswith("file://") else url
-                        self._h5files[url] = (h5py.File(local, "r"), None)
+                        h5file = h5py.File(local, "r")
+                        try:  # the file opened must be the one the policy checked
+                            verify_opened(local, h5file.id.get_vfd_handle())
+                        except BaseException:
+                            h5file.close()
+                            raise
+                        self._h5files[url] = (h5file, None)
+                except (UntrustedReferenceError, SourceChangedError):
+                    raise
                 except (OSError, ValueError, ImportError) as exc:
                     if fileobj is not None:
                         fileobj.close()

@@ -16,7 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-__all__ = ["ByteRange", "References", "ReferenceSet", "RangeReader", "gc_paused"]
+__all__ = ["ByteRange", "References", "ReferenceSet", "RangeReader", "gc_paused", "check_range"]
+
+MAX_OFFSET = (1 << 63) - 1
+"""Largest file offset a read can name (``off_t``); ``offset + length`` must not pass it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,35 @@ class ByteRange:
             raise ValueError(
                 f"invalid byte range {self.url!r} offset={self.offset} length={self.length}"
             )
+
+
+def check_range(key: str, offset: int, length: int, where: str, max_length: int) -> None:
+    """Refuse a byte range before anything is read or allocated for it.
+
+    Parameters
+    ----------
+    key : str
+        The Zarr key the range serves (named in the message).
+    offset, length : int
+        The range (``length`` -1: to the end of the file).
+    where : str
+        The reference JSON, for messages.
+    max_length : int
+        ``limits.current().max_range_bytes`` (read once by the caller: this runs per key).
+
+    Raises
+    ------
+    LimitExceededError
+        ``length`` over ``max_length``, or ``offset + length`` past the largest file offset.
+    """
+    if length > max_length or offset + max(length, 0) > MAX_OFFSET:
+        from .. import limits
+
+        raise limits.exceeded(
+            f"{where}: reference {key!r} names the byte range offset={offset} length={length}",
+            "max_range_bytes",
+            length,
+        )
 
 
 #: Zarr key -> inline bytes or a byte range of another file.

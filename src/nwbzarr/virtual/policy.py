@@ -12,19 +12,52 @@ reference when a JSON is loaded (so a bad file fails at open, not in the middle 
   (``AccessPolicy(allow_local=[...])``), the roots named in the ``NWBZARR_ALLOWED_ROOTS``
   environment variable (``os.pathsep``-separated) and, for a JSON read from local disk, the
   JSON's own directory. A JSON read from a URL gets no local root of its own.
+* an ``http(s)`` URL target may not name a loopback, link-local, private, reserved or
+  unspecified address (the host name is resolved with :func:`socket.getaddrinfo` and every
+  address checked), unless it is the origin (host and port) the JSON itself was fetched from,
+  an origin the user opened in this process (:func:`trust_origin`), or private hosts are
+  allowed (``AccessPolicy(allow_private_hosts=True)``, ``NWBZARR_ALLOW_PRIVATE_HOSTS=1``).
+
+The same rules apply to every other path or URL found inside a file: external-link sources
+(``_LINKS``, legacy ``zarr_link``; :meth:`AccessPolicy.check_link`, whose own directory is the
+directory holding the store), LINDI ``_EXTERNAL_ARRAY_LINK`` targets and redirects
+(:func:`check_url_host`). A local target that passed the check is remembered by identity
+(device, inode); :func:`verify_opened` refuses a descriptor opened later on that path that
+is another file (a symbolic link swapped in after the check), and a file whose size differs
+from the one its reference JSON recorded (:func:`expect_source`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
+import stat
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..errors import UntrustedReferenceError
+from .. import limits
+from ..errors import SourceChangedError, UntrustedReferenceError
 
-__all__ = ["AccessPolicy", "ENV_ALLOWED_ROOTS", "DEFAULT_SCHEMES", "split_scheme"]
+__all__ = [
+    "AccessPolicy",
+    "ENV_ALLOWED_ROOTS",
+    "DEFAULT_SCHEMES",
+    "split_scheme",
+    "check_url_host",
+    "trust_origin",
+    "origin_of",
+    "expect_source",
+    "expected_source",
+    "check_remote_source",
+    "note_remote_source",
+    "learned_source",
+    "verify_opened",
+    "SourceRecord",
+]
 
 ENV_ALLOWED_ROOTS = "NWBZARR_ALLOWED_ROOTS"
 """Environment variable listing extra allowed local roots, ``os.pathsep``-separated."""
@@ -70,12 +103,17 @@ class AccessPolicy:
         Also allow the roots listed in the ``NWBZARR_ALLOWED_ROOTS`` environment variable.
     allow_own_directory : bool, default True
         Allow a JSON read from local disk to reference files under its own directory.
+    allow_private_hosts : bool or None, default None
+        Allow URL targets on loopback, link-local or private addresses of any host; None
+        follows :attr:`nwbzarr.limits.Limits.allow_private_hosts`
+        (``NWBZARR_ALLOW_PRIVATE_HOSTS``).
     """
 
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
     allow_local: tuple[str | Path, ...] = field(default_factory=tuple)
     use_env: bool = True
     allow_own_directory: bool = True
+    allow_private_hosts: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schemes", tuple(s.lower() for s in self.schemes))
@@ -133,6 +171,72 @@ class AccessPolicy:
         for key, target in items:
             check(key, target)
 
+    def private_hosts_allowed(self) -> bool:
+        """True if URL targets may name private, loopback or link-local addresses."""
+        if self.allow_private_hosts is not None:
+            return bool(self.allow_private_hosts)
+        return bool(limits.current().allow_private_hosts)
+
+    def check_link(self, store: str, base: str, own_dir: str, key: str, source: str) -> str:
+        """Resolve and check the ``source`` of an external link found in a store.
+
+        Parameters
+        ----------
+        store : str
+            The store (or file) holding the link, for messages.
+        base : str
+            Absolute path or URL the link's ``source`` is relative to (the store root).
+        own_dir : str
+            The directory holding the store (local path or URL): its files may be linked.
+        key : str
+            Where the link is (``"/acquisition/ts _LINKS"``), for messages.
+        source : str
+            The link's ``source`` as stored.
+
+        Returns
+        -------
+        str
+            The absolute path or URL of the linked file or store.
+
+        Raises
+        ------
+        UntrustedReferenceError
+            If the target lies outside ``own_dir`` and the allowed roots, uses a scheme that
+            is not allowed, or names a private address (message names the store, the link,
+            the target and how to allow it).
+        """
+        from ..storage.resolve import is_remote_url, join_location
+
+        scheme, path = split_scheme(source)
+        if scheme is not None:
+            target = source
+        elif os.path.isabs(path) and not is_remote_url(base):
+            target = os.path.normpath(path)
+        else:
+            target = join_location(base, path)
+        what = f"{store}: link {key} (source {source!r})"
+        tscheme, tpath = split_scheme(target)
+        if tscheme is None:
+            roots = [os.path.realpath(own_dir)] if not is_remote_url(own_dir) else []
+            roots += self.local_roots(None)
+            _check_local(what, target, tpath, roots, "link")
+            return tpath
+        if tscheme not in self.schemes:
+            raise UntrustedReferenceError(
+                f"{what} points at {target!r}, whose URL scheme {tscheme!r} is not allowed "
+                f"(allowed: {', '.join(self.schemes)})"
+            )
+        if scheme is None and is_remote_url(own_dir):  # relative: stays under the store's dir
+            inside = urlsplit(own_dir).path.rstrip("/") + "/"
+            if not (urlsplit(target).path.rstrip("/") + "/").startswith(inside):
+                raise UntrustedReferenceError(
+                    f"{what} points at {target!r}, outside the directory {own_dir!r} holding "
+                    "the store; a relative link may only name files next to the store"
+                )
+        trusted = (origin_of(base),) if is_remote_url(base) else ()
+        check_url_host(target, what=what, trusted=trusted, allow=self.private_hosts_allowed())
+        return target
+
 
 class _TargetChecker:
     """Checks targets of one reference set against a policy; each distinct target once."""
@@ -155,21 +259,354 @@ class _TargetChecker:
                     f"{scheme!r} is not allowed (allowed: {', '.join(self.policy.schemes)}); "
                     f"allow it with AccessPolicy(schemes=(..., {scheme!r}))"
                 )
+            own = split_scheme(self.location)[0] if self.location else None
+            trusted = (origin_of(self.location),) if own is not None else ()
+            check_url_host(
+                target,
+                what=f"{where}: reference {key!r}",
+                trusted=trusted,
+                allow=self.policy.private_hosts_allowed(),
+            )
         else:
             if self._roots is None:
                 self._roots = self.policy.local_roots(self.location)
-            real = os.path.realpath(path)
-            if not any(_is_under(real, root) for root in self._roots):
-                roots = ", ".join(self._roots) or "none"
-                raise UntrustedReferenceError(
-                    f"{where}: reference {key!r} points at the local file {target!r} "
-                    f"(resolved: {real!r}), outside the allowed local roots ({roots}); a JSON "
-                    "read from a URL may not name local files, a local JSON only files under "
-                    "its own directory. Allow the directory with "
-                    f"AccessPolicy(allow_local=[{os.path.dirname(real)!r}]) or the "
-                    f"{ENV_ALLOWED_ROOTS} environment variable"
-                )
+            _check_local(f"{where}: reference {key!r}", target, path, self._roots, "reference")
         self._seen.add(target)
+
+
+# -- local targets: the check, and the identity kept for later opens ---------------------------
+@dataclass(frozen=True)
+class SourceRecord:
+    """What a reference JSON recorded about one source when it was written.
+
+    Parameters
+    ----------
+    size : int or None
+        Size in bytes.
+    etag : str or None
+        HTTP ETag (remote sources), compared when the server sends one.
+    mtime : float or None
+        Modification time (seconds since the epoch); recorded, not compared (copies and
+        uploads change it without changing the bytes).
+    json : str or None
+        The reference JSON that recorded it, for messages.
+    """
+
+    size: int | None = None
+    etag: str | None = None
+    mtime: float | None = None
+    json: str | None = None
+
+
+_LOCK = threading.Lock()
+#: checked local target -> (st_dev, st_ino, allowed roots) at the time of the check
+_CHECKED: dict[str, tuple[int, int, tuple[str, ...]]] = {}
+#: source (path or URL) -> what its reference JSON recorded
+_EXPECTED: dict[str, SourceRecord] = {}
+#: URL -> size and ETag a server answered with (what a reference JSON written now records)
+_LEARNED: dict[str, SourceRecord] = {}
+#: (host, port) origins the user opened directly in this process
+_TRUSTED_ORIGINS: set[tuple[str, int | None]] = set()
+
+
+def _check_local(what: str, target: str, path: str, roots: list[str], kind: str) -> None:
+    """Refuse ``path`` outside ``roots``; remember the identity of the file that passed."""
+    real = os.path.realpath(path)
+    if not any(_is_under(real, root) for root in roots):
+        shown = ", ".join(roots) or "none"
+        rule = (
+            "a store may only link files in the directory holding it"
+            if kind == "link"
+            else "a JSON read from a URL may not name local files, a local JSON only files "
+            "under its own directory"
+        )
+        raise UntrustedReferenceError(
+            f"{what} points at the local file {target!r} (resolved: {real!r}), outside the "
+            f"allowed local roots ({shown}); {rule}. If the {kind} is "
+            f"trusted, allow the directory with AccessPolicy(allow_local=[{os.path.dirname(real)!r}"
+            f"]) or the {ENV_ALLOWED_ROOTS} environment variable"
+        )
+    try:
+        st = os.stat(real)
+    except OSError:
+        return  # missing: reported when it is read
+    with _LOCK:
+        _CHECKED[os.path.normpath(path)] = (st.st_dev, st.st_ino, tuple(roots))
+        _CHECKED[real] = (st.st_dev, st.st_ino, tuple(roots))
+
+
+def _fd_realpath(fd: int) -> str | None:
+    """The path an open descriptor refers to (Linux ``/proc/self/fd``), if known."""
+    try:
+        return os.path.realpath(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return None
+
+
+def verify_opened(path: str, fd: int) -> os.stat_result:
+    """Check a descriptor opened on ``path`` against what the access check saw.
+
+    Parameters
+    ----------
+    path : str
+        The local path as named by the reference (or link).
+    fd : int
+        Descriptor opened on ``path``.
+
+    Returns
+    -------
+    os.stat_result
+        ``os.fstat(fd)``.
+
+    Raises
+    ------
+    UntrustedReferenceError
+        The descriptor is another file than the one checked and lies outside the allowed
+        roots (a symbolic link swapped in after the check).
+    SourceChangedError
+        The descriptor is another file than the one checked (replaced), or its size is not the
+        size the reference JSON recorded.
+    """
+    st = os.fstat(fd)
+    norm = os.path.normpath(path)
+    with _LOCK:
+        checked = _CHECKED.get(norm)
+        expected = _EXPECTED.get(norm)
+    if checked is not None and (st.st_dev, st.st_ino) != checked[:2]:
+        real = _fd_realpath(fd)
+        roots = checked[2]
+        if (
+            real is None
+            or not any(_is_under(real, root) for root in roots)
+            or not (stat.S_ISREG(st.st_mode))
+        ):
+            raise UntrustedReferenceError(
+                f"{path}: the file was replaced after its access check by "
+                f"{real or 'another file'!r}, outside the allowed local roots "
+                f"({', '.join(roots) or 'none'}); refusing to read it"
+            )
+        raise SourceChangedError(
+            f"{path}: the file was replaced after its reference JSON was opened; re-open "
+            "the JSON (re-index the source with `nwbzarr index` if its contents changed)"
+        )
+    if expected is not None and expected.size is not None and st.st_size != expected.size:
+        raise _changed(path, expected, f"{st.st_size} bytes")
+    return st
+
+
+def _changed(source: str, expected: SourceRecord, now: str) -> SourceChangedError:
+    by = f" by {expected.json}" if expected.json else ""
+    return SourceChangedError(
+        f"{source}: the source now has {now}, the reference JSON recorded{by} "
+        f"{expected.size} bytes; its byte ranges cannot be trusted. Re-index the source "
+        "(nwbzarr index SOURCE OUT.json) and open the new JSON"
+    )
+
+
+def expect_source(source: str, record: SourceRecord) -> None:
+    """Record what a reference JSON says about ``source``; checked before reading from it.
+
+    Local sources are compared by :func:`verify_opened` (``fstat`` of each opened
+    descriptor), remote ones by :func:`check_remote_source` (from the first answer).
+
+    Parameters
+    ----------
+    source : str
+        Absolute path or URL, as the byte ranges name it.
+    record : SourceRecord
+        Its recorded size (and ETag, mtime).
+    """
+    scheme, path = split_scheme(source)
+    key = os.path.normpath(path) if scheme is None else source
+    with _LOCK:
+        _EXPECTED[key] = record
+
+
+def note_remote_source(url: str, size: int | None, etag: str | None = None) -> None:
+    """Remember the size (and ETag) a server told for ``url`` (recorded by a later save).
+
+    Parameters
+    ----------
+    url : str
+    size : int or None
+    etag : str or None
+    """
+    if size is None:
+        return
+    with _LOCK:
+        _LEARNED[url] = SourceRecord(size=size, etag=etag)
+
+
+def learned_source(url: str) -> SourceRecord | None:
+    """What a server told about ``url`` in this process (:func:`note_remote_source`), or None.
+
+    Parameters
+    ----------
+    url : str
+    """
+    with _LOCK:
+        return _LEARNED.get(url)
+
+
+def expected_source(source: str) -> SourceRecord | None:
+    """What a reference JSON recorded about ``source`` (a URL or path), or None.
+
+    Parameters
+    ----------
+    source : str
+    """
+    scheme, path = split_scheme(source)
+    with _LOCK:
+        return _EXPECTED.get(os.path.normpath(path) if scheme is None else source)
+
+
+def check_remote_source(url: str, size: int | None, etag: str | None = None) -> None:
+    """Compare what a server says about ``url`` with the record of its reference JSON.
+
+    Parameters
+    ----------
+    url : str
+    size : int or None
+        File size from ``Content-Range`` (or a whole 200 body), if known.
+    etag : str or None
+        The ``ETag`` header, if sent.
+
+    Raises
+    ------
+    SourceChangedError
+        If the size (or ETag, when both are known) differs from the record.
+    """
+    expected = expected_source(url)
+    if expected is None:
+        return
+    if size is not None and expected.size is not None and size != expected.size:
+        raise _changed(url, expected, f"{size} bytes")
+    if etag and expected.etag and etag.strip('"') != expected.etag.strip('"'):
+        raise SourceChangedError(
+            f"{url}: the source now has ETag {etag}, the reference JSON recorded "
+            f"{expected.etag}; its byte ranges cannot be trusted. Re-index the source "
+            "(nwbzarr index SOURCE OUT.json) and open the new JSON"
+        )
+
+
+# -- URLs: server-side request forgery ---------------------------------------------------------
+def origin_of(url: str | None) -> tuple[str, int | None] | None:
+    """``(host, port)`` of an ``http(s)`` URL (default ports filled in), else None.
+
+    Parameters
+    ----------
+    url : str or None
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return parts.hostname.lower().strip("[]"), port
+
+
+def trust_origin(url: str) -> None:
+    """Mark the origin of a URL the user opened directly as trusted for this process.
+
+    URLs found inside files (reference-JSON targets, links, redirects) may then name that host
+    and port even when it is a private or loopback address: the user chose it.
+
+    Parameters
+    ----------
+    url : str
+    """
+    origin = origin_of(url)
+    if origin is not None:
+        with _LOCK:
+            _TRUSTED_ORIGINS.add(origin)
+
+
+def _blocked_kind(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    mapped = getattr(addr, "ipv4_mapped", None)
+    if mapped is not None:
+        addr = mapped
+    for kind in ("loopback", "link_local", "unspecified", "private", "reserved", "multicast"):
+        if getattr(addr, f"is_{kind}", False):
+            return kind.replace("_", "-")
+    return None
+
+
+def check_url_host(
+    url: str,
+    *,
+    what: str,
+    trusted: Iterable[tuple[str, int | None] | None] = (),
+    allow: bool | None = None,
+) -> None:
+    """Refuse an ``http(s)`` URL found inside a file that names a non-public address.
+
+    The host is resolved with :func:`socket.getaddrinfo` (nothing is connected to) and every
+    address checked with :mod:`ipaddress`: loopback, link-local, private, unspecified,
+    reserved and multicast addresses are refused. Other schemes pass (their endpoint comes
+    from the caller's ``storage_options``). A name that does not resolve passes: no
+    connection to it can be made.
+
+    Parameters
+    ----------
+    url : str
+        The URL.
+    what : str
+        Where the URL was found (``"x.json: reference 'a/0'"``), for the message.
+    trusted : iterable of (str, int), optional
+        Origins allowed whatever their address (the origin of the file the URL was found in);
+        origins passed to :func:`trust_origin` are always trusted.
+    allow : bool, optional
+        Allow every private address; None: :attr:`nwbzarr.limits.Limits.allow_private_hosts`.
+
+    Raises
+    ------
+    UntrustedReferenceError
+        If the URL names a non-public address (message names the URL, the address and how to
+        allow it).
+    """
+    origin = origin_of(url)
+    if origin is None:
+        return
+    if allow is None:
+        allow = limits.current().allow_private_hosts
+    if allow:
+        return
+    with _LOCK:
+        if origin in _TRUSTED_ORIGINS:
+            return
+    if origin in set(trusted):
+        return
+    host, port = origin
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return
+        addresses = []
+        for info in infos:
+            try:
+                addresses.append(ipaddress.ip_address(info[4][0].split("%")[0]))
+            except ValueError:
+                continue
+    for addr in addresses:
+        kind = _blocked_kind(addr)
+        if kind is not None:
+            raise UntrustedReferenceError(
+                f"{what} points at {url!r}, whose host {host!r} is the {kind} address {addr}; "
+                "a URL found inside a file may not reach loopback, link-local or private "
+                "addresses of another host than the file's own (server-side request "
+                "forgery). If the file is trusted, allow it with "
+                "NWBZARR_ALLOW_PRIVATE_HOSTS=1 or AccessPolicy(allow_private_hosts=True)"
+            )
 
 
 def _is_under(path: str, root: str) -> bool:

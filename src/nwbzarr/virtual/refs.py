@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import json
 import os
 import posixpath
@@ -40,9 +39,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .. import limits
+from ..conventions.bounded_json import check_nesting
+from ..conventions.bounded_json import loads as bounded_loads
 from ..errors import ReferenceFileError, StoreNotFoundError
 from ..storage.resolve import is_remote_url, join_location, remote_access_error
-from .manifest import ByteRange, References, ReferenceSet, gc_paused
+from .jinja_bounded import compile_template, expand_gen
+from .manifest import ByteRange, References, ReferenceSet, check_range, gc_paused
 from .policy import AccessPolicy, split_scheme
 
 __all__ = [
@@ -58,9 +61,6 @@ FORMAT_VERSION = 1
 
 METADATA_NAMES = frozenset(("zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata"))
 """Last key components of Zarr metadata documents (kept as readable JSON text)."""
-
-MAX_GENERATED_REFS = 50_000_000
-"""Upper bound on the references one kerchunk ``gen`` section may expand to."""
 
 _TEMPLATE = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)\s*}}")
 # LINDI's special attributes (docs/special_zarr_annotations.md in the lindi repository)
@@ -97,6 +97,10 @@ def parse_references(
         Not a JSON object, unknown version, a malformed value or template (names the key).
     UntrustedReferenceError
         A target outside what ``policy`` allows (names the key and how to allow it).
+    LimitExceededError
+        Over a limit of :mod:`nwbzarr.limits`: nesting (``max_json_depth``), a byte range
+        (``max_range_bytes``), a template (``max_template_bytes``), the keys a ``gen`` section
+        makes (``max_generated_refs``; counted before anything is expanded).
     """
     where = location or "reference JSON"
     if not isinstance(document, dict):
@@ -121,6 +125,7 @@ def parse_references(
             raise ReferenceFileError(f"{where}: 'templates' must map names to strings")
         if not isinstance(gens, list):
             raise ReferenceFileError(f"{where}: 'gen' must be a list")
+        _check_bounds(document, templates, where)
     else:
         raise ReferenceFileError(
             f"{where}: unknown reference file version {version!r} (this nwbzarr reads "
@@ -134,6 +139,8 @@ def parse_references(
     if gens:
         for key, value in _expand_gen(gens, templates, where):
             refs[key] = _decode(key, value, targets, where)
+    if block is not None:
+        _expect_sources(block, templates, targets, where)
     zarr_format = _zarr_format(refs, where)
     if block is not None:
         dialect = str(block.get("dialect", "nwbzarr"))
@@ -185,13 +192,16 @@ def load_references(
         The file is not valid JSON or not a reference file (names the file and key).
     UntrustedReferenceError
         A reference points outside what ``policy`` allows.
+    LimitExceededError
+        The file is larger than ``max_json_bytes``, nests deeper than ``max_json_depth``, or is
+        over another limit (see :func:`parse_references`).
     """
     location, data = _read(path_or_url, storage_options)
+    if len(data) > limits.current().max_json_bytes:
+        raise limits.exceeded(f"{location}: reference JSON", "max_json_bytes", len(data))
     with gc_paused():  # many small objects and no cycles: collections only cost time
-        try:
-            document = json.loads(data)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ReferenceFileError(f"{location}: not a valid JSON file ({exc})") from exc
+        # nesting: Python's limit here, max_json_depth on the parts that may nest (below)
+        document = bounded_loads(data, location, ReferenceFileError)
         return parse_references(document, location, policy)
 
 
@@ -212,6 +222,12 @@ def save_references(
         name one source (e.g. the public URL of a local ``.nwb`` that was indexed), or a
         mapping ``{source: url}``. Sources not replaced are written relative to the JSON's
         directory when they lie under it (the pair can then move together), else absolute.
+
+    Notes
+    -----
+    The ``"nwbzarr"`` block records each source's size (and mtime; ETag when known) under
+    ``"sources"``; a reader refuses a source whose size changed
+    (:class:`~nwbzarr.errors.SourceChangedError`).
 
     Raises
     ------
@@ -247,6 +263,9 @@ def save_references(
         },
         "templates": templates,
     }
+    records = {names[src]: rec for src in sources if (rec := _source_record(src))}
+    if records:  # checked by the reader before it reads a source (SourceChangedError)
+        header["nwbzarr"]["sources"] = records
     lines = [json.dumps(header)[:-1] + ', "refs": {']
     items = list(refset.refs.items())
     with gc_paused():
@@ -265,6 +284,8 @@ def _read(path_or_url: str | Path, storage_options: dict[str, Any] | None) -> tu
     """Return ``(location, bytes)`` of a local file or URL."""
     raw = os.fspath(path_or_url)
     scheme, local = split_scheme(raw)
+    if scheme in ("http", "https"):
+        return raw, _fetch_http(raw, storage_options)
     if scheme is not None and is_remote_url(raw):
         from fsspec.core import url_to_fs
 
@@ -290,6 +311,26 @@ def _read(path_or_url: str | Path, storage_options: dict[str, Any] | None) -> tu
         raise ReferenceFileError(f"{location}: is a directory, not a reference JSON") from exc
 
 
+def _fetch_http(url: str, storage_options: dict[str, Any] | None) -> bytes:
+    """A reference JSON over HTTP(S): one GET within http_timeout and max_json_bytes."""
+    from zarr.core.sync import sync
+
+    from .. import limits
+    from ..storage.http_ranges import HTTPRanges
+    from .policy import trust_origin
+
+    trust_origin(url)  # the user opened it: its references may name the same host
+
+    async def fetch() -> bytes:
+        http = HTTPRanges(storage_options or {}, None, {}, {}, lambda requests, nbytes: None)
+        try:
+            return await http.fetch_document(url, limits.current().max_json_bytes, "reference JSON")
+        finally:
+            await http.close()
+
+    return sync(fetch())
+
+
 class _Targets:
     """Resolves byte-range targets (templates, relative locations) and checks each once."""
 
@@ -300,11 +341,15 @@ class _Targets:
         self.resolved: dict[str, str] = {}
         self.sources: dict[str, None] = {}
         self._base: str | None = _parent(location) if location else None
+        lim = limits.current()
+        self.max_range = lim.max_range_bytes
+        self.max_depth = lim.max_json_depth
+        self.max_chars = lim.max_template_bytes
 
     def __call__(self, key: str, url: Any, where: str) -> str:
         if not isinstance(url, str) or not url:
             raise ReferenceFileError(
-                f"{where}: reference {key!r} has target {url!r}; expected a URL or path"
+                f"{where}: reference {key!r} has target {url!r:.80}; expected a URL or path"
             )
         target = self.resolved.get(url)
         if target is None:
@@ -314,14 +359,35 @@ class _Targets:
             self.sources[target] = None
         return target
 
+    def _substitute(self, key: str, url: str, where: str) -> str:
+        """``{{name}}`` replaced by its template (output bounded by max_template_bytes)."""
+        pieces, size, pos = [], 0, 0
+        for m in _TEMPLATE.finditer(url):
+            try:
+                value = self.templates[m.group(1)]
+            except KeyError:
+                raise ReferenceFileError(
+                    f"{where}: reference {key!r} uses the undefined template {m.group(1)!r}"
+                ) from None
+            pieces += (url[pos : m.start()], value)
+            size += m.start() - pos + len(value)
+            pos = m.end()
+            if size > self.max_chars:
+                break
+        pieces.append(url[pos:])
+        size += len(url) - pos
+        if size > self.max_chars:
+            raise limits.exceeded(
+                f"{where}: reference {key!r}: its URL template renders", "max_template_bytes", size
+            )
+        out = "".join(pieces)
+        if "{{" in out:  # a kerchunk expression beyond {{name}}: evaluated at bounded cost
+            out = compile_template(out, f"{where}: reference {key!r} URL")(self.templates)
+        return out
+
     def _resolve(self, key: str, url: str, where: str) -> str:
         if "{{" in url:
-            try:
-                url = _TEMPLATE.sub(lambda m: self.templates[m.group(1)], url)
-            except KeyError as exc:
-                raise ReferenceFileError(
-                    f"{where}: reference {key!r} uses the undefined template {exc.args[0]!r}"
-                ) from None
+            url = self._substitute(key, url, where)
         scheme, path = split_scheme(url)
         if scheme is not None:
             return url
@@ -356,14 +422,22 @@ def _decode(key: str, value: Any, targets: _Targets, where: str) -> bytes | Byte
                 raise ReferenceFileError(
                     f"{where}: reference {key!r} holds invalid base64 ({exc})"
                 ) from None
+        if (
+            value.count("[") + value.count("{") > targets.max_depth
+            and key.rpartition("/")[2] in METADATA_NAMES
+        ):  # metadata text zarr will parse: its nesting checked once, here
+            label = f"{where}: reference {key!r}"
+            check_nesting(bounded_loads(value, label, ReferenceFileError), label)
         return value.encode("utf-8")
     if isinstance(value, dict):
+        check_nesting(value, f"{where}: reference {key!r}")
         return json.dumps(value, separators=(",", ":")).encode("utf-8")
     if isinstance(value, list) and len(value) == 1:
         return ByteRange(targets(key, value[0], where), 0, -1)
     if isinstance(value, list) and len(value) == 3:
         offset, length = value[1], value[2]
         if _is_count(offset) and _is_count(length):
+            check_range(key, offset, length, where, targets.max_range)
             return ByteRange(targets(key, value[0], where), offset, length)
     raise ReferenceFileError(
         f"{where}: reference {key!r} has an invalid value {str(value)[:80]!r}; expected a "
@@ -377,69 +451,19 @@ def _is_count(x: Any) -> bool:
 
 
 def _expand_gen(gens: list, templates: dict[str, str], where: str) -> Iterator[tuple[str, list]]:
-    """Expand kerchunk ``gen`` entries (Jinja2 templates over integer dimensions)."""
-    try:
-        from jinja2 import TemplateError
-        from jinja2.sandbox import SandboxedEnvironment
-    except ImportError:  # pragma: no cover - jinja2 ships with most scientific stacks
-        raise ReferenceFileError(
-            f"{where}: the 'gen' section needs jinja2 (pip install jinja2)"
-        ) from None
-    env = SandboxedEnvironment()
-    total = 0
-    for index, gen in enumerate(gens):
-        label = f"{where}: gen[{index}]"
-        try:
-            dims = _gen_dimensions(gen)
-            total += _product_size(dims)
-            if total > MAX_GENERATED_REFS:
-                raise ReferenceFileError(f"{label} expands to more than {MAX_GENERATED_REFS} keys")
-            key_t = env.from_string(gen["key"])
-            url_t = env.from_string(gen["url"])
-            has_offset, has_length = "offset" in gen, "length" in gen
-            if has_offset != has_length:
-                raise ReferenceFileError(f"{label}: needs both 'offset' and 'length' or neither")
-            off_t = env.from_string(str(gen["offset"])) if has_offset else None
-            len_t = env.from_string(str(gen["length"])) if has_length else None
-            names = list(dims)
-            for values in itertools.product(*dims.values()):
-                ctx = {**templates, **dict(zip(names, values))}
-                url = url_t.render(ctx)
-                if off_t is None:
-                    yield key_t.render(ctx), [url]
-                else:
-                    offset, length = int(off_t.render(ctx)), int(len_t.render(ctx))
-                    yield key_t.render(ctx), [url, offset, length]
-        except ReferenceFileError:
-            raise
-        except (KeyError, TypeError, ValueError, TemplateError) as exc:
-            raise ReferenceFileError(
-                f"{label} is malformed ({type(exc).__name__}: {exc}); expected "
-                "{'key', 'url', 'dimensions'[, 'offset', 'length']}"
-            ) from None
+    """Expand kerchunk ``gen`` entries at bounded cost (:mod:`nwbzarr.virtual.jinja_bounded`)."""
+    return expand_gen(gens, templates, where)
 
 
-def _gen_dimensions(gen: Any) -> dict[str, list | range]:
-    if not isinstance(gen, dict) or not isinstance(gen.get("dimensions"), dict):
-        raise TypeError("entry or its 'dimensions' is not an object")
-    dims: dict[str, list | range] = {}
-    for name, spec in gen["dimensions"].items():
-        if isinstance(spec, list):
-            dims[name] = spec
-        elif isinstance(spec, dict):
-            dims[name] = range(
-                int(spec.get("start", 0)), int(spec["stop"]), int(spec.get("step", 1))
-            )
-        else:
-            raise TypeError(f"dimension {name!r} is neither a list nor {{start, stop, step}}")
-    return dims
-
-
-def _product_size(dims: dict[str, list | range]) -> int:
-    size = 1
-    for values in dims.values():
-        size *= len(values)
-    return size
+def _check_bounds(document: dict, templates: dict[str, str], where: str) -> None:
+    """Template lengths and the nesting of everything but ``refs`` (checked per value)."""
+    max_chars = limits.current().max_template_bytes
+    for name, value in templates.items():
+        if len(value) > max_chars:
+            raise limits.exceeded(f"{where}: template {name!r}", "max_template_bytes", len(value))
+    for name, value in document.items():
+        if name != "refs" and isinstance(value, (dict, list)):
+            check_nesting(value, f"{where}: {name!r}")
 
 
 def _zarr_format(refs: References, where: str) -> int:
@@ -466,6 +490,56 @@ def _looks_like_lindi(document: dict, refs: References, location: str | None) ->
             if any(marker.encode() in value for marker in _LINDI_MARKERS):
                 return True
     return False
+
+
+def _expect_sources(block: dict, templates: dict, targets: _Targets, where: str) -> None:
+    """Hand the source records of an nwbzarr block (size, ETag, mtime) to the access policy."""
+    from .policy import SourceRecord, expect_source
+
+    records = block.get("sources")
+    if records is None:
+        return
+    if not isinstance(records, dict):
+        raise ReferenceFileError(f"{where}: 'nwbzarr.sources' must be a JSON object")
+    for name, record in records.items():
+        if name not in templates or not isinstance(record, dict):
+            continue
+        size, etag, mtime = record.get("size"), record.get("etag"), record.get("mtime")
+        if not (size is None or _is_count(size)):
+            raise ReferenceFileError(f"{where}: nwbzarr.sources[{name!r}].size must be >= 0")
+        target = targets._resolve(name, templates[name], where)
+        if target not in targets.sources:
+            continue  # not used by any reference
+        expect_source(
+            target,
+            SourceRecord(
+                size=size,
+                etag=etag if isinstance(etag, str) else None,
+                mtime=mtime if isinstance(mtime, (int, float)) else None,
+                json=targets.location,
+            ),
+        )
+
+
+def _source_record(source: str) -> dict | None:
+    """Size and mtime of a local source (what a reader checks it against), or None."""
+    scheme, path = split_scheme(source)
+    if scheme is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return {"size": st.st_size, "mtime": st.st_mtime}
+    from .policy import expected_source, learned_source
+
+    # what the server told when the source was read (indexed), else what a loaded JSON said
+    known = learned_source(source) or expected_source(source)
+    if known is None or known.size is None:
+        return None
+    out: dict[str, Any] = {"size": known.size}
+    if known.etag:
+        out["etag"] = known.etag
+    return out
 
 
 def _check_block(block: Any, where: str) -> None:

@@ -175,7 +175,11 @@ def open_virtual_store(
     from .store import ReferenceStore
 
     text = os.fspath(path)
-    if not is_remote_url(text):
+    if is_remote_url(text):
+        from .policy import trust_origin
+
+        trust_origin(text)  # the user opened it: references may name the same host and port
+    else:
         if not Path(text).is_file():
             raise StoreNotFoundError(
                 f"{text}: no such file; give the path of an HDF5 .nwb file or a reference JSON"
@@ -202,6 +206,33 @@ def open_virtual_store(
             store, storage_options=storage_options, policy=policy, location=refset.location
         )
     return store
+
+
+def _check_index_output(src: str, out: str) -> None:
+    """Refuse an ``out`` whose replacement would lose data: the source itself (or a directory
+    holding it), or an existing file that is not a reference JSON.
+
+    Raises
+    ------
+    UnsafeDestinationError
+        As described; nothing is touched.
+    """
+    from ..errors import UnsafeDestinationError
+    from ..storage.resolve import is_remote_url
+
+    if not is_remote_url(src) and os.path.lexists(out):
+        real_src, real_out = os.path.realpath(src), os.path.realpath(out)
+        same = os.path.commonpath([real_src, real_out]) == real_out
+        if same or (os.path.exists(out) and os.path.samefile(src, out)):
+            raise UnsafeDestinationError(
+                f"{out}: is the source {src} (or holds it); nothing was changed. Write the "
+                "reference JSON under another name, e.g. session.nwb.json"
+            )
+    if os.path.isfile(out) and source_kind(out) != "references":
+        raise UnsafeDestinationError(
+            f"{out}: exists and is not a reference JSON, so it is not replaced; nothing was "
+            "changed. Remove it or choose another output name"
+        )
 
 
 def index_to_json(
@@ -245,8 +276,15 @@ def index_to_json(
     ------
     StoreNotFoundError
         If ``src`` does not exist.
+    UnsafeDestinationError
+        If ``out`` is ``src`` (or a directory holding it), or an existing file that is not a
+        reference JSON; nothing is written.
     HDF5IndexError, UnsupportedCodecError
-        If the file cannot be indexed (names the dataset).
+        If the file cannot be indexed (names the dataset); an existing ``out`` is left as
+        it was.
+    OSError
+        If ``out`` cannot be written (permission denied, disk full); no partial file is left
+        and an existing ``out`` is left as it was.
     """
     from ..storage.resolve import is_remote_url
     from .hdf5_index import index_hdf5
@@ -256,6 +294,7 @@ def index_to_json(
     text = os.fspath(src)
     if not is_remote_url(text) and not Path(text).is_file():
         raise StoreNotFoundError(f"{text}: no such file; give the path of an HDF5 .nwb file")
+    _check_index_output(text, os.fspath(out))
     kwargs: dict[str, Any] = {"url": url, "storage_options": storage_options}
     if max_chunk_bytes is not None:
         kwargs["max_chunk_bytes"] = int(max_chunk_bytes)

@@ -1,0 +1,412 @@
+"""Decompressors that refuse to inflate a chunk beyond its array's declared chunk shape.
+
+zarr-python decodes a chunk with whatever size the stored bytes claim: a 32 KB zstd frame whose
+header declares 1 GiB allocates 1 GiB, and so does a Blosc header, while gzip/zlib inflate
+without any bound. Stored bytes are untrusted input, so inside zarr's codec pipeline (the
+array's metadata keeps zarr's own codec classes) the compressors are replaced by subclasses that
+check the size first:
+
+* **zstd** (``zstd``, ``numcodecs.zstd``): the frame header's content size is read before
+  decompressing; a frame without one is decoded into a buffer of exactly the chunk's size.
+* **Blosc** (``blosc``, ``numcodecs.blosc``): the header's uncompressed size is checked.
+* **gzip / zlib** (``gzip``, ``numcodecs.gzip``, ``numcodecs.zlib``): inflated with a bounded
+  ``zlib.decompressobj`` (``max_length``), so no more than the bound is ever produced.
+
+The bound is the chunk's byte size (shape x item size) plus 1/8 and 64 KiB of slack (a
+compressor may sit on top of another one), and never more than ``limits.max_chunk_bytes``; for
+variable-length data (text) it is ``max_chunk_bytes``. A chunk over the bound raises
+:class:`~nwbzarr.errors.CorruptChunkError`; the array path and chunk key are added by
+:func:`locate_corrupt_chunk`, which the lazy views call when a read fails.
+
+Every use of zarr internals (codec classes, the pipeline registry, chunk specs) is in this
+module and feature-checked: on a zarr-python without them :func:`install` does nothing and
+reads behave as plain zarr-python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import struct
+import warnings
+import zlib
+from typing import Any
+
+import numpy as np
+
+from .. import limits
+from ..errors import CorruptChunkError
+
+__all__ = [
+    "install",
+    "decoded_bound",
+    "zstd_content_size",
+    "zstd_decode",
+    "blosc_decode",
+    "inflate",
+    "locate_corrupt_chunk",
+    "DECODE_ERRORS",
+]
+
+#: Exceptions a decompressor or deserializer raises on bytes it cannot decode.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    CorruptChunkError,
+    RuntimeError,
+    ValueError,
+    TypeError,
+    EOFError,
+    IndexError,
+    zlib.error,
+    OSError,  # gzip.BadGzipFile
+)
+
+_ZSTD_MAGIC = 0xFD2FB528
+_DEFAULT_PIPELINE = "zarr.core.codec_pipeline.BatchedCodecPipeline"
+_INSTALLED = False
+
+
+def decoded_bound(chunk_spec: Any) -> tuple[int, int | None]:
+    """The most bytes a compressor of a chunk may produce, and the chunk's exact byte size.
+
+    Parameters
+    ----------
+    chunk_spec : zarr.core.array_spec.ArraySpec
+        The spec zarr passes to a codec (shape and data type of the decoded chunk).
+
+    Returns
+    -------
+    tuple
+        ``(bound, exact)``: ``exact`` is shape x item size, or None for variable-length data.
+    """
+    most = limits.current().max_chunk_bytes
+    try:
+        itemsize = chunk_spec.dtype.to_native_dtype().itemsize
+        kind = chunk_spec.dtype.to_native_dtype().kind
+        exact = math.prod(chunk_spec.shape) * itemsize if kind not in "OT" and itemsize else None
+    except (AttributeError, TypeError, ValueError):
+        exact = None
+    if exact is None:
+        return most, None
+    return min(most, exact + exact // 8 + 65536), exact
+
+
+def _too_big(what: str, size: int | None, bound: int, exact: int | None) -> CorruptChunkError:
+    shape = f"the chunk holds {exact} bytes" if exact is not None else "no chunk shape bound"
+    said = f"declares {size} decoded bytes" if size is not None else "inflates to"
+    return CorruptChunkError(
+        f"{what} {said}, more than the {bound} allowed ({shape}; "
+        f"limit max_chunk_bytes={limits.current().max_chunk_bytes}, "
+        f"{limits.env_name('max_chunk_bytes')})"
+    )
+
+
+def _as_bytes(chunk_bytes: Any) -> bytes | memoryview:
+    data = chunk_bytes.as_numpy_array() if hasattr(chunk_bytes, "as_numpy_array") else chunk_bytes
+    return memoryview(np.ascontiguousarray(data)).cast("B")
+
+
+def zstd_content_size(data: bytes | memoryview) -> int | None:
+    """The decoded size a zstd frame header declares, or None if it declares none.
+
+    Raises
+    ------
+    CorruptChunkError
+        If the bytes do not start with a zstd frame header.
+    """
+    if len(data) < 5 or struct.unpack_from("<I", data, 0)[0] != _ZSTD_MAGIC:
+        raise CorruptChunkError("the bytes are not a zstd frame (bad magic number)")
+    fhd = data[4]
+    fcs_flag, single = fhd >> 6, (fhd >> 5) & 1
+    dict_size = (0, 1, 2, 4)[fhd & 3]
+    pos = 5 + (0 if single else 1) + dict_size
+    fcs_len = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    if fcs_len == 0:
+        return None
+    if len(data) < pos + fcs_len:
+        raise CorruptChunkError("the zstd frame header is truncated")
+    raw = bytes(data[pos : pos + fcs_len])
+    size = int.from_bytes(raw, "little")
+    return size + 256 if fcs_len == 2 else size
+
+
+def zstd_decode(codec: Any, data: Any, bound: int, exact: int | None = None) -> np.ndarray:
+    """Decode a zstd frame with numcodecs ``codec``, refusing more than ``bound`` bytes.
+
+    Parameters
+    ----------
+    codec : numcodecs.zstd.Zstd
+        The decoder.
+    data : bytes-like
+        The stored frame.
+    bound : int
+        Most decoded bytes accepted.
+    exact : int, optional
+        The decoded size when known (a frame that declares no size is decoded into exactly
+        this many bytes; without it such a frame is refused).
+
+    Raises
+    ------
+    CorruptChunkError
+        Not a zstd frame, or it declares (or holds) more than ``bound`` bytes.
+    """
+    size = zstd_content_size(data)
+    if size is not None and size > bound:
+        raise _too_big("the zstd frame header", size, bound, exact)
+    if size is None:
+        if exact is None:
+            raise CorruptChunkError(
+                "the zstd frame declares no content size and the chunk has no fixed byte size "
+                "to decode it into"
+            )
+        out = np.empty(exact, dtype="u1")
+        codec.decode(data, out=out)
+        return out
+    return np.frombuffer(codec.decode(data), dtype="u1")
+
+
+def blosc_decode(codec: Any, data: Any, bound: int, exact: int | None = None) -> np.ndarray:
+    """Decode a Blosc buffer with numcodecs ``codec`` if its header declares <= ``bound`` bytes.
+
+    Raises
+    ------
+    CorruptChunkError
+        The header is truncated, declares more than ``bound`` decoded bytes, or more
+        compressed bytes than are stored.
+    """
+    if len(data) < 16:
+        raise CorruptChunkError(f"the Blosc header is truncated ({len(data)} bytes)")
+    nbytes, _blocksize, cbytes = struct.unpack_from("<III", data, 4)
+    if nbytes > bound:
+        raise _too_big("the Blosc header", nbytes, bound, exact)
+    if cbytes > len(data):
+        raise CorruptChunkError(
+            f"the Blosc header declares {cbytes} compressed bytes, but {len(data)} are stored"
+        )
+    return np.frombuffer(codec.decode(data), dtype="u1")
+
+
+def inflate(data: Any, bound: int, wbits: int = 15, exact: int | None = None) -> np.ndarray:
+    """Inflate zlib (``wbits`` 15) or gzip (31; several members) data, never past ``bound``.
+
+    Raises
+    ------
+    CorruptChunkError
+        The stream inflates to more than ``bound`` bytes, or is truncated.
+    zlib.error
+        The bytes are not a deflate stream.
+    """
+    what = "gzip" if wbits == 31 else "zlib"
+    pieces: list[bytes] = []
+    size = 0
+    rest: Any = data
+    while True:
+        d = zlib.decompressobj(wbits)
+        piece = d.decompress(rest, bound + 1 - size)
+        size += len(piece)
+        pieces.append(piece)
+        if size > bound or d.unconsumed_tail:
+            raise _too_big(f"the {what} stream", None, bound, exact)
+        if not d.eof:
+            raise CorruptChunkError(f"the {what} stream is truncated")
+        rest = d.unused_data
+        if wbits != 31 or not rest.strip(b"\0"):  # gzip: a further member may follow
+            break
+    out = pieces[0] if len(pieces) == 1 else b"".join(pieces)  # one member: no copy
+    return np.frombuffer(out, dtype="u1")
+
+
+def _zstd_decode(codec: Any, data: memoryview, chunk_spec: Any) -> np.ndarray:
+    return zstd_decode(codec, data, *decoded_bound(chunk_spec))
+
+
+def _blosc_decode(codec: Any, data: memoryview, chunk_spec: Any) -> np.ndarray:
+    return blosc_decode(codec, data, *decoded_bound(chunk_spec))
+
+
+def _inflate(data: memoryview, chunk_spec: Any, wbits: int) -> np.ndarray:
+    bound, exact = decoded_bound(chunk_spec)
+    return inflate(data, bound, wbits, exact)
+
+
+def _checked(base: type, decode: Any) -> type:
+    """A subclass of codec class ``base`` whose chunk decoding goes through ``decode``."""
+
+    async def _decode_single(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        return await asyncio.to_thread(self._nwbzarr_decode_sync, chunk_bytes, chunk_spec)
+
+    def _nwbzarr_decode_sync(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        out = decode(self, _as_bytes(chunk_bytes), chunk_spec)
+        return chunk_spec.prototype.buffer.from_array_like(out)
+
+    name = "Checked" + base.__name__
+    cls = type(
+        name,
+        (base,),
+        {
+            "__module__": __name__,
+            "__qualname__": name,
+            "__doc__": f"{base.__name__} that checks the decoded size first (nwbzarr).",
+            "_decode_single": _decode_single,
+            "_nwbzarr_decode_sync": _nwbzarr_decode_sync,
+        },
+    )
+    if hasattr(base, "_decode_sync"):
+        cls._decode_sync = _nwbzarr_decode_sync
+    globals()[name] = cls  # importable by name: arrays (and their pipelines) pickle
+    return cls
+
+
+def _codec_table() -> dict[type, type]:
+    """Codec class -> its checked subclass, for the codec classes this zarr-python has.
+
+    A class is left out (decoded as zarr does) when it lacks the numcodecs decoder attribute
+    the check calls (``_zstd_codec``, ``_blosc_codec``, ``_codec``).
+    """
+    import zarr.codecs as zc
+
+    try:
+        import zarr.codecs.numcodecs as zn
+    except ImportError:  # pragma: no cover - older zarr-python
+        zn = None
+    wanted = (
+        (zc, "ZstdCodec", "_zstd_codec", lambda c, d, s: _zstd_decode(c._zstd_codec, d, s)),
+        (zc, "BloscCodec", "_blosc_codec", lambda c, d, s: _blosc_decode(c._blosc_codec, d, s)),
+        (zc, "GzipCodec", None, lambda c, d, s: _inflate(d, s, 31)),
+        (zn, "Zstd", "_codec", lambda c, d, s: _zstd_decode(c._codec, d, s)),
+        (zn, "Blosc", "_codec", lambda c, d, s: _blosc_decode(c._codec, d, s)),
+        (zn, "GZip", None, lambda c, d, s: _inflate(d, s, 31)),
+        (zn, "Zlib", None, lambda c, d, s: _inflate(d, s, 15)),
+    )
+    table = {}
+    for module, cls_name, attr, decode in wanted:
+        base = getattr(module, cls_name, None)
+        if base is None:
+            continue
+        if attr is not None:
+            try:
+                with warnings.catch_warnings():  # numcodecs wrappers warn on construction
+                    warnings.simplefilter("ignore")
+                    getattr(base(), attr)
+            except Exception:  # noqa: BLE001 - another zarr-python: leave this codec alone
+                continue
+        table[base] = _checked(base, decode)
+    return table
+
+
+def _as_checked(codec: Any, table: dict[type, type]) -> Any:
+    """``codec`` with its class swapped for the checked subclass (same fields and state)."""
+    checked = table.get(type(codec))
+    if checked is None:
+        return codec
+    twin = copy.copy(codec)
+    object.__setattr__(twin, "__class__", checked)  # frozen dataclass: no __setattr__
+    return twin
+
+
+def _pipeline_class() -> type:
+    """zarr's BatchedCodecPipeline, decoding through the checked compressors.
+
+    Only the pipeline's own copies of the compressors are swapped: an array's metadata (and so
+    ``array.compressors``, equality of codecs, what is written) keeps zarr's classes.
+    """
+    from zarr.core.codec_pipeline import BatchedCodecPipeline
+
+    table = _codec_table()
+
+    class CheckedCodecPipeline(BatchedCodecPipeline):
+        """BatchedCodecPipeline whose decompressors check decoded sizes (nwbzarr)."""
+
+        @classmethod
+        def from_codecs(cls, codecs: Any, *, batch_size: int | None = None) -> Any:
+            codecs = [_as_checked(c, table) for c in codecs]
+            return super().from_codecs(codecs, batch_size=batch_size)
+
+    CheckedCodecPipeline.__module__ = __name__
+    CheckedCodecPipeline.__qualname__ = "CheckedCodecPipeline"
+    return CheckedCodecPipeline
+
+
+def install() -> None:
+    """Make zarr-python decode zstd, Blosc, gzip and zlib chunks with size checks.
+
+    Registers a codec pipeline (zarr's own, with the checked decompressors) and selects it in
+    ``zarr.config`` (``codec_pipeline.path``; process-wide, for arrays opened after the call).
+    Idempotent; does nothing on a zarr-python without these hooks, or when another pipeline
+    than zarr's default was configured.
+    """
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    try:
+        import zarr
+        from zarr.registry import fully_qualified_name, register_pipeline
+
+        if zarr.config.get("codec_pipeline.path") != _DEFAULT_PIPELINE:
+            return  # the user chose a pipeline: leave it
+        cls = _pipeline_class()
+    except (ImportError, AttributeError, KeyError):  # pragma: no cover - other zarr versions
+        return
+    globals()[cls.__qualname__] = cls  # importable by the name zarr's config holds
+    register_pipeline(cls)
+    zarr.config.set({"codec_pipeline.path": fully_qualified_name(cls)})
+    _INSTALLED = True
+
+
+def locate_corrupt_chunk(array: Any, selection: Any, limit: int = 4096) -> tuple[str, str] | None:
+    """Find the stored chunk of ``array[selection]`` that does not decode.
+
+    Each chunk (or shard) the selection touches is fetched and decoded alone; the first whose
+    decoding fails is returned. Called after a read failed, so a healthy read costs nothing.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        The array whose read failed.
+    selection : Any
+        The selection that was read (basic indexing).
+    limit : int
+        Most chunks tried.
+
+    Returns
+    -------
+    tuple or None
+        ``(chunk key, reason)``, or None if every chunk decodes (the failure was elsewhere) or
+        the chunks cannot be enumerated on this zarr-python.
+    """
+    try:
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.indexing import BasicIndexer
+        from zarr.core.sync import sync
+
+        aa = array._async_array
+        meta = aa.metadata
+        indexer = BasicIndexer(selection, shape=meta.shape, chunk_grid=meta.chunk_grid)
+        coords = [c.chunk_coords for _, c in zip(range(limit), indexer)]
+        prototype = default_buffer_prototype()
+    except Exception:  # noqa: BLE001 - any failure: no location, the caller re-raises
+        return None
+
+    async def check(chunk: tuple[int, ...]) -> tuple[str, str] | None:
+        key = meta.encode_chunk_key(chunk)
+        data = await (aa.store_path / key).get(prototype=prototype)
+        if data is None:
+            return None
+        spec = meta.get_chunk_spec(chunk, aa.config, prototype)
+        try:
+            await aa.codec_pipeline.decode([(data, spec)])
+        except DECODE_ERRORS as err:
+            return key, f"{type(err).__name__}: {err}"
+        return None
+
+    async def first_bad() -> tuple[str, str] | None:
+        for chunk in coords:
+            found = await check(chunk)
+            if found is not None:
+                return found
+        return None
+
+    try:
+        return sync(first_bad())
+    except Exception:  # noqa: BLE001 - the store failed too: let the caller's error stand
+        return None
