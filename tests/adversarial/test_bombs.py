@@ -329,3 +329,28 @@ def test_cached_namespace_bomb(tmp_path):
     results = _run(f"STORE = {str(store)!r}\n" + _NAMESPACE_BOMB)
     _assert_refused(results["cached_namespace"], "max_spec_items", "bomb/0.1.0/bomb.extensions")
     assert "load_namespaces=False" in results["cached_namespace"]["message"]
+
+
+def test_legacy_v2_zstd_bomb_is_refused_before_decompressing():
+    """A legacy hdmf-zarr chunk whose zstd frame declares far more than its chunk shape."""
+    import numcodecs
+    import numpy as np
+
+    from nwbzarr.conventions.legacy import ArrayPlan
+    from nwbzarr.errors import CorruptChunkError
+    from nwbzarr.storage.legacy_chunks import decode_v2_chunk
+
+    bomb = numcodecs.Zstd(level=19).encode(np.zeros(64 << 20, dtype="u1"))  # 64 MiB of zeros
+    assert len(bomb) < 1 << 16
+    plan = ArrayPlan.__new__(ArrayPlan)
+    fields = {
+        "path": "/acquisition/ts/data",
+        "v2_chunks": (16,),
+        "v2_dtype": np.dtype("<f8"),
+        "compressor": {"id": "zstd", "level": 19},
+        "filters": [],
+    }
+    for name, value in fields.items():
+        object.__setattr__(plan, name, value)
+    with pytest.raises(CorruptChunkError, match="acquisition/ts/data/0"):
+        decode_v2_chunk(bomb, plan, "0")

@@ -645,3 +645,21 @@ def test_real_write_error_mid_conversion_keeps_the_destination(store_copy, big_s
     assert done.returncode == 1, done.stderr
     _assert_one_error(done.stderr, "File too large", str(store_copy), "left as it was")
     assert _tree(store_copy) == before and _siblings(store_copy) == []
+
+
+def test_mode_a_read_of_a_missing_store_leaves_nothing(tmp_path):
+    from nwbzarr import NWBZarrIO
+    from nwbzarr.errors import StoreNotFoundError
+
+    path = tmp_path / "new.nwb.zarr"
+    with pytest.raises(StoreNotFoundError, match="no NWB file to read"):
+        with NWBZarrIO(str(path), mode="a") as io:
+            io.read()
+    assert not path.exists()
+    # writing a new file through mode 'a' still works
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    with NWBZarrIO(str(path), mode="a") as io:
+        io.write(mock_NWBFile())
+    with NWBZarrIO(str(path), mode="r") as io:
+        assert io.read().identifier

@@ -39,7 +39,7 @@ from ..conventions.attributes import (
     WRITE_IN_PROGRESS_ATTR,
 )
 from ..conventions.references import builder_path
-from ..errors import AppendError
+from ..errors import AppendError, StoreNotFoundError
 from .grow import (
     PENDING_PREFIX,
     append_compound,
@@ -112,6 +112,12 @@ class AppendMixin:
         ValueError
             If the store was opened in a write-only mode.
         """
+        if self._created_by_append and not self._writing:
+            raise StoreNotFoundError(
+                f"{self.source}: no NWB file to read; mode 'a' found nothing at this path (the "
+                "empty store it made is removed on close). Check the path, or write a new file "
+                "first"
+            )
         container = super().read(**kwargs)
         if self._mode in APPEND_MODES:
             unlock_vector_indexes(container.objects.values())

@@ -8,6 +8,7 @@ the unified Zarr v3 convention described in ``docs/storage.md``.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         self._write_failed = False
         self._consolidate_on_close = True
         self._journal: JournaledStore | None = None  # append to a local store (journal.py)
+        self._created_by_append = False  # mode 'a' made a new store (opening.py)
         self._external: dict[str, ZarrIO] = {}
         if manager is None:
             manager = BuildManager(TypeMap(NamespaceCatalog()))
@@ -243,6 +245,9 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             if self._virtual_kind is not None:  # closes the HDF5 reader's network sessions
                 root.store.close()
             self._root = None
+            if self._created_by_append and not self._writing:
+                # mode 'a' on a missing path made an empty store that nothing was written to
+                shutil.rmtree(self._path, ignore_errors=True)
         if pending is not None and not self._exiting_with_error:
             raise pending
 

@@ -115,6 +115,8 @@ class OpenMixin:
         if read_only and isinstance(store, LocalStore):
             store = InlineReadStore(store)  # small files read without a thread round trip
         with _QuietZarr():
+            if mode == "a" and not exists and local:
+                self._created_by_append = True  # removed again if nothing is written
             if mode in ("w", "w-", "x") or (mode == "a" and not exists):
                 # a new file: small writes wait in memory and are flushed together
                 self._root = zarr.open_group(WriteBackStore(store), mode="w", zarr_format=3)

@@ -19,6 +19,7 @@ import numcodecs
 import numpy as np
 from numcodecs.compat import ensure_contiguous_ndarray
 
+from .. import limits
 from ..conventions.legacy import (
     NUMERIC,
     OBJECT_CODECS,
@@ -29,7 +30,8 @@ from ..conventions.legacy import (
     text_value,
 )
 from ..conventions.safe_pickle import safe_unpickle
-from ..errors import LegacyFormatError, LimitExceededError
+from ..errors import CorruptChunkError, LegacyFormatError, LimitExceededError
+from .checked_codecs import blosc_decode, inflate, zstd_decode
 
 _UNSAFE_CODECS = ("pickle",)
 _codec_cache: dict[str, Any] = {}
@@ -109,6 +111,41 @@ def _decode_objects(
     raise LegacyFormatError(f"{where}: unsupported object codec {codec_id!r}")
 
 
+def _decompress(plan: ArrayPlan, where: str, data: Any, n: int) -> Any:
+    """Undo the compressor, never producing more than the chunk can hold.
+
+    A numeric chunk decodes to exactly its shape's bytes; an object chunk to at most
+    ``limits.max_chunk_bytes``. zstd and Blosc headers are checked before decompressing,
+    zlib/gzip inflation stops at the bound (:mod:`nwbzarr.storage.checked_codecs`).
+
+    Raises
+    ------
+    CorruptChunkError
+        The compressed data declares or holds more than the bound.
+    """
+    exact = None if plan.v2_dtype.hasobject else n * plan.v2_dtype.itemsize
+    cap = limits.current().max_chunk_bytes
+    bound = cap if exact is None else min(cap, exact)
+    codec = _codec(plan.compressor, where)
+    name = str(plan.compressor.get("id", ""))
+    try:
+        if name == "zstd":
+            return zstd_decode(codec, data, bound, exact)
+        if name == "blosc":
+            return blosc_decode(codec, data, bound, exact)
+        if name in ("zlib", "gzip"):
+            return inflate(data, bound, 15 if name == "zlib" else 31, exact)
+    except CorruptChunkError as exc:
+        raise CorruptChunkError(f"{where}: {exc}") from None
+    out = codec.decode(data)
+    size = ensure_contiguous_ndarray(out).nbytes
+    if size > bound:
+        raise CorruptChunkError(
+            f"{where}: decompressed to {size} bytes, more than the {bound} its chunk shape holds"
+        )
+    return out
+
+
 def decode_v2_chunk(raw: bytes, plan: ArrayPlan, key: str) -> np.ndarray:
     """Decode one stored v2 chunk into a numpy array of the v2 chunk shape.
 
@@ -139,8 +176,8 @@ def decode_v2_chunk(raw: bytes, plan: ArrayPlan, key: str) -> np.ndarray:
     data: Any = raw
     if plan.compressor:
         try:
-            data = _codec(plan.compressor, where).decode(data)
-        except LegacyFormatError:
+            data = _decompress(plan, where, data, n)
+        except (LegacyFormatError, CorruptChunkError):
             raise
         except Exception as exc:
             raise LegacyFormatError(f"{where}: cannot decompress ({exc})") from None
