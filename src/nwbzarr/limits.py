@@ -97,24 +97,40 @@ def _parse(field: dataclasses.Field, raw: str) -> object:
     return int(float(raw))
 
 
+_FIELDS = dataclasses.fields(Limits)
+_ENV_NAMES = tuple(env_name(f.name) for f in _FIELDS)
+_CACHE: dict[tuple, Limits] = {}
+
+
 def current() -> Limits:
     """The limits in force now: defaults, then environment variables, then :func:`override`.
+
+    Cheap enough for hot paths (one environment lookup per field; the parsed result is cached
+    for each distinct set of values).
 
     Raises
     ------
     ValueError
         If an ``NWBZARR_*`` limit variable holds no number.
     """
+    raw_values = tuple(os.environ.get(name) for name in _ENV_NAMES)
+    key = (raw_values, tuple(sorted(_OVERRIDES.items())))
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
     values: dict[str, object] = {}
-    for f in dataclasses.fields(Limits):
-        raw = os.environ.get(env_name(f.name))
+    for f, raw in zip(_FIELDS, raw_values):
         if raw is not None and raw.strip():
             try:
                 values[f.name] = _parse(f, raw)
             except ValueError as exc:
                 raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid value") from exc
     values.update(_OVERRIDES)
-    return Limits(**values)
+    result = Limits(**values)
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    _CACHE[key] = result
+    return result
 
 
 @contextlib.contextmanager
