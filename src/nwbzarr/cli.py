@@ -285,10 +285,13 @@ def convert(
 @click.option("--depth", type=int, default=None, help="Show nodes down to this depth only.")
 @_header_option
 def info(path: str, depth: int | None, headers: tuple[str, ...]) -> None:
-    """Show the tree of PATH (a Zarr store): types, shapes, chunks, shards, codecs, bytes.
+    """Show the tree of PATH: types, shapes, chunks, shards, codecs, bytes.
 
-    PATH is a local directory or a URL (https://, s3://, gs://, ...). Over plain HTTP the file
-    count and stored bytes are unknown (HTTP cannot list directories).
+    PATH is what read_nwb opens: a Zarr store (local directory or URL: https://, s3://,
+    gs://, ...), an HDF5 .nwb file or a reference JSON (ours, LINDI, kerchunk), local or
+    remote; HDF5 files and JSON are shown through their virtual Zarr view (stored bytes are
+    the chunk byte ranges). Over plain HTTP a store's file count and stored bytes are unknown
+    (HTTP cannot list directories).
     """
     from .summary import summarize
     from .summary_text import format_summary

@@ -423,7 +423,7 @@ def _open_root(path: str, store: Any = None) -> tuple[zarr.Group, bool]:
 def summarize(
     path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
 ) -> StoreSummary:
-    """Summarize the storage layout of a local Zarr store, or of a remote one given by URL.
+    """Summarize the storage layout of a Zarr store, HDF5 file or reference JSON (path or URL).
 
     Opens the store read-only (through its consolidated metadata if it has some and
     zarr-python can parse it, otherwise node by node), visits every group and array,
@@ -435,7 +435,10 @@ def summarize(
         Directory of a local Zarr store whose root is a group (Zarr format 3, or
         format 2 if zarr-python can open its root group), or a URL
         (``https://``, ``s3://``, ``memory://``, ...; see
-        :func:`nwbzarr.storage.resolve.is_remote_url`) of such a store.
+        :func:`nwbzarr.storage.resolve.is_remote_url`) of such a store. An HDF5 file or a
+        reference JSON (local or remote) is summarized through its virtual Zarr view
+        (:func:`nwbzarr.virtual.sources.open_virtual_store`): file count 0, stored bytes the
+        chunk byte ranges and inline values.
     storage_options : dict, optional
         fsspec options for a URL (credentials, HTTP headers); ignored for local paths.
 
@@ -471,14 +474,28 @@ def summarize(
     if is_remote_url(path):
         from .summary_remote import summarize_remote
 
+        if not str(path).rstrip("/").endswith(".zarr"):  # maybe an HDF5 file or a JSON
+            from .virtual.sources import source_kind
+
+            kind = source_kind(str(path), storage_options)
+            if kind != "zarr":
+                return _summarize_virtual(str(path), kind, storage_options)
         return summarize_remote(str(path), storage_options)
     fspath = os.path.abspath(os.fspath(path))
     if not os.path.exists(fspath):
         raise StoreNotFoundError(f"Zarr store {fspath!r} does not exist")
     if not os.path.isdir(fspath):
+        from .virtual.sources import source_kind
+
+        try:
+            kind = source_kind(fspath)
+        except Exception:  # noqa: BLE001 - reported below as what it is not
+            kind = None
+        if kind in ("hdf5", "references"):
+            return _summarize_virtual(fspath, kind, storage_options)
         raise NotAZarrStoreError(
-            f"{fspath!r} is not a Zarr store: it is a file, not a directory holding "
-            f"Zarr group metadata ({_V3_META} or {_V2_GROUP})"
+            f"{fspath!r} is neither a Zarr store (a directory holding {_V3_META} or "
+            f"{_V2_GROUP}) nor an HDF5 file or reference JSON"
         )
     root, consolidated = _open_root(fspath)
     zarr_format = int(root.metadata.zarr_format)
@@ -526,6 +543,23 @@ def summarize(
         if rel:
             subtree[rel.rpartition("/")[0]] += subtree[rel]
     return _finish(fspath, root, zarr_format, nodes, groups, subtree, n_files, consolidated)
+
+
+def _summarize_virtual(
+    path: str, kind: str, storage_options: dict[str, Any] | None
+) -> StoreSummary:
+    """Summarize an HDF5 file or reference JSON through its virtual Zarr view: nodes from the
+    index's consolidated metadata, stored bytes from its chunk byte ranges."""
+    from .summary_remote import summarize_remote
+    from .virtual.sources import open_virtual_store
+
+    store = open_virtual_store(path, kind, storage_options=storage_options)
+    try:
+        return summarize_remote(path, storage_options, store=store)
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
 
 
 def _finish(

@@ -81,15 +81,62 @@ def _consolidated_documents(store: Any, zarr_format: int) -> dict[str, dict] | N
     return {rel: d for rel, d in out.items() if _V2_GROUP in d or _V2_ARRAY in d}
 
 
-def summarize_remote(url: str, storage_options: dict[str, Any] | None) -> StoreSummary:
-    """Summarize a remote store (see :func:`nwbzarr.summary.summarize`).
+def _reference_sizes(store: Any) -> dict[str, int] | None:
+    """``{key: size in bytes}`` of a reference store's values (byte-range lengths, inline
+    values), without reading anything; None if some size is unknown or it is no such store."""
+    refset = getattr(store, "refset", None)
+    if refset is None:
+        inner = getattr(store, "_store", None)  # a translating view over a reference store
+        refset = getattr(inner, "refset", None)
+    if refset is None:
+        return None
+    sizes: dict[str, int] = {}
+    for key, value in refset.refs.items():
+        length = getattr(value, "length", None)
+        if length is None:
+            sizes[key] = len(value)
+        elif length < 0:
+            return None
+        else:
+            sizes[key] = int(length)
+    return sizes
+
+
+def _source_count(store: Any) -> int:
+    """Files a reference store reads from (the HDF5 file, staged files), 0 if unknown."""
+    refset = getattr(store, "refset", None) or getattr(
+        getattr(store, "_store", None), "refset", None
+    )
+    if refset is None:
+        return 0
+    urls = {getattr(v, "url", None) for v in refset.refs.values()}
+    return len(urls - {None})
+
+
+def summarize_remote(
+    url: str, storage_options: dict[str, Any] | None, store: Any = None
+) -> StoreSummary:
+    """Summarize a remote store, or a virtual one (see :func:`nwbzarr.summary.summarize`).
+
+    Parameters
+    ----------
+    url : str
+        URL or path of the store, HDF5 file or reference JSON (named in the summary).
+    storage_options : dict or None
+        fsspec options for a URL.
+    store : zarr store, optional
+        The store to summarize (an HDF5 file or reference JSON opened by
+        :func:`nwbzarr.virtual.sources.open_virtual_store`); opened from ``url`` when None.
+        For a reference store, stored bytes are the byte-range lengths and inline values.
 
     Raises
     ------
     StoreNotFoundError, RemoteAccessError
         If the URL holds no Zarr store or the server refuses access.
     """
-    store = open_store(url, read_only=True, storage_options=storage_options)
+    virtual = store is not None
+    if store is None:
+        store = open_store(url, read_only=True, storage_options=storage_options)
     with remote_errors(url, store):
         root, consolidated = _open_root(url, store)
     zarr_format = int(root.metadata.zarr_format)
@@ -121,7 +168,7 @@ def summarize_remote(url: str, storage_options: dict[str, Any] | None) -> StoreS
         nodes.append(info)
 
     with remote_errors(url, store):
-        sizes = _remote_file_sizes(store)
+        sizes = _reference_sizes(store) if virtual else _remote_file_sizes(store)
     subtree: dict[str, int] = {}
     if sizes is not None:
         for key, size in sizes.items():
@@ -136,7 +183,7 @@ def summarize_remote(url: str, storage_options: dict[str, Any] | None) -> StoreS
         nodes,
         groups,
         subtree,
-        n_files=len(sizes or ()),
+        n_files=_source_count(store) if virtual else len(sizes or ()),
         consolidated=consolidated,
         sizes_known=sizes is not None,
     )
