@@ -1,6 +1,6 @@
 """Amending an HDF5 file or a reference JSON through a staging store, saving a new JSON.
 
-Real input: the ecephys file of ../shared/data/nwb (written by another tool). Every test checks
+Real input: the shipped sample data/sample_ecephys.nwb (written by another tool). Every test checks
 the original bytes are untouched, the original content reads as pynwb reads it, and the
 additions read back exactly.
 """
@@ -36,12 +36,10 @@ from nwbzarr.errors import AppendError, ReadOnlyError, ReferenceFileError
 from nwbzarr.virtual import ByteRange, index_hdf5, index_to_json, load_references
 from nwbzarr.virtual.staging import DEFAULT_INLINE_BYTES, StagingStore
 
-pytestmark = pytest.mark.skipif(not ECEPHYS_FILE.is_file(), reason="shared data not found")
-
 
 @pytest.fixture(autouse=True)
-def _allow_shared_data(monkeypatch):
-    # saved JSON name the shared .nwb by absolute path, outside their own directory
+def _allow_sample_dir(monkeypatch):
+    # saved JSON name the sample .nwb by absolute path, outside their own directory
     monkeypatch.setenv("NWBZARR_ALLOWED_ROOTS", str(ECEPHYS_FILE.parent))
 
 

@@ -20,8 +20,6 @@ PROTO = default_buffer_prototype()
 
 @pytest.fixture(scope="module")
 def ecephys_store(tmp_path_factory):
-    if not ECEPHYS_FILE.is_file():
-        pytest.skip(f"shared data not found: {ECEPHYS_FILE}")
     dst = tmp_path_factory.mktemp("inline") / "ecephys.nwb.zarr"
     nwbzarr.convert(ECEPHYS_FILE, dst, progress=False)
     return dst

@@ -18,7 +18,7 @@ import numcodecs
 import numpy as np
 import pytest
 import zarr
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, shared
 from hdmf.testing import TestCase
 from pynwb import NWBHDF5IO
 from zarr.storage import LocalStore
@@ -71,10 +71,8 @@ def _compare_with_hdf5(zarr_path: Path, hdf5_path: Path, mode: str = "r") -> Non
 
 @pytest.fixture
 def ecephys_copy(tmp_path: Path) -> Path:
-    if not ECEPHYS.is_dir():
-        pytest.skip(f"shared data not found: {ECEPHYS}")
     dst = tmp_path / ECEPHYS.name
-    shutil.copytree(ECEPHYS, dst)
+    shutil.copytree(shared("hdmf_zarr_v2", ECEPHYS.name), dst)
     for root, dirs, files in os.walk(dst):  # the shared copy is read-only
         for name in dirs + files:
             os.chmod(os.path.join(root, name), 0o755 if name in dirs else 0o644)

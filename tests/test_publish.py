@@ -45,8 +45,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def s3():
-    if not ECEPHYS_FILE.is_file():
-        pytest.skip(f"shared data not found: {ECEPHYS_FILE}")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     with LocalS3Server() as server:
         yield server

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 import zarr
-from conftest import NWB_DIR, SHARED_DATA
+from conftest import NWB_DIR, SHARED_DATA, shared
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
@@ -44,9 +44,7 @@ class FileRangeReader:
 
 
 def lindi_store(tmp_path: Path, name: str) -> tuple[ReferenceStore, Path]:
-    src = LINDI_DIR / name
-    if not src.is_file():
-        pytest.skip(f"shared data not found: {src}")
+    src = shared("lindi", name)
     shutil.copy(src, tmp_path / name)
     nwb = NWB_DIR / name.removesuffix(".lindi.json")
     (tmp_path / nwb.name).symlink_to(nwb)

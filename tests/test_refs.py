@@ -11,7 +11,7 @@ from pathlib import Path
 import fsspec
 import h5py
 import pytest
-from conftest import NWB_DIR, SHARED_DATA
+from conftest import NWB_DIR, SHARED_DATA, shared
 
 from nwbzarr.errors import ReferenceFileError, StoreNotFoundError, UntrustedReferenceError
 from nwbzarr.virtual.manifest import ByteRange, ReferenceSet
@@ -30,9 +30,7 @@ def _no_env_roots(monkeypatch):
 
 def lindi_copy(tmp_path: Path, name: str) -> Path:
     """Copy a LINDI JSON into tmp_path and symlink its .nwb next to it."""
-    src = LINDI_DIR / name
-    if not src.is_file():
-        pytest.skip(f"shared data not found: {src}")
+    src = shared("lindi", name)
     dst = tmp_path / name
     shutil.copy(src, dst)
     nwb = name.removesuffix(".lindi.json")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import zarr
 from click.testing import CliRunner
-from conftest import NWB_DIR, SHARED_DATA
+from conftest import ECEPHYS_FILE, NWB_DIR, SHARED_DATA
 from hdmf.testing import TestCase
 from http_server import RangeHTTPServer
 from pynwb import TimeSeries
@@ -44,8 +44,12 @@ pytestmark = pytest.mark.skipif(
     reason="remote stores need fsspec and aiohttp: pip install 'nwbzarr[remote]'",
 )
 
-ECEPHYS = "sub-anm00239123_ses-20170627T093549_ecephys+ogen.nwb"
-OTHERS = ("2.1.0_nwbfile_with_extension.nwb", "1.5.1_timeseries_no_unit.nwb")
+# more real files served when the shared data are there (the shipped sample always is)
+OTHERS = tuple(
+    name
+    for name in ("2.1.0_nwbfile_with_extension.nwb", "1.5.1_timeseries_no_unit.nwb")
+    if (NWB_DIR / name).is_file()
+)
 LEGACY_DIR = SHARED_DATA / "hdmf_zarr_v2"
 LEGACY_STORES = sorted(p.name for p in LEGACY_DIR.glob("*.nwb.zarr")) if LEGACY_DIR.is_dir() else []
 TOKEN = {"Authorization": "Bearer s3cret"}
@@ -56,15 +60,14 @@ OPEN_READ_BUDGET = 30  # measured 26
 # -- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory of Zarr stores converted from the shared HDF5 files, plus a linked pair.
+    """A directory of Zarr stores converted from real HDF5 files, plus a linked pair.
 
     ``ecephys.nwb.zarr`` default layout; ``sharded.nwb.zarr`` 8 kB chunks in 64 kB shards;
-    ``chunked.nwb.zarr`` 8 kB chunks, no shards; one store per name in ``OTHERS``;
+    ``chunked.nwb.zarr`` 8 kB chunks, no shards (all three from the shipped sample); one store
+    per name in ``OTHERS`` (shared data);
     ``a.nwb.zarr`` and ``b.nwb.zarr``, where b's ``acquisition/linked/data`` links into a.
     """
-    src = NWB_DIR / ECEPHYS
-    if not src.is_file():
-        pytest.skip(f"shared data not found: {src}")
+    src = ECEPHYS_FILE
     root = tmp_path_factory.mktemp("served")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

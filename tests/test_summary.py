@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from conftest import SHARED_DATA
 
 import nwbzarr.summary
 from nwbzarr.errors import NotAZarrStoreError, StoreNotFoundError
 from nwbzarr.summary import NodeInfo, StoreSummary, summarize
 from nwbzarr.summary_text import format_bytes, format_summary
 
-LEGACY_V2 = Path("/work/shared/data/hdmf_zarr_v2/1.5.1_timeseries_no_unit.nwb.zarr")
+LEGACY_V2 = SHARED_DATA / "hdmf_zarr_v2" / "1.5.1_timeseries_no_unit.nwb.zarr"
 
 
 def _disk_totals(root: Path) -> tuple[int, int]:
@@ -263,8 +264,10 @@ def test_plain_directory(tmp_path: Path):
 
 def test_regular_file(tmp_path: Path):
     file = tmp_path / "data.nwb"
-    file.write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(NotAZarrStoreError, match="data.nwb"):
+    file.write_bytes(b"\x89HDF\r\n\x1a\n")  # an HDF5 signature and nothing else
+    from nwbzarr.errors import HDF5IndexError
+
+    with pytest.raises(HDF5IndexError, match="data.nwb.*truncated"):
         summarize(file)
 
 
@@ -363,3 +366,26 @@ def test_module_imports_only_zarr_numpy_stdlib():
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     assert third_party <= {"zarr", "numpy", "nwbzarr"}
     assert not {"hdmf", "pynwb", "h5py"} & imported
+
+
+def test_info_accepts_hdf5_files_and_reference_json(tmp_path, ecephys_file):
+    """`nwbzarr info` takes what read_nwb takes: an HDF5 .nwb and a reference JSON."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    import nwbzarr
+    from nwbzarr.cli import main
+    from nwbzarr.summary import summarize
+
+    ecephys_file = shutil.copy(ecephys_file, tmp_path / "ecephys.nwb")
+    summary = summarize(ecephys_file)
+    assert summary.n_arrays > 10 and summary.n_files == 1
+    assert summary.stored_bytes > 0
+    refs = tmp_path / "ecephys.nwb.json"
+    nwbzarr.index_to_json(ecephys_file, refs)
+    from_json = summarize(refs)
+    assert from_json.n_arrays == summary.n_arrays
+    result = CliRunner().invoke(main, ["info", str(ecephys_file)])
+    assert result.exit_code == 0, result.output
+    assert "ElectricalSeries" in result.output or "arrays:" in result.output
