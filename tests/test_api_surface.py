@@ -88,3 +88,26 @@ def test_get_type():
     assert ZarrIO.get_type([True]) == np.dtype(bool)
     with pytest.raises(TypeError):
         ZarrIO.get_type([object()])
+
+
+def test_cli_help_and_import_do_not_load_zarr_hdmf_pynwb():
+    """`nwbzarr --help` answers without importing the heavy stack; registration still happens
+    once pynwb is imported after nwbzarr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from nwbzarr.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help'])\n"
+        "assert r.exit_code == 0 and 'convert' in r.output, r.output\n"
+        "heavy = [m for m in ('zarr', 'hdmf', 'pynwb') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import pynwb\n"
+        "assert getattr(pynwb.read_nwb, '_nwbzarr_wrapped', False)\n"
+        "import hdmf.container\n"
+        "assert getattr(hdmf.container.extend_data, '_nwbzarr_wrapped', False)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

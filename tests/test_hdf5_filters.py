@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import zarr
 
+from nwbzarr.compat import enum_value
 from nwbzarr.errors import UnsupportedCodecError
 from nwbzarr.virtual import hdf5_codecs
 
@@ -206,7 +207,7 @@ def test_plugin_raw_chunks_decode(tmp_path, make, dtype):
 def test_plugin_blosc_settings(tmp_path):
     dset = _make(tmp_path, dtype="<i2", **hdf5plugin.Blosc(cname="zstd", clevel=3, shuffle=2))
     (codec,) = hdf5_codecs(dset).compressors
-    assert (codec.cname.value, codec.clevel, codec.shuffle.value, codec.typesize) == (
+    assert (enum_value(codec.cname), codec.clevel, enum_value(codec.shuffle), codec.typesize) == (
         "zstd",
         3,
         "bitshuffle",

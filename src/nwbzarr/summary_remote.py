@@ -12,9 +12,7 @@ import json
 import warnings
 from typing import Any
 
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
-
+from .compat import default_buffer_prototype, sync
 from .storage.resolve import open_store, remote_errors
 from .summary import (
     _V2_ARRAY,

@@ -14,9 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
-
+from ..compat import default_buffer_prototype, sync
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..errors import AppendError, ReadOnlyError
 from ..virtual.staging import StagingStore, save_staged

@@ -29,9 +29,8 @@ import numpy as np
 import zarr
 from hdmf.build import DatasetBuilder
 from hdmf.data_utils import DataIO
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
 
+from ..compat import default_buffer_prototype, sync
 from ..conventions.attributes import (
     DTYPE_ATTR,
     OBJECT_REFERENCE,

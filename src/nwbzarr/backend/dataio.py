@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from hdmf.data_utils import DataIO
 
+from ..compat import dataio_declared
 from ..errors import UnsupportedCodecError
 from ..virtual.filters import codec_for_filter, hdf5_codecs
 
@@ -192,8 +193,9 @@ def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     if not dataio.valid:
-        out["shape"] = getattr(dataio, "_DataIO__shape", None) or _safe(lambda: dataio.shape)
-        out["dtype"] = getattr(dataio, "_DataIO__dtype", None)
+        shape, dtype = dataio_declared(dataio)
+        out["shape"] = shape or _safe(lambda: dataio.shape)
+        out["dtype"] = dtype
     if isinstance(dataio, ZarrDataIO):
         for key, value in dataio.io_settings.items():
             if value is not None or key == "shards":

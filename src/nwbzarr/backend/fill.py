@@ -22,6 +22,7 @@ import zarr
 from hdmf.data_utils import AbstractDataChunkIterator, GenericDataChunkIterator
 from tqdm import tqdm
 
+from ..compat import is_hdf5_filter_error
 from ..conventions.dtypes import numpy_dtype_for, text_value
 from ..storage.journal import JournaledStore
 from ..storage.write_back import WriteBackStore
@@ -241,7 +242,7 @@ def _read_block(data: Any, start: int, stop: int) -> Any:
     try:
         return data[start:stop]
     except OSError as err:  # h5py: a chunk's filters (deflate, ...) failed on its stored bytes
-        if "filter" not in str(err) or not hasattr(data, "chunks") or not data.chunks:
+        if not is_hdf5_filter_error(err) or not hasattr(data, "chunks") or not data.chunks:
             raise
         raise _hdf5_chunk_error(data, start, stop, err) from err
 

@@ -27,6 +27,13 @@ import numpy as np
 import zarr
 from hdmf.container import AbstractContainer
 
+from ..compat import (
+    UnstableSpecificationWarning,
+    enum_value,
+    rebind_array,
+    widen_vector_index,
+    wrap_hdmf_extend_data,
+)
 from ..conventions.dtypes import text_value
 from ..errors import AppendError, ReadOnlyError, UnsupportedDataError
 from ..storage.journal import JournaledStore
@@ -71,7 +78,7 @@ def changing(io: Any, array: zarr.Array) -> Iterator[None]:
     io._begin_write()
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=zarr.errors.UnstableSpecificationWarning)
+            warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
             yield
     except BaseException:
         io._write_failed = True  # the store may be half changed: keep the marker
@@ -273,7 +280,7 @@ def rewrite(array: zarr.Array, values: np.ndarray) -> None:
         new = _create_replacing(array, values, compressors, kwargs)
     if values.size:
         new[...] = values
-    array._async_array = new._async_array
+    rebind_array(array, new)
 
 
 def _create_replacing(array: zarr.Array, values: np.ndarray, compressors: list, kwargs: dict):
@@ -295,11 +302,9 @@ def _create_replacing(array: zarr.Array, values: np.ndarray, compressors: list, 
 def _retyped(codec: Any, dtype: np.dtype) -> Any:
     """A compressor set up for ``dtype`` (Blosc records the item size and shuffle)."""
     if hasattr(codec, "typesize") and hasattr(codec, "shuffle"):
-        from zarr.codecs import BloscShuffle
-
         shuffle = codec.shuffle
-        if dtype.itemsize > 1 and shuffle == BloscShuffle.noshuffle:
-            shuffle = BloscShuffle.shuffle
+        if dtype.itemsize > 1 and enum_value(shuffle) == "noshuffle":
+            shuffle = "shuffle"  # zarr parses the name (an enum in 3.1, a literal in 3.4)
         return dataclasses.replace(codec, typesize=dtype.itemsize, shuffle=shuffle)
     return codec
 
@@ -314,22 +319,7 @@ def install_hdmf_hooks() -> None:
     objects with an ``_nwbzarr_extend`` method extend themselves, everything else goes to
     hdmf's own function. Called on ``import nwbzarr``; calling it again does nothing.
     """
-    import hdmf.container
-
-    original = hdmf.container.extend_data
-    if getattr(original, "_nwbzarr_wrapped", False):
-        return
-
-    def extend_data(data: Any, arg: Any) -> Any:
-        extend = getattr(data, "_nwbzarr_extend", None)
-        if extend is not None:
-            return extend(arg)
-        return original(data, arg)
-
-    extend_data.__doc__ = original.__doc__
-    extend_data._nwbzarr_wrapped = True  # type: ignore[attr-defined]
-    extend_data._nwbzarr_original = original  # type: ignore[attr-defined]
-    hdmf.container.extend_data = extend_data
+    wrap_hdmf_extend_data("_nwbzarr_extend")
 
 
 def unlock_vector_indexes(containers: Any) -> None:
@@ -345,5 +335,7 @@ def unlock_vector_indexes(containers: Any) -> None:
 
     for obj in containers:
         if isinstance(obj, VectorIndex) and isinstance(obj.data, zarr.Array):
-            obj._VectorIndex__uint = np.uint64
-            obj._VectorIndex__maxval = np.iinfo(np.uint64).max
+            widen_vector_index(obj)
+
+
+install_hdmf_hooks()  # idempotent; also run by ``import nwbzarr`` once hdmf is imported

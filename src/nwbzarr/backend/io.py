@@ -19,8 +19,8 @@ from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
-from zarr.core.sync import sync
 
+from ..compat import sync
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
 from ..errors import (

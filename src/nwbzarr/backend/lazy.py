@@ -20,6 +20,7 @@ import numpy as np
 import zarr
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 
+from ..compat import array_from_async, async_array
 from ..conventions.dtypes import builder_dtype_name
 from ..errors import CorruptChunkError, NWBZarrError
 from ..storage import checked_codecs
@@ -100,7 +101,7 @@ class ZarrArrayView(zarr.Array):
     @classmethod
     def wrap(cls, array: zarr.Array, io: Any = None) -> ZarrArrayView:
         """Return a view of an open ``zarr.Array`` (no I/O), read through ``io``."""
-        view = cls(array._async_array)
+        view = array_from_async(async_array(array), cls)
         view._nwbzarr_io = io
         return view
 

@@ -11,6 +11,7 @@ from typing import Any
 from hdmf.build import BuildManager, TypeMap
 from pynwb import get_manager, get_type_map
 
+from ..compat import wrap_pynwb_entry_points
 from ..storage.resolve import is_remote_url
 from .io import ZarrIO
 from .specs import namespace_groups
@@ -134,9 +135,9 @@ def register_with_pynwb() -> None:
     URL ending in ``.zarr``, goes to :class:`NWBZarrIO`; everything else goes to pynwb's own
     function unchanged. It is called on ``import nwbzarr`` and calling it again does nothing.
     Code that did ``from pynwb import read_nwb`` before importing nwbzarr keeps pynwb's
-    original function. If a future pynwb renames these functions, nothing is wrapped.
+    original function. If a future pynwb renames these functions, nothing is wrapped
+    (see :func:`nwbzarr.compat.wrap_pynwb_entry_points`).
     """
-    import pynwb
 
     def ours(path: Any) -> bool:
         if isinstance(path, Path):
@@ -147,26 +148,7 @@ def register_with_pynwb() -> None:
             return path.rstrip("/").endswith(".zarr")
         return NWBZarrIO.can_read(path)
 
-    get_backend = getattr(pynwb, "_get_backend", None)
-    if get_backend is not None and not getattr(get_backend, "_nwbzarr_wrapped", False):
+    wrap_pynwb_entry_points(ours, NWBZarrIO)
 
-        def _get_backend(path: str, method: str | None = None) -> Any:
-            if method != "ros3" and ours(path):
-                return NWBZarrIO
-            return get_backend(path, method=method)
 
-        _get_backend.__doc__ = get_backend.__doc__
-        _get_backend._nwbzarr_wrapped = True  # type: ignore[attr-defined]
-        pynwb._get_backend = _get_backend
-
-    pynwb_read_nwb = getattr(pynwb, "read_nwb", None)
-    if pynwb_read_nwb is not None and not getattr(pynwb_read_nwb, "_nwbzarr_wrapped", False):
-
-        def _read_nwb(path: str | Path, *args: Any, **kwargs: Any) -> Any:
-            if ours(path):
-                return NWBZarrIO.read_nwb(str(path))
-            return pynwb_read_nwb(path, *args, **kwargs)
-
-        _read_nwb.__doc__ = pynwb_read_nwb.__doc__
-        _read_nwb._nwbzarr_wrapped = True  # type: ignore[attr-defined]
-        pynwb.read_nwb = _read_nwb
+register_with_pynwb()  # idempotent; also run by ``import nwbzarr`` once pynwb is imported

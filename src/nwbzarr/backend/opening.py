@@ -17,6 +17,7 @@ from typing import Any
 import zarr
 from zarr.storage import LocalStore
 
+from ..compat import UnstableSpecificationWarning, is_consolidated_metadata_error
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..errors import (
     IncompleteStoreError,
@@ -186,7 +187,7 @@ class OpenMixin:
                 "stores — convert HDF5 files with 'nwbzarr convert'"
             ) from exc
         except ValueError as exc:
-            if "consolidated" not in str(exc).lower():
+            if not is_consolidated_metadata_error(exc):
                 raise NotAZarrStoreError(
                     f"{self._path}: cannot open as a Zarr group: {exc}"
                 ) from exc
@@ -226,7 +227,7 @@ class _QuietZarr:
     def __enter__(self) -> None:
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
-        warnings.filterwarnings("ignore", category=zarr.errors.UnstableSpecificationWarning)
+        warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         # HDF5 filters of a virtual view (shuffle, fletcher32, ...) are numcodecs codecs
         warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ..compat import enum_value
 from ..errors import CorruptChunkError
 from ..virtual.filters import DEFLATE, SHUFFLE, hdf5_pipeline
 
@@ -95,11 +96,11 @@ def raw_plan(array: zarr.Array, dset: Any) -> RawPlan | None:
         sharding = codecs[0]
         index = list(sharding.index_codecs)
         if (
-            sharding.index_location.value != "end"
+            enum_value(sharding.index_location) != "end"
             or len(index) != 2
             or not isinstance(index[0], BytesCodec)
             or index[0].endian is None
-            or index[0].endian.value != "little"
+            or enum_value(index[0].endian) != "little"
             or not isinstance(index[1], Crc32cCodec)
         ):
             return None
@@ -108,7 +109,7 @@ def raw_plan(array: zarr.Array, dset: Any) -> RawPlan | None:
     if not codecs or not isinstance(codecs[0], BytesCodec):
         return None
     endian = "big" if src.byteorder == ">" else "little"
-    if src.itemsize > 1 and (codecs[0].endian is None or codecs[0].endian.value != endian):
+    if src.itemsize > 1 and (codecs[0].endian is None or enum_value(codecs[0].endian) != endian):
         return None
     rest = codecs[1:]
     shuffle = level = None
@@ -206,8 +207,7 @@ def _shard_parts(
 
 def _put(array: zarr.Array, coords: tuple, parts: list[bytes]) -> None:
     """Store one shard or chunk object; nothing when it holds no chunk (fill value)."""
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
+    from ..compat import default_buffer_prototype, sync
 
     key = array.metadata.chunk_key_encoding.encode_chunk_key(coords)
     key = f"{array.path}/{key}" if array.path else key

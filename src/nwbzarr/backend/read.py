@@ -16,7 +16,6 @@ without end).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import os
@@ -29,9 +28,9 @@ import numpy as np
 import zarr
 from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
 from hdmf.container import Container
-from zarr.core.sync import sync
 
 from .. import limits
+from ..compat import read_scalars, sync
 from ..conventions.attributes import (
     DTYPE_ATTR,
     LINKS_ATTR,
@@ -331,11 +330,8 @@ class ReadMixin:
         if not scalars:
             return
 
-        async def fetch() -> list:
-            return await asyncio.gather(*(a._async_array.getitem(()) for _, a in scalars))
-
         try:
-            values = sync(fetch())
+            values = sync(read_scalars([a for _, a in scalars]))
         except Exception:  # noqa: BLE001 - read again one by one: names the array and chunk
             values = [checked_read(array, (), self) for _, array in scalars]
         for (builder, array), value in zip(scalars, values):

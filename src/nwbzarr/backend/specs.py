@@ -134,7 +134,7 @@ def _read_text(array: Any) -> str:
     numpy then converts to its variable-width string dtype at about 500 bytes per character
     (measured: 14 MB of JSON -> 7 GB); an object-dtype output buffer avoids the conversion.
     """
-    from zarr.core.buffer import default_buffer_prototype
+    from ..compat import default_buffer_prototype
 
     if not isinstance(array, zarr.Array):
         raise MalformedSpecError(f"{array}: the cached spec is a group, not a text array")

@@ -22,11 +22,17 @@ from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from hdmf.query import HDMFDataset
-from zarr.core.group import AsyncGroup, GroupMetadata
-from zarr.core.metadata.io import save_metadata
-from zarr.core.sync import sync
-from zarr.dtype import parse_dtype
 
+from ..compat import (
+    AsyncGroup,
+    GroupMetadata,
+    array_from_async,
+    async_group,
+    group_from_async,
+    save_metadata,
+    sync,
+    zdtype_from_native,
+)
 from ..conventions.attributes import (
     DTYPE_ATTR,
     LINKS_ATTR,
@@ -303,7 +309,7 @@ class WriteMixin(LinkMixin, FillMixin):
         )
         if values is None:
             return parent.create_array(name, **kwargs)
-        return zarr.Array(sync(_create_and_fill(parent._async_group, name, kwargs, values)))
+        return array_from_async(sync(_create_and_fill(async_group(parent), name, kwargs, values)))
 
     def _write_array(
         self,
@@ -505,12 +511,12 @@ def _create_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Group:
         return parent.create_group(name, attributes=attrs)  # zarr checks what exists there
     metadata = GroupMetadata(attributes=attrs, zarr_format=3)
     sync(save_metadata(store_path, metadata))
-    return zarr.Group(AsyncGroup(metadata=metadata, store_path=store_path))
+    return group_from_async(AsyncGroup(metadata=metadata, store_path=store_path))
 
 
 @functools.lru_cache(maxsize=256)
 def _zarr_dtype_cached(dtype: np.dtype) -> Any:
-    return parse_dtype(dtype, zarr_format=3)
+    return zdtype_from_native(dtype)
 
 
 def _zarr_dtype(dtype: Any) -> Any:

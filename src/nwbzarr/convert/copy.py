@@ -105,7 +105,9 @@ def _hdf5_nbytes(read_io: Any) -> int:
         if isinstance(obj, h5py.Dataset) and obj.dtype.kind != "O":
             total += obj.size * obj.dtype.itemsize
 
-    read_io._file.visititems(visit)
+    from ..compat import hdf5io_file  # imports zarr: not at module level (CLI start-up)
+
+    hdf5io_file(read_io).visititems(visit)
     return total
 
 

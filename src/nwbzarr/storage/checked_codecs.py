@@ -18,24 +18,21 @@ variable-length data (text) it is ``max_chunk_bytes``. A chunk over the bound ra
 :class:`~nwbzarr.errors.CorruptChunkError`; the array path and chunk key are added by
 :func:`locate_corrupt_chunk`, which the lazy views call when a read fails.
 
-Every use of zarr internals (codec classes, the pipeline registry, chunk specs) is in this
-module and feature-checked: on a zarr-python without them :func:`install` does nothing and
-reads behave as plain zarr-python.
+Every use of zarr internals (codec classes, the pipeline registry, chunk specs) goes through
+:mod:`nwbzarr.compat` and is feature-checked: on a zarr-python without them :func:`install`
+does nothing and reads behave as plain zarr-python.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import math
 import struct
-import warnings
 import zlib
 from typing import Any
 
 import numpy as np
 
-from .. import limits
+from .. import compat, limits
 from ..errors import CorruptChunkError
 
 __all__ = [
@@ -62,7 +59,6 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _ZSTD_MAGIC = 0xFD2FB528
-_DEFAULT_PIPELINE = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 _INSTALLED = False
 
 
@@ -232,99 +228,42 @@ def _inflate(data: memoryview, chunk_spec: Any, wbits: int) -> np.ndarray:
 def _checked(base: type, decode: Any) -> type:
     """A subclass of codec class ``base`` whose chunk decoding goes through ``decode``."""
 
-    async def _decode_single(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
-        return await asyncio.to_thread(self._nwbzarr_decode_sync, chunk_bytes, chunk_spec)
-
-    def _nwbzarr_decode_sync(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
-        out = decode(self, _as_bytes(chunk_bytes), chunk_spec)
+    def decode_sync(codec: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        out = decode(codec, _as_bytes(chunk_bytes), chunk_spec)
         return chunk_spec.prototype.buffer.from_array_like(out)
 
     name = "Checked" + base.__name__
-    cls = type(
-        name,
-        (base,),
-        {
-            "__module__": __name__,
-            "__qualname__": name,
-            "__doc__": f"{base.__name__} that checks the decoded size first (nwbzarr).",
-            "_decode_single": _decode_single,
-            "_nwbzarr_decode_sync": _nwbzarr_decode_sync,
-        },
-    )
-    if hasattr(base, "_decode_sync"):
-        cls._decode_sync = _nwbzarr_decode_sync
+    cls = compat.checked_codec_class(base, decode_sync, __name__, name)
     globals()[name] = cls  # importable by name: arrays (and their pipelines) pickle
     return cls
 
 
+def _decoder(kind: str, inner: Any) -> Any:
+    """``decode(codec, data, chunk_spec)`` for a compressor ``kind`` (see compat)."""
+    if kind == "zstd":
+        return lambda c, d, s: _zstd_decode(inner(c), d, s)
+    if kind == "blosc":
+        return lambda c, d, s: _blosc_decode(inner(c), d, s)
+    wbits = 31 if kind == "gzip" else 15
+    return lambda c, d, s: _inflate(d, s, wbits)
+
+
 def _codec_table() -> dict[type, type]:
-    """Codec class -> its checked subclass, for the codec classes this zarr-python has.
+    """Codec class -> its checked subclass, for the compressor classes this zarr-python has.
 
     A class is left out (decoded as zarr does) when it lacks the numcodecs decoder attribute
-    the check calls (``_zstd_codec``, ``_blosc_codec``, ``_codec``).
+    the check calls (see :func:`nwbzarr.compat.compressor_classes`).
     """
-    import zarr.codecs as zc
-
-    try:
-        import zarr.codecs.numcodecs as zn
-    except ImportError:  # pragma: no cover - older zarr-python
-        zn = None
-    wanted = (
-        (zc, "ZstdCodec", "_zstd_codec", lambda c, d, s: _zstd_decode(c._zstd_codec, d, s)),
-        (zc, "BloscCodec", "_blosc_codec", lambda c, d, s: _blosc_decode(c._blosc_codec, d, s)),
-        (zc, "GzipCodec", None, lambda c, d, s: _inflate(d, s, 31)),
-        (zn, "Zstd", "_codec", lambda c, d, s: _zstd_decode(c._codec, d, s)),
-        (zn, "Blosc", "_codec", lambda c, d, s: _blosc_decode(c._codec, d, s)),
-        (zn, "GZip", None, lambda c, d, s: _inflate(d, s, 31)),
-        (zn, "Zlib", None, lambda c, d, s: _inflate(d, s, 15)),
-    )
-    table = {}
-    for module, cls_name, attr, decode in wanted:
-        base = getattr(module, cls_name, None)
-        if base is None:
-            continue
-        if attr is not None:
-            try:
-                with warnings.catch_warnings():  # numcodecs wrappers warn on construction
-                    warnings.simplefilter("ignore")
-                    getattr(base(), attr)
-            except Exception:  # noqa: BLE001 - another zarr-python: leave this codec alone
-                continue
-        table[base] = _checked(base, decode)
-    return table
+    return {
+        base: _checked(base, _decoder(kind, inner))
+        for base, kind, inner in compat.compressor_classes()
+    }
 
 
 def _as_checked(codec: Any, table: dict[type, type]) -> Any:
     """``codec`` with its class swapped for the checked subclass (same fields and state)."""
     checked = table.get(type(codec))
-    if checked is None:
-        return codec
-    twin = copy.copy(codec)
-    object.__setattr__(twin, "__class__", checked)  # frozen dataclass: no __setattr__
-    return twin
-
-
-def _pipeline_class() -> type:
-    """zarr's BatchedCodecPipeline, decoding through the checked compressors.
-
-    Only the pipeline's own copies of the compressors are swapped: an array's metadata (and so
-    ``array.compressors``, equality of codecs, what is written) keeps zarr's classes.
-    """
-    from zarr.core.codec_pipeline import BatchedCodecPipeline
-
-    table = _codec_table()
-
-    class CheckedCodecPipeline(BatchedCodecPipeline):
-        """BatchedCodecPipeline whose decompressors check decoded sizes (nwbzarr)."""
-
-        @classmethod
-        def from_codecs(cls, codecs: Any, *, batch_size: int | None = None) -> Any:
-            codecs = [_as_checked(c, table) for c in codecs]
-            return super().from_codecs(codecs, batch_size=batch_size)
-
-    CheckedCodecPipeline.__module__ = __name__
-    CheckedCodecPipeline.__qualname__ = "CheckedCodecPipeline"
-    return CheckedCodecPipeline
+    return codec if checked is None else compat.with_codec_class(codec, checked)
 
 
 def install() -> None:
@@ -332,24 +271,22 @@ def install() -> None:
 
     Registers a codec pipeline (zarr's own, with the checked decompressors) and selects it in
     ``zarr.config`` (``codec_pipeline.path``; process-wide, for arrays opened after the call).
+    Only the pipeline's own copies of the compressors are swapped: an array's metadata (and so
+    ``array.compressors``, equality of codecs, what is written) keeps zarr's classes.
     Idempotent; does nothing on a zarr-python without these hooks, or when another pipeline
     than zarr's default was configured.
     """
     global _INSTALLED
     if _INSTALLED:
         return
-    try:
-        import zarr
-        from zarr.registry import fully_qualified_name, register_pipeline
-
-        if zarr.config.get("codec_pipeline.path") != _DEFAULT_PIPELINE:
-            return  # the user chose a pipeline: leave it
-        cls = _pipeline_class()
-    except (ImportError, AttributeError, KeyError):  # pragma: no cover - other zarr versions
+    table = _codec_table()
+    name = "CheckedCodecPipeline"
+    cls = compat.install_codec_pipeline(
+        lambda codecs: [_as_checked(c, table) for c in codecs], __name__, name
+    )
+    if cls is None:
         return
-    globals()[cls.__qualname__] = cls  # importable by the name zarr's config holds
-    register_pipeline(cls)
-    zarr.config.set({"codec_pipeline.path": fully_qualified_name(cls)})
+    globals()[name] = cls  # importable by the name zarr's config holds
     _INSTALLED = True
 
 
@@ -375,38 +312,19 @@ def locate_corrupt_chunk(array: Any, selection: Any, limit: int = 4096) -> tuple
         the chunks cannot be enumerated on this zarr-python.
     """
     try:
-        from zarr.core.buffer import default_buffer_prototype
-        from zarr.core.indexing import BasicIndexer
-        from zarr.core.sync import sync
-
-        aa = array._async_array
-        meta = aa.metadata
-        indexer = BasicIndexer(selection, shape=meta.shape, chunk_grid=meta.chunk_grid)
-        coords = [c.chunk_coords for _, c in zip(range(limit), indexer)]
-        prototype = default_buffer_prototype()
+        checks = compat.chunk_decoders(array, selection, limit)
     except Exception:  # noqa: BLE001 - any failure: no location, the caller re-raises
         return None
 
-    async def check(chunk: tuple[int, ...]) -> tuple[str, str] | None:
-        key = meta.encode_chunk_key(chunk)
-        data = await (aa.store_path / key).get(prototype=prototype)
-        if data is None:
-            return None
-        spec = meta.get_chunk_spec(chunk, aa.config, prototype)
-        try:
-            await aa.codec_pipeline.decode([(data, spec)])
-        except DECODE_ERRORS as err:
-            return key, f"{type(err).__name__}: {err}"
-        return None
-
     async def first_bad() -> tuple[str, str] | None:
-        for chunk in coords:
-            found = await check(chunk)
-            if found is not None:
-                return found
+        for key, decode in checks:
+            try:
+                await decode()
+            except DECODE_ERRORS as err:
+                return key, f"{type(err).__name__}: {err}"
         return None
 
     try:
-        return sync(first_bad())
+        return compat.sync(first_bad())
     except Exception:  # noqa: BLE001 - the store failed too: let the caller's error stand
         return None

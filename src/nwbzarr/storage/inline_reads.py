@@ -17,9 +17,9 @@ import os
 from typing import Any
 
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
-from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import LocalStore, WrapperStore
 
+from ..compat import Buffer, BufferPrototype, default_buffer_prototype
 from .journal import ROOT_KEY, committed_path, digest
 
 #: Files up to this many bytes are read in the calling coroutine.

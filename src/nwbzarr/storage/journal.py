@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
-from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import LocalStore, WrapperStore
+
+from ..compat import Buffer, BufferPrototype, default_buffer_prototype
 
 __all__ = [
     "JOURNAL_DIR",

@@ -36,10 +36,15 @@ from zarr.abc.store import (
     Store,
     SuffixByteRequest,
 )
-from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
-from zarr.core.dtype import get_data_type_from_native_dtype
-from zarr.core.sync import sync
 
+from ..compat import (
+    Buffer,
+    BufferPrototype,
+    StoreCompat,
+    default_buffer_prototype,
+    sync,
+    zdtype_from_native,
+)
 from ..conventions.legacy import (
     COMPOUND,
     NUMERIC,
@@ -90,7 +95,7 @@ def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
     raise TypeError(f"unexpected byte range {byte_range!r}")
 
 
-class V2TranslatingStore(Store):
+class V2TranslatingStore(StoreCompat, Store):
     """Read-only view of a legacy hdmf-zarr Zarr v2 store in the Zarr v3 HDMF convention.
 
     Parameters
@@ -265,7 +270,7 @@ class V2TranslatingStore(Store):
                     plan.v2_dtype.newbyteorder("<") if plan.v2_dtype.itemsize > 1 else plan.v2_dtype
                 )
             try:
-                zdtype = get_data_type_from_native_dtype(dtype)
+                zdtype = zdtype_from_native(dtype)
             except Exception as exc:
                 raise LegacyFormatError(
                     f"{plan.path}: no Zarr v3 data type for {dtype}: {exc}"

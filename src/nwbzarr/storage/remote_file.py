@@ -217,6 +217,6 @@ class RemoteFile(io.RawIOBase):
 
 def _run(coro: Any) -> Any:
     """Run a coroutine on zarr's event loop (where the reader keeps its session)."""
-    from zarr.core.sync import sync
+    from ..compat import sync
 
     return sync(coro)

@@ -35,8 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from zarr.abc.store import Store
-from zarr.core.sync import sync
 
+from ..compat import sync
 from ..errors import (
     NotAZarrStoreError,
     NWBZarrError,

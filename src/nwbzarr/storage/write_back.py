@@ -30,8 +30,9 @@ from zarr.abc.store import (
     Store,
     SuffixByteRequest,
 )
-from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import LocalStore, WrapperStore
+
+from ..compat import Buffer, BufferPrototype
 
 #: Key of the root group's metadata, never held back.
 ROOT_KEY = "zarr.json"

@@ -29,11 +29,9 @@ import h5py
 import numpy as np
 import zarr
 from zarr.api.asynchronous import create_array as create_array_async
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.group import GroupMetadata
-from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
+from ..compat import GroupMetadata, default_buffer_prototype, sync
 from ..conventions.attributes import DTYPE_ATTR, LINKS_ATTR, OBJECT_REFERENCE, REFERENCE_FIELDS_ATTR
 from ..conventions.layout import choose_chunks, compressors_for
 from ..conventions.references import link_entry, normalize_path

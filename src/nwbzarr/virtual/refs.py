@@ -313,9 +313,8 @@ def _read(path_or_url: str | Path, storage_options: dict[str, Any] | None) -> tu
 
 def _fetch_http(url: str, storage_options: dict[str, Any] | None) -> bytes:
     """A reference JSON over HTTP(S): one GET within http_timeout and max_json_bytes."""
-    from zarr.core.sync import sync
-
     from .. import limits
+    from ..compat import sync
     from ..storage.http_ranges import HTTPRanges
     from .policy import trust_origin
 

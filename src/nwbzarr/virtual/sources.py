@@ -108,8 +108,7 @@ def source_kind(path: str | os.PathLike[str], storage_options: dict | None = Non
 
 def _sniff_url(url: str, storage_options: dict | None) -> SourceKind:
     """Classify a suffix-less URL by its first bytes (one request); unreadable means Zarr."""
-    from zarr.core.sync import sync
-
+    from ..compat import sync
     from ..storage.ranges import open_range_reader
     from .manifest import ByteRange
 

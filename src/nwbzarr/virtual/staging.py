@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from zarr.abc.store import ByteRequest, Store
-from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
+from ..compat import Buffer, BufferPrototype, StoreCompat, default_buffer_prototype
 from ..errors import ReadOnlyError, ReferenceFileError
 from ..storage.range_spans import pread_range
 from .manifest import ByteRange, ReferenceSet
@@ -44,7 +44,7 @@ DEFAULT_INLINE_BYTES = 4096
 STAGING_SUFFIX = ".staging"
 
 
-class StagingStore(Store):
+class StagingStore(StoreCompat, Store):
     """Writable zarr store: writes go to an overlay, reads fall back to a reference set.
 
     Parameters

@@ -21,9 +21,14 @@ from zarr.abc.store import (
     Store,
     SuffixByteRequest,
 )
-from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
-from zarr.core.common import concurrent_map
 
+from ..compat import (
+    Buffer,
+    BufferPrototype,
+    StoreCompat,
+    concurrent_map,
+    default_buffer_prototype,
+)
 from ..errors import ReadOnlyError
 from .manifest import ByteRange, RangeReader, ReferenceSet
 from .policy import AccessPolicy
@@ -31,7 +36,7 @@ from .policy import AccessPolicy
 __all__ = ["ReferenceStore"]
 
 
-class ReferenceStore(Store):
+class ReferenceStore(StoreCompat, Store):
     """Read-only zarr store whose keys are those of a reference set.
 
     Parameters

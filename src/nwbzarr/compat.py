@@ -1,0 +1,758 @@
+"""Every use of zarr-python, hdmf and pynwb internals, in one place.
+
+The rest of nwbzarr imports from here anything that is not a documented public API of its
+dependencies: private modules (``zarr.core.*``), private attributes (``Array._async_array``,
+``Group._async_group``, name-mangled hdmf fields), monkeypatches of hdmf and pynwb functions,
+zarr's codec-pipeline hooks, and matches on upstream error text. Each shim prefers a public
+name where one exists and falls back by *feature* (``hasattr`` / ``try: import``), never by
+comparing version strings. ``tests/test_compat.py`` holds one test per shim, so an upstream
+change fails there first and by name.
+
+Supported: zarr-python 3.1.x to 3.4.x, hdmf >= 4, pynwb >= 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+import zarr.errors
+
+__all__ = [
+    "Buffer",
+    "BufferPrototype",
+    "default_buffer_prototype",
+    "StoreCompat",
+    "UnstableSpecificationWarning",
+    "sync",
+    "concurrent_map",
+    "AsyncGroup",
+    "GroupMetadata",
+    "save_metadata",
+    "zdtype_from_native",
+    "enum_value",
+    "async_array",
+    "async_group",
+    "array_from_async",
+    "group_from_async",
+    "rebind_array",
+    "read_scalars",
+    "chunk_decoders",
+    "DEFAULT_CODEC_PIPELINE",
+    "compressor_classes",
+    "checked_codec_class",
+    "with_codec_class",
+    "install_codec_pipeline",
+    "is_consolidated_metadata_error",
+    "is_hdf5_filter_error",
+    "wrap_hdmf_extend_data",
+    "widen_vector_index",
+    "dataio_declared",
+    "hdf5io_file",
+    "wrap_pynwb_entry_points",
+]
+
+# -- zarr: buffers ------------------------------------------------------------------------------
+try:  # public since zarr 3.0
+    from zarr.abc.buffer import Buffer, BufferPrototype
+except ImportError:  # pragma: no cover - older zarr-python
+    from zarr.core.buffer import Buffer, BufferPrototype
+
+try:  # public module
+    from zarr.buffer import default_buffer_prototype
+except ImportError:  # pragma: no cover - older zarr-python
+    from zarr.core.buffer import default_buffer_prototype
+
+
+# -- zarr: stores and warnings -----------------------------------------------------------------
+def _store_compat_members() -> dict[str, Any]:
+    from zarr.abc.store import Store
+
+    members: dict[str, Any] = {}
+    abstract = getattr(Store, "__abstractmethods__", frozenset())
+    if "supports_partial_writes" in abstract:  # zarr < 3.1.3
+
+        def supports_partial_writes(self: Any) -> bool:
+            return False
+
+        members["supports_partial_writes"] = property(supports_partial_writes)
+    if "set_partial_values" in abstract:  # zarr < 3.1.3
+
+        async def set_partial_values(self: Any, key_start_values: Any) -> None:
+            raise NotImplementedError(f"{type(self).__name__} does not support partial writes")
+
+        members["set_partial_values"] = set_partial_values
+    return members
+
+
+#: Base class to list before ``zarr.abc.store.Store`` in nwbzarr's own stores: it supplies
+#: the members older zarr-python declares abstract on ``Store`` and later removed
+#: (``supports_partial_writes``, ``set_partial_values``: zarr < 3.1.3); empty otherwise.
+StoreCompat: type = type("StoreCompat", (), {"__module__": __name__, **_store_compat_members()})
+
+
+class _NeverRaised(Warning):
+    """Stands in for a zarr warning class this zarr-python does not have."""
+
+
+#: ``zarr.errors.UnstableSpecificationWarning`` (zarr >= 3.1.2); a warning class nothing
+#: raises on older zarr-python, so that ``filterwarnings(category=...)`` stays valid.
+UnstableSpecificationWarning: type[Warning] = getattr(
+    zarr.errors, "UnstableSpecificationWarning", _NeverRaised
+)
+
+# -- zarr: event loop ---------------------------------------------------------------------------
+#: zarr's ``sync(coro)``: run a coroutine on zarr's I/O event loop and return its result.
+#: There is no public equivalent; every blocking call of nwbzarr into zarr's async API uses it,
+#: so that stores (aiohttp sessions, fsspec file systems) stay bound to one loop.
+from zarr.core.sync import sync  # noqa: E402
+
+try:
+    from zarr.core.common import concurrent_map as _zarr_concurrent_map
+except ImportError:  # pragma: no cover - another zarr-python
+    _zarr_concurrent_map = None
+
+
+async def concurrent_map(
+    items: Iterable[tuple[Any, ...]],
+    func: Callable[..., Awaitable[Any]],
+    limit: int | None = None,
+) -> list[Any]:
+    """Await ``func(*item)`` for every item, at most ``limit`` at a time, results in order.
+
+    Parameters
+    ----------
+    items : iterable of tuple
+        Argument tuples.
+    func : coroutine function
+        Called as ``func(*item)``.
+    limit : int, optional
+        Most calls in flight (None: no bound).
+
+    Returns
+    -------
+    list
+        The results, in the order of ``items``.
+    """
+    if _zarr_concurrent_map is not None:
+        return await _zarr_concurrent_map(list(items), func, limit=limit)
+    items = list(items)  # pragma: no cover - fallback
+    if limit is None:  # pragma: no cover
+        return list(await asyncio.gather(*(func(*item) for item in items)))
+    sem = asyncio.Semaphore(limit)  # pragma: no cover
+
+    async def run(item: tuple) -> Any:  # pragma: no cover
+        async with sem:
+            return await func(*item)
+
+    return list(await asyncio.gather(*(run(item) for item in items)))  # pragma: no cover
+
+
+# -- zarr: groups and metadata documents --------------------------------------------------------
+AsyncGroup = getattr(zarr, "AsyncGroup", None)
+if AsyncGroup is None:  # pragma: no cover - older zarr-python
+    from zarr.core.group import AsyncGroup
+
+#: The metadata of a Zarr group (no public name in zarr-python).
+from zarr.core.group import GroupMetadata  # noqa: E402
+
+try:
+    from zarr.core.metadata.io import save_metadata as _zarr_save_metadata
+except ImportError:  # zarr < 3.1.3 keeps it private in zarr.core.array
+    _zarr_save_metadata = None
+
+
+async def save_metadata(store_path: Any, metadata: Any) -> None:
+    """Write a node's metadata document(s) (``zarr.json``) at ``store_path``, nothing else.
+
+    Parents are not checked or written (zarr's ``ensure_parents=False``).
+
+    Parameters
+    ----------
+    store_path : zarr.storage.StorePath
+        Where the node lives.
+    metadata : GroupMetadata or ArrayMetadata
+        Its metadata.
+    """
+    if _zarr_save_metadata is not None:
+        await _zarr_save_metadata(store_path, metadata)
+        return
+    docs = metadata.to_buffer_dict(default_buffer_prototype())  # pragma: no cover - fallback
+    await asyncio.gather(*((store_path / key).set(value) for key, value in docs.items()))
+
+
+def zdtype_from_native(dtype: Any) -> Any:
+    """The Zarr v3 data type object (``ZDType``) of a numpy dtype.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype
+        A native dtype.
+
+    Returns
+    -------
+    zarr.dtype.ZDType
+        Its ``to_json(zarr_format=3)`` is the ``data_type`` of array metadata.
+    """
+    import zarr.dtype
+
+    # public: parse_dtype (zarr >= 3.1.1), parse_data_type (3.1.0; deprecated later)
+    parse = getattr(zarr.dtype, "parse_dtype", None) or zarr.dtype.parse_data_type
+    return parse(dtype, zarr_format=3)
+
+
+def enum_value(value: Any) -> Any:
+    """The plain value of a codec setting that zarr may hold as an enum or as a string.
+
+    zarr 3.1 holds e.g. ``ShardingCodec.index_location``, ``BytesCodec.endian`` and
+    ``BloscCodec.shuffle`` as enum members; zarr 3.4 as plain strings (literal types).
+
+    Parameters
+    ----------
+    value : Any
+        An enum member, a string, or None.
+
+    Returns
+    -------
+    Any
+        ``value.value`` for an enum member, else ``value`` unchanged.
+    """
+    return getattr(value, "value", value)
+
+
+# -- zarr: arrays and groups wrapping their async twins -----------------------------------------
+def async_array(array: zarr.Array) -> Any:
+    """The ``AsyncArray`` behind a ``zarr.Array`` (private field ``_async_array``).
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An open array.
+
+    Returns
+    -------
+    zarr.AsyncArray
+        The same array's async API (``getitem``, ``setitem``, ``codec_pipeline``...).
+    """
+    return array._async_array
+
+
+def async_group(group: zarr.Group) -> Any:
+    """The ``AsyncGroup`` behind a ``zarr.Group`` (private field ``_async_group``).
+
+    Parameters
+    ----------
+    group : zarr.Group
+        An open group.
+
+    Returns
+    -------
+    zarr.AsyncGroup
+        The same group's async API.
+    """
+    return group._async_group
+
+
+def array_from_async(aa: Any, cls: type | None = None) -> Any:
+    """A ``zarr.Array`` (or subclass ``cls``) over an ``AsyncArray``; no I/O.
+
+    Parameters
+    ----------
+    aa : zarr.AsyncArray
+        The async array.
+    cls : type, optional
+        A subclass of ``zarr.Array`` to build (default ``zarr.Array``).
+
+    Returns
+    -------
+    zarr.Array
+        The synchronous array.
+    """
+    return (cls or zarr.Array)(aa)
+
+
+def group_from_async(ag: Any) -> zarr.Group:
+    """A ``zarr.Group`` over an ``AsyncGroup``; no I/O.
+
+    Parameters
+    ----------
+    ag : zarr.AsyncGroup
+        The async group.
+
+    Returns
+    -------
+    zarr.Group
+        The synchronous group.
+    """
+    return zarr.Group(ag)
+
+
+def rebind_array(array: zarr.Array, new: zarr.Array) -> None:
+    """Point ``array`` (in place) at the array ``new`` (e.g. after a dtype change).
+
+    Everyone holding ``array`` (hdmf containers) then sees the new metadata and data.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        The object to update.
+    new : zarr.Array
+        The array it now stands for.
+    """
+    # zarr.Array is a frozen-less dataclass whose only field is the async array
+    object.__setattr__(array, "_async_array", new._async_array)
+
+
+async def read_scalars(arrays: Iterable[zarr.Array]) -> list[Any]:
+    """Read every ``array[()]`` concurrently on zarr's event loop.
+
+    Parameters
+    ----------
+    arrays : iterable of zarr.Array
+        0-d (or any) arrays.
+
+    Returns
+    -------
+    list
+        Their values, in order.
+    """
+    return list(await asyncio.gather(*(async_array(a).getitem(()) for a in arrays)))
+
+
+def chunk_decoders(
+    array: zarr.Array, selection: Any, limit: int = 4096
+) -> list[tuple[str, Callable[[], Awaitable[bool]]]]:
+    """For each stored chunk (or shard) ``array[selection]`` touches: its key and a decoder.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An open array.
+    selection : Any
+        A basic selection (ints, slices, Ellipsis).
+    limit : int
+        Most chunks listed.
+
+    Returns
+    -------
+    list of (str, coroutine function)
+        ``(key, decode)``; ``await decode()`` reads the chunk's region (all public API: the
+        region of one stored object, decoded by the array's codec pipeline), returning False
+        when the chunk is not stored and raising what the codecs raise.
+    """
+    import itertools
+
+    aa = async_array(array)
+    shape = tuple(array.shape)
+    grid = tuple(array.shards or array.chunks)  # a shard is one stored object
+    encoding = array.metadata.chunk_key_encoding
+    spans = _selection_spans(selection, shape)
+    cells = [
+        range(lo // c, (hi - 1) // c + 1) if hi > lo else range(0)
+        for (lo, hi), c in zip(spans, grid)
+    ]
+
+    def decoder(chunk: tuple[int, ...]) -> tuple[str, Callable[[], Awaitable[bool]]]:
+        key = encoding.encode_chunk_key(chunk)
+        stored = f"{array.path}/{key}" if array.path else key
+        region = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(chunk, grid, shape))
+
+        async def decode() -> bool:
+            if not await array.store.exists(stored):
+                return False
+            await aa.getitem(region)  # the array's own codec pipeline decodes the object
+            return True
+
+        return key, decode
+
+    return [decoder(chunk) for chunk in itertools.islice(itertools.product(*cells), limit)]
+
+
+def _selection_spans(selection: Any, shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Per dimension, the ``[start, stop)`` a basic selection covers (whole for anything else)."""
+    items = selection if isinstance(selection, tuple) else (selection,)
+    if sum(1 for s in items if s is Ellipsis) > 1:
+        return [(0, n) for n in shape]
+    where = [i for i, s in enumerate(items) if s is Ellipsis]  # identity: items may be arrays
+    if where:
+        i = where[0]
+        items = items[:i] + (slice(None),) * (len(shape) - len(items) + 1) + items[i + 1 :]
+    items = items + (slice(None),) * (len(shape) - len(items))
+    spans = []
+    for item, n in zip(items, shape):
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool) and -n <= item < n:
+            i = int(item) % n
+            spans.append((i, i + 1))
+        elif isinstance(item, slice) and (item.step or 1) > 0:
+            start, stop, _ = item.indices(n)
+            spans.append((start, max(start, stop)))
+        else:
+            spans.append((0, n))
+    return spans
+
+
+# -- zarr: codec pipeline hooks (storage/checked_codecs.py) -------------------------------------
+#: zarr's default ``codec_pipeline.path``.
+DEFAULT_CODEC_PIPELINE = "zarr.core.codec_pipeline.BatchedCodecPipeline"
+
+#: (module, class name, private attribute holding the numcodecs codec or None, kind, arguments
+#: of the probe instance); zarr.codecs.numcodecs exists from zarr 3.1.3 on
+_COMPRESSORS = (
+    ("zarr.codecs", "ZstdCodec", "_zstd_codec", "zstd", {}),
+    ("zarr.codecs", "BloscCodec", "_blosc_codec", "blosc", {"typesize": 4, "shuffle": "shuffle"}),
+    ("zarr.codecs", "GzipCodec", None, "gzip", {}),
+    ("zarr.codecs.numcodecs", "Zstd", "_codec", "zstd", {}),
+    ("zarr.codecs.numcodecs", "Blosc", "_codec", "blosc", {}),
+    ("zarr.codecs.numcodecs", "GZip", None, "gzip", {}),
+    ("zarr.codecs.numcodecs", "Zlib", None, "zlib", {}),
+)
+
+
+def compressor_classes() -> list[tuple[type, str, Callable[[Any], Any] | None]]:
+    """zarr's bytes-to-bytes compressor classes, with the numcodecs decoder of an instance.
+
+    A class is left out when its module is missing, or when it lacks the private attribute
+    that holds its numcodecs decoder (checked on a probe instance).
+
+    Returns
+    -------
+    list of (type, str, callable or None)
+        ``(codec class, kind, inner)``: ``kind`` is ``"zstd"``, ``"blosc"``, ``"gzip"`` or
+        ``"zlib"``; ``inner(codec)`` returns the numcodecs codec decoding for ``codec`` (None
+        for gzip/zlib, which are inflated without it).
+    """
+    import importlib
+    import warnings
+
+    found = []
+    for module_name, cls_name, attr, kind, probe in _COMPRESSORS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # pragma: no cover - older zarr-python
+            continue
+        base = getattr(module, cls_name, None)
+        if base is None:
+            continue
+        inner = None
+        if attr is not None:
+            try:
+                with warnings.catch_warnings():  # numcodecs wrappers warn on construction
+                    warnings.simplefilter("ignore")
+                    getattr(base(**probe), attr)
+            except Exception:  # noqa: BLE001 - another zarr-python: leave this codec alone
+                continue
+            inner = _getter(attr)
+        found.append((base, kind, inner))
+    return found
+
+
+def _getter(attr: str) -> Callable[[Any], Any]:
+    def inner(codec: Any) -> Any:
+        return getattr(codec, attr)
+
+    return inner
+
+
+def checked_codec_class(
+    base: type, decode_sync: Callable[[Any, Any, Any], Any], module: str, name: str
+) -> type:
+    """A subclass of zarr codec class ``base`` whose chunk decoding calls ``decode_sync``.
+
+    Overrides zarr's codec hooks ``_decode_single`` (async; run in a worker thread) and, where
+    the class has it, ``_decode_sync``.
+
+    Parameters
+    ----------
+    base : type
+        A zarr ``BytesBytesCodec`` class.
+    decode_sync : callable
+        ``decode_sync(codec, chunk_bytes, chunk_spec) -> Buffer``.
+    module, name : str
+        ``__module__`` and ``__qualname__`` of the new class (it must be importable by that
+        name for arrays to pickle).
+
+    Returns
+    -------
+    type
+        The subclass.
+    """
+
+    async def _decode_single(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        return await asyncio.to_thread(decode_sync, self, chunk_bytes, chunk_spec)
+
+    def _nwbzarr_decode_sync(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        return decode_sync(self, chunk_bytes, chunk_spec)
+
+    namespace = {
+        "__module__": module,
+        "__qualname__": name,
+        "__doc__": f"{base.__name__} that checks the decoded size first (nwbzarr).",
+        "_decode_single": _decode_single,
+        "_nwbzarr_decode_sync": _nwbzarr_decode_sync,
+    }
+    if hasattr(base, "_decode_sync"):
+        namespace["_decode_sync"] = _nwbzarr_decode_sync
+    return type(name, (base,), namespace)
+
+
+def with_codec_class(codec: Any, cls: type) -> Any:
+    """A shallow copy of codec ``codec`` whose class is ``cls`` (same fields and state).
+
+    Parameters
+    ----------
+    codec : zarr codec
+        A (frozen dataclass) codec instance.
+    cls : type
+        A subclass of ``type(codec)`` adding no fields.
+
+    Returns
+    -------
+    zarr codec
+        The copy.
+    """
+    twin = copy.copy(codec)
+    object.__setattr__(twin, "__class__", cls)  # frozen dataclass: no __setattr__
+    return twin
+
+
+def install_codec_pipeline(
+    transform: Callable[[list[Any]], list[Any]], module: str, name: str
+) -> type | None:
+    """Make zarr decode through its default pipeline with the codecs passed via ``transform``.
+
+    A subclass of zarr's ``BatchedCodecPipeline`` whose ``from_codecs`` maps the codec list
+    through ``transform`` is registered and selected in ``zarr.config``
+    (``codec_pipeline.path``; process-wide, for arrays opened afterwards).
+
+    Parameters
+    ----------
+    transform : callable
+        ``transform(codecs) -> codecs`` (only the pipeline's copies change, not the metadata).
+    module, name : str
+        ``__module__`` and ``__qualname__`` of the class; the caller makes it importable by
+        that name, as zarr's config names a pipeline by its fully qualified name.
+
+    Returns
+    -------
+    type or None
+        The pipeline class, or None when nothing was installed: another pipeline than
+        zarr's default is configured, or this zarr-python lacks the hooks.
+    """
+    try:
+        from zarr.core.codec_pipeline import BatchedCodecPipeline
+        from zarr.registry import fully_qualified_name, register_pipeline
+
+        if zarr.config.get("codec_pipeline.path") != DEFAULT_CODEC_PIPELINE:
+            return None  # the user chose a pipeline: leave it
+    except (ImportError, AttributeError, KeyError):  # pragma: no cover - other zarr versions
+        return None
+
+    class Pipeline(BatchedCodecPipeline):
+        @classmethod
+        def from_codecs(cls, codecs: Any, *, batch_size: int | None = None) -> Any:
+            return super().from_codecs(transform(list(codecs)), batch_size=batch_size)
+
+    Pipeline.__module__ = module
+    Pipeline.__name__ = Pipeline.__qualname__ = name
+    Pipeline.__doc__ = "BatchedCodecPipeline whose decompressors check decoded sizes (nwbzarr)."
+    register_pipeline(Pipeline)
+    zarr.config.set({"codec_pipeline.path": fully_qualified_name(Pipeline)})
+    return Pipeline
+
+
+# -- upstream error text ------------------------------------------------------------------------
+def is_consolidated_metadata_error(exc: BaseException) -> bool:
+    """Whether zarr's ``ValueError`` from ``open_group`` is about consolidated metadata.
+
+    zarr raises a plain ``ValueError`` (no subclass) when a group's consolidated metadata
+    is malformed; nwbzarr then retries without it.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error ``zarr.open_group`` raised.
+
+    Returns
+    -------
+    bool
+        True if the message names consolidated metadata.
+    """
+    return isinstance(exc, ValueError) and "consolidated" in str(exc).lower()
+
+
+def is_hdf5_filter_error(err: BaseException) -> bool:
+    """Whether an h5py ``OSError`` from a read says a chunk's filter (deflate...) failed.
+
+    Parameters
+    ----------
+    err : BaseException
+        The error a dataset read raised.
+
+    Returns
+    -------
+    bool
+        True if h5py's message names a filter.
+    """
+    text = str(err)
+    # HDF5 >= 1.14: "filter returned failure during read"; older: "inflate() failed"
+    return isinstance(err, OSError) and ("filter" in text or "inflate() failed" in text)
+
+
+# -- hdmf ---------------------------------------------------------------------------------------
+def wrap_hdmf_extend_data(extend_attr: str = "_nwbzarr_extend") -> bool:
+    """Wrap ``hdmf.container.extend_data`` so objects with ``extend_attr`` extend themselves.
+
+    hdmf's ``Data.extend`` calls the module attribute ``hdmf.container.extend_data`` (imported
+    there from ``hdmf.data_utils``), which handles lists, numpy and h5py only. The wrapper
+    calls ``data.<extend_attr>(arg)`` when ``data`` has it, else hdmf's function. Idempotent.
+
+    Parameters
+    ----------
+    extend_attr : str
+        The method name looked up on the data.
+
+    Returns
+    -------
+    bool
+        True if the wrapper is (now) installed, False if hdmf has no such function.
+    """
+    import hdmf.container
+
+    original = getattr(hdmf.container, "extend_data", None)
+    if original is None:  # pragma: no cover - another hdmf
+        return False
+    if getattr(original, "_nwbzarr_wrapped", False):
+        return True
+
+    @functools.wraps(original)
+    def extend_data(data: Any, arg: Any) -> Any:
+        extend = getattr(data, extend_attr, None)
+        if extend is not None:
+            return extend(arg)
+        return original(data, arg)
+
+    extend_data._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+    extend_data._nwbzarr_original = original  # type: ignore[attr-defined]
+    hdmf.container.extend_data = extend_data
+    return True
+
+
+def widen_vector_index(index: Any) -> bool:
+    """Make an hdmf ``VectorIndex`` hand out ``uint64`` offsets (no 255-element cap).
+
+    hdmf tracks the width of a ``VectorIndex``'s offsets in name-mangled fields
+    (``_VectorIndex__uint``, ``_VectorIndex__maxval``) and for data read from a file
+    starts from ``uint8``.
+
+    Parameters
+    ----------
+    index : hdmf.common.table.VectorIndex
+        The index.
+
+    Returns
+    -------
+    bool
+        True if the fields were set, False if this hdmf has no such fields.
+    """
+    if not hasattr(index, "_VectorIndex__uint"):
+        return False
+    index._VectorIndex__uint = np.uint64
+    index._VectorIndex__maxval = np.iinfo(np.uint64).max
+    return True
+
+
+def dataio_declared(dataio: Any) -> tuple[Any, Any]:
+    """The shape and dtype an hdmf ``DataIO`` without data was declared with.
+
+    hdmf keeps them in name-mangled fields (``_DataIO__shape``, ``_DataIO__dtype``).
+
+    Parameters
+    ----------
+    dataio : hdmf.data_utils.DataIO
+        A DataIO whose ``data`` is None (``dataio.valid`` is False).
+
+    Returns
+    -------
+    tuple
+        ``(shape, dtype)``, each None when not declared (or not found).
+    """
+    return getattr(dataio, "_DataIO__shape", None), getattr(dataio, "_DataIO__dtype", None)
+
+
+def hdf5io_file(io: Any) -> Any:
+    """The open ``h5py.File`` of an hdmf ``HDF5IO`` (``NWBHDF5IO``).
+
+    hdmf exposes it only as the private property ``HDF5IO._file``.
+
+    Parameters
+    ----------
+    io : hdmf.backends.hdf5.HDF5IO
+        An open HDF5IO.
+
+    Returns
+    -------
+    h5py.File
+        Its file.
+    """
+    return io._file
+
+
+# -- pynwb --------------------------------------------------------------------------------------
+def wrap_pynwb_entry_points(ours: Callable[[Any], bool], backend: type) -> list[str]:
+    """Route pynwb's backend discovery to nwbzarr for the paths ``ours`` accepts.
+
+    Wraps the module attributes ``pynwb._get_backend(path, method=None)`` (used by
+    ``pynwb.validate``) and ``pynwb.read_nwb(path, ...)``: a path with ``ours(path)`` true
+    goes to nwbzarr, everything else to pynwb's own function. Idempotent; a function pynwb
+    does not have is skipped.
+
+    Parameters
+    ----------
+    ours : callable
+        ``ours(path) -> bool``.
+    backend : type
+        The HDMFIO class ``_get_backend`` returns for our paths; ``pynwb.read_nwb`` returns
+        ``backend.read_nwb(path)`` for them.
+
+    Returns
+    -------
+    list of str
+        The names of the pynwb attributes that are wrapped after the call.
+    """
+    import pynwb
+
+    wrapped = []
+    get_backend = getattr(pynwb, "_get_backend", None)
+    if get_backend is not None and not getattr(get_backend, "_nwbzarr_wrapped", False):
+
+        @functools.wraps(get_backend)
+        def _get_backend(path: str, method: str | None = None) -> Any:
+            if method != "ros3" and ours(path):
+                return backend
+            return get_backend(path, method=method)
+
+        _get_backend._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+        pynwb._get_backend = _get_backend
+    if getattr(getattr(pynwb, "_get_backend", None), "_nwbzarr_wrapped", False):
+        wrapped.append("_get_backend")
+
+    pynwb_read_nwb = getattr(pynwb, "read_nwb", None)
+    if pynwb_read_nwb is not None and not getattr(pynwb_read_nwb, "_nwbzarr_wrapped", False):
+
+        @functools.wraps(pynwb_read_nwb)
+        def _read_nwb(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+            if ours(path):
+                return backend.read_nwb(str(path))
+            return pynwb_read_nwb(path, *args, **kwargs)
+
+        _read_nwb._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+        pynwb.read_nwb = _read_nwb
+    if getattr(getattr(pynwb, "read_nwb", None), "_nwbzarr_wrapped", False):
+        wrapped.append("read_nwb")
+    return wrapped
