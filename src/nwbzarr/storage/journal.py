@@ -210,14 +210,19 @@ def _undo(root: str, journal: str, backed: list[str], created: list[str]) -> Non
             os.replace(backup, path)
         _remove_temporaries(os.path.dirname(path))
     for key in created:  # directories the append made, now empty
-        parent = os.path.dirname(os.path.join(root, key))
-        while os.path.abspath(parent) != os.path.abspath(root):
-            try:
-                os.rmdir(parent)
-            except OSError:
-                break
-            parent = os.path.dirname(parent)
+        _remove_empty_parents(root, key)
     _remove_temporaries(root)
+
+
+def _remove_empty_parents(root: str, key: str) -> None:
+    """Remove the directories above ``key`` that are empty, up to (not including) ``root``."""
+    parent = os.path.dirname(os.path.join(root, key))
+    while os.path.abspath(parent) != os.path.abspath(root):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            break
+        parent = os.path.dirname(parent)
 
 
 def recover(root: str | os.PathLike[str]) -> str | None:
@@ -309,13 +314,7 @@ def collect_garbage(root: str | os.PathLike[str], grace: float = GARBAGE_GRACE) 
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
             os.remove(os.path.join(root, key))
             removed += 1
-        parent = os.path.dirname(os.path.join(root, key))
-        while os.path.abspath(parent) != os.path.abspath(root):
-            try:
-                os.rmdir(parent)
-            except OSError:
-                break
-            parent = os.path.dirname(parent)
+        _remove_empty_parents(root, key)
     if kept:
         atomic_write_bytes(path, "".join(k + "\n" for k in kept).encode())
     else:
@@ -323,7 +322,14 @@ def collect_garbage(root: str | os.PathLike[str], grace: float = GARBAGE_GRACE) 
     return removed
 
 
-def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
+def slice_bytes(data: bytes, byte_range: ByteRequest | None) -> bytes:
+    """The part of ``data`` a zarr ``byte_range`` asks for (all of it for None).
+
+    Raises
+    ------
+    TypeError
+        If ``byte_range`` is not one of zarr's byte request types.
+    """
     if byte_range is None:
         return data
     if isinstance(byte_range, RangeByteRequest):
@@ -448,7 +454,7 @@ class JournaledStore(WrapperStore):
     ) -> Buffer | None:
         if key == ROOT_KEY and self._held_root is not None:
             proto = prototype or default_buffer_prototype()
-            return proto.buffer.from_bytes(_slice(self._held_root, byte_range))
+            return proto.buffer.from_bytes(slice_bytes(self._held_root, byte_range))
         return await self._store.get(key, prototype or default_buffer_prototype(), byte_range)
 
     async def get_partial_values(

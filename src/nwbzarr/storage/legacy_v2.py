@@ -31,10 +31,7 @@ import numcodecs
 import numpy as np
 from zarr.abc.store import (
     ByteRequest,
-    OffsetByteRequest,
-    RangeByteRequest,
     Store,
-    SuffixByteRequest,
 )
 
 from ..compat import (
@@ -61,6 +58,7 @@ from ..conventions.legacy import (
     translate_group_attributes,
 )
 from ..errors import LegacyFormatError, ReadOnlyError
+from .journal import slice_bytes
 from .legacy_chunks import as_paths, as_text, compound_rows, decode_v2_chunk
 
 ZARR_JSON = "zarr.json"
@@ -81,18 +79,6 @@ def is_legacy_v2_store(store: Store) -> bool:
 
 def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
-
-
-def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
-    if byte_range is None:
-        return data
-    if isinstance(byte_range, RangeByteRequest):
-        return data[byte_range.start : byte_range.end]
-    if isinstance(byte_range, OffsetByteRequest):
-        return data[byte_range.offset :]
-    if isinstance(byte_range, SuffixByteRequest):
-        return data[-byte_range.suffix :] if byte_range.suffix else b""
-    raise TypeError(f"unexpected byte range {byte_range!r}")
 
 
 class V2TranslatingStore(StoreCompat, Store):
@@ -396,7 +382,7 @@ class V2TranslatingStore(StoreCompat, Store):
         data = await self._value(key)
         if data is None:
             return None
-        return prototype.buffer.from_bytes(_slice(data, byte_range))
+        return prototype.buffer.from_bytes(slice_bytes(data, byte_range))
 
     async def get_partial_values(
         self,
