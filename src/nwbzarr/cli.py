@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
+from typing import NoReturn
 
 import click
 
@@ -168,15 +169,42 @@ def _command_errors(
         yield
     except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
-    except KeyboardInterrupt as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(_one_line(f"Error: interrupted{_kept(dst)}{interrupted}"), err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
     except Exception as exc:
-        if debug:
-            raise
-        raise click.ClickException(describe_error(exc, src, dst)) from exc
+        if not _caused_by_interrupt(exc):
+            if debug:
+                raise
+            raise click.ClickException(describe_error(exc, src, dst)) from exc
+        _report_interrupt(exc, debug, dst, interrupted)
+    except KeyboardInterrupt as exc:
+        _report_interrupt(exc, debug, dst, interrupted)
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a ``KeyboardInterrupt`` is in ``exc``'s cause/context chain.
+
+    Ctrl-C raised inside a C extension's callback surfaces as another exception with the
+    interrupt as its cause (CPython: ``SystemError: <cyfunction FastRLock.__exit__> returned a
+    result with an exception set`` from h5py's lock), or as an error raised while cleaning up
+    after it; both are the user's interrupt, not a bug to report.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _report_interrupt(
+    exc: BaseException, debug: bool, dst: str | None, interrupted: str
+) -> NoReturn:
+    """Print the one-line interrupt message and exit with :data:`EXIT_INTERRUPTED`."""
+    if debug:
+        traceback.print_exception(exc)
+    click.echo(_one_line(f"Error: interrupted{_kept(dst)}{interrupted}"), err=True)
+    raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
 
 
 @main.command()

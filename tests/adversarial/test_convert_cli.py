@@ -341,6 +341,16 @@ def test_read_only_destination_is_one_error_line(ecephys_file, tmp_path):
     )
 
 
+def _wrapped_interrupt() -> SystemError:
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("<cyfunction FastRLock.__exit__> returned a result") from interrupt
+    except SystemError as exc:
+        return exc
+
+
 def test_os_errors_during_conversion_are_one_line(ecephys_file, store_copy, monkeypatch):
     from nwbzarr.convert import copy as copy_mod
 
@@ -365,9 +375,12 @@ def test_os_errors_during_conversion_are_one_line(ecephys_file, store_copy, monk
         (FileNotFoundError(errno.ENOENT, "gone", str(ecephys_file)), 1, ["no such file"]),
         (RuntimeError("boom"), 1, ["unexpected RuntimeError", "--debug"]),
         (KeyboardInterrupt(), EXIT_INTERRUPTED, ["interrupted", "left as it was"]),
+        # Ctrl-C inside a C extension's callback (h5py's FastRLock.__exit__ on Python 3.13)
+        # surfaces as a SystemError caused by the interrupt: still an interrupt, exit 130
+        (_wrapped_interrupt(), EXIT_INTERRUPTED, ["interrupted", "left as it was"]),
     ]
     for i, (exc, code, words) in enumerate(cases):
-        monkeypatch.setattr(copy_mod, "_export", failing(exc, write=i in (0, 4)))
+        monkeypatch.setattr(copy_mod, "_export", failing(exc, write=i in (0, 4, 5)))
         result = runner.invoke(main, args)
         assert result.exit_code == code, (exc, result.output)
         _assert_one_error(result.output, *words)
