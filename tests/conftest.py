@@ -9,11 +9,20 @@ it at a missing directory runs the suite as a fresh clone without shared data wo
 those files only through this module: the ``shared_data`` fixture, :func:`shared` (a path that
 skips the calling test when absent), or the module-level lists (empty when absent, so their
 parametrized tests are reported as skipped). Nothing here fails for want of shared data.
+
+It also holds what several test modules share: :func:`hdf5_views` (an HDF5 file beside its
+reference JSON and converted store), :func:`assert_validates_in_fresh_interpreter` and the
+``quiet_warnings`` fixture.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -37,6 +46,81 @@ def shared(*parts: str | os.PathLike) -> Path:
             "../shared/data; set NWBZARR_SHARED_DATA to use another directory)"
         )
     return path
+
+
+_VALIDATE = """
+import sys, pynwb, nwbzarr
+sys.path.insert(0, sys.argv[2])
+from {module} import {make_file}
+with nwbzarr.NWBZarrIO(sys.argv[1], "w") as io:
+    io.write({make_file}())
+with nwbzarr.NWBZarrIO(sys.argv[1], "r") as io:
+    errors = pynwb.validate(io=io)
+{checks}
+print("ERRORS", len(errors))
+for e in errors:
+    print(e)
+"""
+
+
+def assert_validates_in_fresh_interpreter(
+    path: str | os.PathLike, module: str, make_file: str, checks: str = ""
+) -> None:
+    """Write ``module.make_file()`` to ``path`` with nwbzarr; pynwb's validator finds no error.
+
+    Runs in a fresh interpreter: other tests register extension namespaces in pynwb's global
+    type map, which would then be cached in the file and change what "core" validation means.
+    ``checks`` is more code run after ``errors = pynwb.validate(io=io)`` (it may add to
+    ``errors``); ``sys.argv[1]`` is the path.
+    """
+    script = _VALIDATE.format(module=module, make_file=make_file, checks=textwrap.dedent(checks))
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ERRORS 0" in out.stdout, out.stdout
+
+
+def hdf5_views(src: Path, tmp_path: Path, *, cli: bool = False) -> dict[str, Path]:
+    """A copy of ``src`` in ``tmp_path``, its reference JSON beside it, and a converted store.
+
+    The JSON and the store are made by ``nwbzarr index`` / ``nwbzarr convert`` when ``cli``,
+    else by :func:`nwbzarr.index_to_json` / :func:`nwbzarr.convert`. Returns the paths by kind:
+    ``"hdf5"``, ``"json"``, ``"store"``.
+    """
+    import nwbzarr
+
+    local = tmp_path / src.name
+    shutil.copy(src, local)
+    refs = tmp_path / (src.stem + ".nwb.json")
+    store = tmp_path / (src.stem + ".nwb.zarr")
+    if cli:
+        from click.testing import CliRunner
+
+        from nwbzarr.cli import main
+
+        runner = CliRunner()
+        for args in (
+            ["index", "-q", str(local), "-o", str(refs)],
+            ["convert", "-q", str(local), str(store)],
+        ):
+            result = runner.invoke(main, args)
+            assert result.exit_code == 0, result.output
+    else:
+        nwbzarr.index_to_json(str(local), str(refs))
+        nwbzarr.convert(str(local), str(store), progress=False)
+    return {"hdf5": local, "json": refs, "store": store}
+
+
+@pytest.fixture
+def quiet_warnings():
+    """Warnings ignored while the test runs (for ``pytest.mark.usefixtures``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 @pytest.fixture

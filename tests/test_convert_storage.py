@@ -205,3 +205,32 @@ def test_cli_quiet_prints_nothing_in_a_real_process(tmp_path):
     array = _arrays(dst)["acquisition/ts/data"]
     assert [type(c).__name__ for c in array.compressors] == ["Shuffle", "GzipCodec"]
     np.testing.assert_array_equal(array[...], values)
+
+
+def test_convert_keeps_the_sources_cached_schema_versions(ecephys_file, tmp_path):
+    """The store caches the namespaces the source cached (core 2.1.0 here), not those of the
+    pynwb doing the conversion, so it validates as its source does; namespaces the source did
+    not cache (hdmf-experimental) come from pynwb."""
+    import pynwb
+
+    from nwbzarr import NWBZarrIO, convert
+
+    dst = tmp_path / "kept.nwb.zarr"
+    convert(ecephys_file, dst, progress=False)
+    cached = NWBZarrIO.get_namespaces(dst)
+    with h5py.File(ecephys_file, "r") as f:
+        source = {name: list(f["specifications"][name]) for name in f["specifications"]}
+    assert source == {"core": ["2.1.0"], "hdmf-common": ["1.0.0"]}
+    assert cached["core"] == "2.1.0" and cached["hdmf-common"] == "1.0.0"
+    assert set(cached) - set(source) <= {"hdmf-experimental"}
+    assert [p.name for p in (dst / "specifications" / "core").iterdir() if p.is_dir()] == ["2.1.0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        errors_store = pynwb.validate(path=str(dst))
+        errors_source = pynwb.validate(path=str(ecephys_file))
+    found = errors_store[0] if isinstance(errors_store, tuple) else errors_store
+    theirs = errors_source[0] if isinstance(errors_source, tuple) else errors_source
+    original = {str(e) for e in theirs}
+    extra = {str(e) for e in found} - original
+    assert original <= {str(e) for e in found}
+    assert all("expected 'ascii', got 'utf'" in e for e in extra)  # docs/toolchain.md §2.4

@@ -85,9 +85,15 @@ def test_zarr_store_that_is_not_nwb(tmp_path):
     path = tmp_path / "plain.zarr"
     g = zarr.open_group(path, mode="w", zarr_format=3)
     g.create_array("x", shape=(3,), dtype="i4")
-    with ZarrIO(path, "r") as io:
+    with NWBZarrIO(path, "r") as io:
         with pytest.raises(NotNWBStoreError, match="neurodata_type"):
             io.read_builder()
+    # a plain ZarrIO is an HDMF backend: it reads any group's builders, but holds no container
+    with ZarrIO(path, "r") as io:
+        builder = io.read_builder()
+        assert builder.name == "root" and builder.datasets["x"].data.shape == (3,)
+        with pytest.raises(NotNWBStoreError, match="read_builder"):
+            io.read()
 
 
 def test_read_only_refuses_writes(tmp_path):

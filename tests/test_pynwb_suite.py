@@ -16,22 +16,16 @@ with the command that fetches it.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import posixpath
-import re
-import shlex
 import shutil
 import subprocess
-import sys
 import tarfile
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pynwb
 import pytest
+from sdist_suites import extract_tests, fetch_sdist, pytest_counts, suite_command
 
 HERE = Path(__file__).parent
 SUITE_FILES = (  # pynwb/tests/integration/hdf5, balanced into two halves by run time
@@ -59,143 +53,17 @@ SUITE_FILES = (  # pynwb/tests/integration/hdf5, balanced into two halves by run
 )
 
 
-def _cache_dir() -> Path:
-    if os.environ.get("NWBZARR_TEST_CACHE"):
-        return Path(os.environ["NWBZARR_TEST_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "nwbzarr-tests"
-
-
-def _download_command(version: str, dest: Path) -> list[str]:
-    # --no-binary pynwb (not :all:): only pynwb must come as an sdist; its build backend may be
-    # a wheel (with :all: pip would have to build the build dependencies from source too)
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--no-binary",
-        "pynwb",
-        "--no-deps",
-        f"pynwb=={version}",
-        "-d",
-        str(dest),
-    ]
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (POSIX ``flock``; elsewhere none: the download is still
-    moved into place atomically, two processes may just both fetch it)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _is_sdist(path: Path) -> bool:
-    return path.is_file() and tarfile.is_tarfile(path)
-
-
-def _sdist() -> Path:
-    """The cached sdist of the installed pynwb, downloaded once; skips when it cannot be had."""
-    version = pynwb.__version__
-    cache = _cache_dir()
-    target = cache / f"pynwb-{version}.tar.gz"
-    if _is_sdist(target):
-        return target
-    command = " ".join(shlex.quote(a) for a in _download_command(version, cache))
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with _locked(cache / f"pynwb-{version}.lock"):
-            if _is_sdist(target):  # another worker fetched it while this one waited
-                return target
-            # download into a private directory, then move into place in one step
-            with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
-                proc = subprocess.run(
-                    _download_command(version, Path(tmp)),
-                    capture_output=True,
-                    text=True,
-                    timeout=900,
-                )
-                got = Path(tmp) / target.name
-                if proc.returncode != 0 or not _is_sdist(got):
-                    errors = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln]
-                    why = (errors or proc.stderr.strip().splitlines() or ["no sdist written"])[-1]
-                    pytest.skip(
-                        f"pynwb {version} sdist not cached and not downloadable ({why.strip()}); "
-                        f"fetch it once with: {command}"
-                    )
-                os.replace(got, target)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"pynwb {version} sdist not cached ({exc}); fetch it once with: {command}")
-    return target
-
-
-def _checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    """The sdist's ``tests/`` members, each refused unless it stays inside the destination.
-
-    What tarfile's ``data`` filter does, for Pythons without it (< 3.11.4): no absolute or
-    drive-qualified name, no ``..``, links only to members inside the archive's tree, regular
-    files, directories and links only; modes and owners are not applied (see :func:`_extract`).
-    """
-    members = []
-    for member in tar.getmembers():
-        if "/tests/" not in member.name:
-            continue
-        name = member.name.replace("\\", "/")
-        parts = PurePosixPath(name).parts
-        if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-            raise tarfile.TarError(f"unsafe member name in sdist: {member.name!r}")
-        if member.issym() or member.islnk():
-            link = member.linkname.replace("\\", "/")
-            base = posixpath.dirname(name) if member.issym() else ""
-            resolved = posixpath.normpath(posixpath.join(base, link))
-            if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
-                raise tarfile.TarError(f"link escaping the sdist: {member.name!r} -> {link!r}")
-        elif not (member.isfile() or member.isdir()):
-            raise tarfile.TarError(f"special file in sdist: {member.name!r}")
-        members.append(member)
-    return members
-
-
-def _extract_tests(sdist: Path, dest: Path, use_filter: bool | None = None) -> None:
-    """Extract the sdist's ``tests/`` tree into ``dest``, safely on every Python >= 3.11.0."""
-    if use_filter is None:
-        use_filter = hasattr(tarfile, "data_filter")  # Python >= 3.11.4
-    with tarfile.open(sdist) as tar:
-        if use_filter:
-            members = [m for m in tar.getmembers() if "/tests/" in m.name]
-            tar.extractall(dest, members=members, filter="data")
-        else:
-            for member in _checked_members(tar):
-                tar.extract(member, dest, set_attrs=False)
-
-
 def _extract(sdist: Path, dest: Path) -> Path:
-    _extract_tests(sdist, dest)
+    extract_tests(sdist, dest)
     root = next(dest.iterdir())
     suite = root / "tests" / "integration" / "hdf5"
     shutil.copy(HERE / "pynwb_suite" / "conftest_pynwb.py", suite / "conftest.py")
     return root
 
 
-def _counts(output: str) -> dict[str, int]:
-    tail = output.strip().splitlines()[-1]
-    return {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", tail)}
-
-
 @pytest.fixture(scope="module")
 def sdist() -> Path:
-    return _sdist()
+    return fetch_sdist("pynwb", pynwb.__version__)
 
 
 def test_suite_files_are_covered(sdist: Path, tmp_path: Path) -> None:
@@ -214,27 +82,13 @@ def test_pynwb_integration_suite(sdist: Path, tmp_path: Path, half: int) -> None
     files = [f"tests/integration/hdf5/{name}" for name in SUITE_FILES[half]]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:xdist",
-            "-o",
-            "addopts=",
-            "--rootdir",
-            str(root),
-            *files,
-        ],
+        suite_command(root, files),
         cwd=root,
         env=env,
         capture_output=True,
         text=True,
     )
-    counts = _counts(proc.stdout)
+    counts = pytest_counts(proc.stdout)
     assert proc.returncode == 0 and counts.get("failed", 0) == 0, proc.stdout[-8000:]
     assert counts.get("passed", 0) > 0, proc.stdout[-2000:]
 
@@ -264,7 +118,7 @@ def test_extract_keeps_tests_only(tmp_path: Path, use_filter: bool) -> None:
         tmp_path / "p.tar.gz",
         [("p-1/tests/a/test_x.py", None), ("p-1/src/p.py", None), ("p-1/tests/b", "a/test_x.py")],
     )
-    _extract_tests(sdist, tmp_path / "out", use_filter=use_filter)
+    extract_tests(sdist, tmp_path / "out", use_filter=use_filter)
     assert (tmp_path / "out/p-1/tests/a/test_x.py").read_text() == "x = 1\n"
     assert (tmp_path / "out/p-1/tests/b").is_symlink()
     assert not (tmp_path / "out/p-1/src").exists()
@@ -282,6 +136,6 @@ def test_extract_keeps_tests_only(tmp_path: Path, use_filter: bool) -> None:
 def test_portable_extract_refuses_escapes(tmp_path: Path, entry: tuple[str, str | None]) -> None:
     sdist = _tar(tmp_path / "bad.tar.gz", [entry])
     with pytest.raises(tarfile.TarError):
-        _extract_tests(sdist, tmp_path / "out", use_filter=False)
+        extract_tests(sdist, tmp_path / "out", use_filter=False)
     out = tmp_path / "out"
     assert not out.exists() or not any(out.rglob("*"))  # refused before writing anything

@@ -988,8 +988,8 @@ def test_compound_without_references_pixel_mask(tmp_path):
         nwb = io.read()
         assert_equal_containers(nwbfile, nwb)
         planes = nwb.objects[ps.object_id]
-        assert planes["pixel_mask"][0] == [(1, 2, 0.5), (3, 4, 1.0)]
-        assert planes["pixel_mask"][1] == [(5, 6, 0.25)]
+        assert planes["pixel_mask"][0].tolist() == [(1, 2, 0.5), (3, 4, 1.0)]
+        assert planes["pixel_mask"][1].tolist() == [(5, 6, 0.25)]
 
 
 @pytest.mark.parametrize("kind", ["ophys", "icephys", "ogen"])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import zarr
+from conftest import assert_validates_in_fresh_interpreter
 from pynwb.ecephys import ElectrodeGroup
 from pynwb.icephys import PatchClampSeries
 from pynwb.testing.mock.file import mock_NWBFile
@@ -60,34 +58,15 @@ def test_validator_passes_and_attribute_dtypes_restored(tmp_path):
         assert tuple(position[()].tolist()) == (1.0, 2.0, 3.0)
 
 
-VALIDATE = """
-import sys, pynwb, nwbzarr
-sys.path.insert(0, sys.argv[2])
-from test_validation import _file_with_typed_attributes
-with nwbzarr.NWBZarrIO(sys.argv[1], "w") as io:
-    io.write(_file_with_typed_attributes())
-with nwbzarr.NWBZarrIO(sys.argv[1], "r") as io:
-    errors = pynwb.validate(io=io)
-# discovery by path: pynwb's backend lookup finds the store after 'import nwbzarr'
-errors += pynwb.validate(path=sys.argv[1])
-errors += pynwb.validate(path=sys.argv[1], use_cached_namespaces=False)
-nwbfile = pynwb.read_nwb(sys.argv[1])
-assert type(nwbfile.read_io).__name__ == "NWBZarrIO", type(nwbfile.read_io)
-assert nwbfile.acquisition["pcs"].sweep_number == 7
-print("ERRORS", len(errors))
-for e in errors:
-    print(e)
-"""
-
-
 def test_pynwb_validate_through_io(tmp_path):
-    # a fresh interpreter: other tests register extension namespaces in pynwb's global type
-    # map, which would then be cached in the file and change what "core" validation means
-    out = subprocess.run(
-        [sys.executable, "-c", VALIDATE, str(tmp_path / "v.nwb.zarr"), str(Path(__file__).parent)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    checks = """
+    # discovery by path: pynwb's backend lookup finds the store after 'import nwbzarr'
+    errors += pynwb.validate(path=sys.argv[1])
+    errors += pynwb.validate(path=sys.argv[1], use_cached_namespaces=False)
+    nwbfile = pynwb.read_nwb(sys.argv[1])
+    assert type(nwbfile.read_io).__name__ == "NWBZarrIO", type(nwbfile.read_io)
+    assert nwbfile.acquisition["pcs"].sweep_number == 7
+    """
+    assert_validates_in_fresh_interpreter(
+        tmp_path / "v.nwb.zarr", "test_validation", "_file_with_typed_attributes", checks
     )
-    assert out.returncode == 0, out.stderr
-    assert "ERRORS 0" in out.stdout, out.stdout

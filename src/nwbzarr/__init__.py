@@ -32,6 +32,11 @@ _EXPORTS = {
     "upload_references": ".virtual",
     "load_references": ".virtual",
     "LocalCache": ".storage.cache",
+    "h5py_view": ".h5view",
+    "ZarrV2IO": ".backend.legacy_io",
+    "NWBZarrV2IO": ".backend.legacy_io",
+    "is_zarr_v2_file": ".backend.legacy_io",
+    "IncompleteConversionError": ".errors",
 }
 
 __all__ = [*_EXPORTS, "convert", "NWBZarrError"]

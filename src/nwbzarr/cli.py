@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -435,6 +435,323 @@ def upload(refs: str, to: str, endpoint_url: str | None, name: str | None, quiet
             f"({report.bytes_uploaded} bytes), skipped {report.skipped} already there "
             f"({report.bytes_skipped} bytes)"
         )
+
+
+# -- nwbzarr inspect / nwbzarr validate (issue 15): nwbinspector and pynwb on nwbzarr's reader --
+def _split(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _require_inspector(command: str) -> None:
+    """One ``Error:`` line naming the extra when nwbinspector cannot be imported."""
+    from .inspection import INSTALL_HINT, import_nwbinspector
+
+    try:
+        import_nwbinspector()
+    except ImportError as exc:
+        cause = exc.__cause__ or exc
+        raise click.ClickException(
+            f"nwbzarr {command} needs nwbinspector, which cannot be imported ({cause}); "
+            f"install it with: {INSTALL_HINT}"
+        ) from exc
+
+
+def _import_modules(modules: str | None) -> None:
+    import importlib
+
+    for name in _split(modules) or []:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise click.ClickException(f"--modules: cannot import {name!r} ({exc})") from exc
+
+
+def _refuse_existing(option: str, path: str | None, overwrite: bool) -> None:
+    if path is not None and os.path.exists(path) and not overwrite:
+        raise click.ClickException(
+            f"{path}: the {option} file already exists; pass --overwrite to replace it "
+            "(nothing was inspected)"
+        )
+
+
+def _inspector_config(config: str | None, path: str) -> dict | None:
+    """``--config`` loaded and checked (nwbinspector's default for PATH when not given)."""
+    from .inspection import default_config, load_inspector_config
+
+    try:
+        return load_inspector_config(config if config is not None else default_config(path))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"--config: {_one_line(str(exc))}") from exc
+
+
+def _parse_reverse(reverse: str | None, levels: list[str]) -> list[bool] | None:
+    if reverse is None:
+        return None
+    truths = {"true": True, "t": True, "yes": True, "y": True, "1": True, "on": True}
+    falsities = {"false": False, "f": False, "no": False, "n": False, "0": False, "off": False}
+    values = []
+    for word in _split(reverse) or []:
+        key = word.lower()
+        if key not in truths and key not in falsities:
+            raise click.BadParameter(f"{word!r} is not a boolean", param_hint="--reverse")
+        values.append(truths.get(key, False))
+    if len(values) != len(levels):
+        raise click.BadParameter(
+            f"give one boolean per level ({len(levels)}), not {len(values)}", param_hint="--reverse"
+        )
+    return values
+
+
+def _inspect_report(
+    path: str,
+    config: str | None,
+    threshold: str,
+    storage_options: dict | None,
+    *,
+    skip_validate: bool,
+    ignore: list[str] | None = None,
+    select: list[str] | None = None,
+    levels: list[str] | None = None,
+    reverse: list[bool] | None = None,
+    detailed: bool = False,
+) -> tuple[list, list[str]]:
+    """nwbinspector's messages on PATH (``--config`` loaded first) and the report's lines."""
+    from .inspection import format_report, inspect_nwb
+
+    loaded = _inspector_config(config, path)
+    with _command_errors(path):
+        messages = inspect_nwb(
+            path,
+            config=loaded,
+            ignore=ignore,
+            select=select,
+            importance_threshold=threshold,
+            skip_validate=skip_validate,
+            storage_options=storage_options,
+        )
+        lines = format_report(
+            messages, levels or ("importance", "file_path"), reverse, detailed, nfiles_detected=1
+        )
+    return messages, lines
+
+
+def _report_file_option(name: str, help: str) -> Any:
+    """An option naming a report file to write (a file, not a folder; none by default)."""
+    return click.option(name, type=click.Path(dir_okay=False), default=None, help=help)
+
+
+def _report_saved(path: str) -> None:
+    click.echo(f"{os.linesep * 2}Report saved to {path}!{os.linesep}")
+
+
+_threshold_option = click.option(
+    "--threshold",
+    type=click.Choice(["CRITICAL", "BEST_PRACTICE_VIOLATION", "BEST_PRACTICE_SUGGESTION"]),
+    default="BEST_PRACTICE_SUGGESTION",
+    show_default=True,
+    help="Skip checks whose importance is below this (nwbinspector's --threshold).",
+)
+
+
+@main.command("inspect")
+@click.argument("path")
+@click.option(
+    "--config",
+    default=None,
+    help="nwbinspector configuration: a built-in name ('dandi') or a YAML file. Default: none, "
+    "or 'dandi' for an https:// PATH (as nwbinspector does).",
+)
+@click.option(
+    "--levels",
+    default="importance,file_path",
+    show_default=True,
+    help="Comma-separated message fields to organise the report by.",
+)
+@click.option("--reverse", default=None, help="Comma-separated booleans: reverse each level.")
+@click.option("--ignore", default=None, help="Comma-separated names of checks to skip.")
+@click.option("--select", default=None, help="Comma-separated names of checks to run.")
+@_threshold_option
+@_report_file_option(
+    "--json-file-path", help="Also write the messages as nwbinspector's JSON report."
+)
+@_report_file_option("--report-file-path", help="Also write the text report to this file.")
+@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@click.option("--skip-validate", is_flag=True, help="Skip pynwb's schema validation.")
+@click.option(
+    "--detailed", is_flag=True, help="List every message instead of grouping identical ones."
+)
+@click.option(
+    "--modules",
+    default=None,
+    help="Comma-separated modules to import first (extensions registering their own checks).",
+)
+@_header_option
+def inspect_command(
+    path: str,
+    config: str | None,
+    levels: str,
+    reverse: str | None,
+    ignore: str | None,
+    select: str | None,
+    threshold: str,
+    json_file_path: str | None,
+    report_file_path: str | None,
+    overwrite: bool,
+    skip_validate: bool,
+    detailed: bool,
+    modules: str | None,
+    headers: tuple[str, ...],
+) -> None:
+    """Inspect PATH with nwbinspector's checks and pynwb's schema validation.
+
+    PATH is what read_nwb opens: a Zarr store, an HDF5 .nwb file or a reference JSON (ours,
+    LINDI, kerchunk), local or remote. The report is nwbinspector's (same messages, same
+    format, same --options); the exit status is 0 once a report is printed, whatever it
+    finds, as with nwbinspector. A file that cannot be read is one Error: line and exit
+    status 1 (nwbinspector reports it as an ERROR message and exits 0). Needs
+    nwbinspector: pip install "nwbzarr[inspect]".
+    """
+    storage_options = _headers_option(headers)
+    _require_inspector("inspect")
+    from .inspection import save_json_report
+
+    _refuse_existing("--json-file-path", json_file_path, overwrite)
+    _refuse_existing("--report-file-path", report_file_path, overwrite)
+    level_list = _split(levels) or ["importance", "file_path"]
+    reverse_list = _parse_reverse(reverse, level_list)
+    _import_modules(modules)
+    messages, lines = _inspect_report(
+        path,
+        config,
+        threshold,
+        storage_options,
+        skip_validate=skip_validate,
+        ignore=_split(ignore),
+        select=_split(select),
+        levels=level_list,
+        reverse=reverse_list,
+        detailed=detailed,
+    )
+    import nwbinspector
+
+    with _command_errors(path, json_file_path or report_file_path):
+        if json_file_path is not None:
+            _report_saved(save_json_report(messages, json_file_path, overwrite=overwrite))
+        nwbinspector.print_to_console(formatted_messages=lines)
+        if report_file_path is not None:
+            nwbinspector.save_report(
+                report_file_path=report_file_path, formatted_messages=lines, overwrite=overwrite
+            )
+            _report_saved(os.path.abspath(report_file_path))
+
+
+@main.command("validate")
+@click.argument("path")
+@click.option("-n", "--ns", "namespace", default=None, help="Validate against this namespace only.")
+@click.option(
+    "--no-cached-namespace",
+    is_flag=True,
+    help="Validate against pynwb's own namespaces instead of those cached in the file.",
+)
+@click.option(
+    "-lns",
+    "--list-namespaces",
+    is_flag=True,
+    help="List the namespaces the file would be validated against, and exit.",
+)
+@_report_file_option(
+    "--json-output-path", help="Also write pynwb-validate's JSON report ({exitcode, errors})."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json-output-path file.")
+@click.option(
+    "--skip-inspect", is_flag=True, help="Only the schema validation, no best-practice checks."
+)
+@click.option(
+    "--config",
+    default=None,
+    help="nwbinspector configuration for the best-practice checks (see nwbzarr inspect).",
+)
+@_threshold_option
+@_header_option
+def validate_command(
+    path: str,
+    namespace: str | None,
+    no_cached_namespace: bool,
+    list_namespaces: bool,
+    json_output_path: str | None,
+    overwrite: bool,
+    skip_inspect: bool,
+    config: str | None,
+    threshold: str,
+    headers: tuple[str, ...],
+) -> None:
+    """Validate PATH against the NWB schema (pynwb), then run nwbinspector's checks.
+
+    PATH is a Zarr store, an HDF5 .nwb file or a reference JSON, local or remote. The schema
+    validation is pynwb's (pynwb.validate on nwbzarr's reader, against the namespaces cached
+    in the file) with pynwb-validate's output and exit status: 1 if the file has schema
+    errors, else 0. The best-practice report that follows (nwbzarr inspect --skip-validate)
+    does not change the exit status; it is skipped, with a note, when nwbinspector is not
+    installed (pip install "nwbzarr[inspect]").
+    """
+    storage_options = _headers_option(headers)
+    from .inspection import validate_nwb
+
+    if list_namespaces:
+        from .inspection import cached_namespaces
+
+        with _command_errors(path):
+            names = cached_namespaces(path, storage_options=storage_options)
+        click.echo("\n".join(names))
+        return
+    _refuse_existing("--json-output-path", json_output_path, overwrite)
+    with _command_errors(path):
+        report = validate_nwb(
+            path,
+            namespace=namespace,
+            use_cached_namespaces=not no_cached_namespace,
+            storage_options=storage_options,
+        )
+    for name in report.namespaces:
+        click.echo(f"Validating {path} against {report.source} using namespace '{name}'.")
+    if report.errors:
+        click.echo(" - found the following errors:", err=True)
+        for error in report.errors:
+            click.echo(str(error), err=True)
+    else:
+        click.echo(" - no errors found.")
+    status = 1 if report.errors else 0
+    if json_output_path is not None:
+        import json
+
+        with _command_errors(path, json_output_path):
+            document = {"exitcode": status, "errors": [str(e) for e in report.errors]}
+            with open(json_output_path, "w", encoding="utf-8") as f:
+                json.dump(document, f)
+        click.echo(f"Report saved to {os.path.abspath(json_output_path)}!")
+    if not skip_inspect:
+        _validate_then_inspect(path, config, threshold, storage_options)
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+def _validate_then_inspect(
+    path: str, config: str | None, threshold: str, storage_options: dict | None
+) -> None:
+    """The best-practice part of ``nwbzarr validate`` (a note when nwbinspector is missing)."""
+    from .inspection import INSTALL_HINT, import_nwbinspector
+
+    try:
+        inspector = import_nwbinspector()
+    except ImportError:
+        click.echo(
+            f"best-practice checks skipped: nwbinspector is not installed ({INSTALL_HINT})",
+            err=True,
+        )
+        return
+    _, lines = _inspect_report(path, config, threshold, storage_options, skip_validate=True)
+    inspector.print_to_console(formatted_messages=lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

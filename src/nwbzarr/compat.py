@@ -56,6 +56,9 @@ __all__ = [
     "dataio_declared",
     "hdf5io_file",
     "wrap_pynwb_entry_points",
+    # issue 15 (toolchain): see the section at the end
+    "copy_data_on_hdf5_export",
+    "nwbinspector_locates_zarr_arrays",
 ]
 
 # -- zarr: buffers ------------------------------------------------------------------------------
@@ -605,6 +608,39 @@ def is_hdf5_filter_error(err: BaseException) -> bool:
 
 
 # -- hdmf ---------------------------------------------------------------------------------------
+def _install_wrapper(owner: Any, name: str, original: Any, wrapper: Callable) -> bool:
+    """Set ``owner.<name>`` to ``wrapper`` (wrapping ``original``) unless it is installed already.
+
+    The wrapper gets ``original``'s name and docstring (``functools.wraps``) and the markers
+    ``_nwbzarr_wrapped`` (what makes the shims idempotent) and ``_nwbzarr_original``.
+
+    Parameters
+    ----------
+    owner : module or type
+        Where the attribute lives.
+    name : str
+        The attribute.
+    original : callable or None
+        What ``owner.<name>`` is now (None when this version of the library has none).
+    wrapper : callable
+        The replacement; it calls ``original`` itself.
+
+    Returns
+    -------
+    bool
+        True if the wrapper is (now) installed, False if ``original`` is None.
+    """
+    if original is None:  # pragma: no cover - another hdmf
+        return False
+    if getattr(original, "_nwbzarr_wrapped", False):
+        return True
+    functools.update_wrapper(wrapper, original)
+    wrapper._nwbzarr_wrapped = True  # type: ignore[attr-defined]
+    wrapper._nwbzarr_original = original  # type: ignore[attr-defined]
+    setattr(owner, name, wrapper)
+    return True
+
+
 def wrap_hdmf_extend_data(extend_attr: str = "_nwbzarr_extend") -> bool:
     """Wrap ``hdmf.container.extend_data`` so objects with ``extend_attr`` extend themselves.
 
@@ -625,22 +661,14 @@ def wrap_hdmf_extend_data(extend_attr: str = "_nwbzarr_extend") -> bool:
     import hdmf.container
 
     original = getattr(hdmf.container, "extend_data", None)
-    if original is None:  # pragma: no cover - another hdmf
-        return False
-    if getattr(original, "_nwbzarr_wrapped", False):
-        return True
 
-    @functools.wraps(original)
     def extend_data(data: Any, arg: Any) -> Any:
         extend = getattr(data, extend_attr, None)
         if extend is not None:
             return extend(arg)
         return original(data, arg)
 
-    extend_data._nwbzarr_wrapped = True  # type: ignore[attr-defined]
-    extend_data._nwbzarr_original = original  # type: ignore[attr-defined]
-    hdmf.container.extend_data = extend_data
-    return True
+    return _install_wrapper(hdmf.container, "extend_data", original, extend_data)
 
 
 def widen_vector_index(index: Any) -> bool:
@@ -756,3 +784,253 @@ def wrap_pynwb_entry_points(ours: Callable[[Any], bool], backend: type) -> list[
     if getattr(getattr(pynwb, "read_nwb", None), "_nwbzarr_wrapped", False):
         wrapped.append("read_nwb")
     return wrapped
+
+
+# == issue 15: HDF5 export from nwbzarr, nwbinspector's view of zarr arrays ====================
+# Both shims are installed on first use (copy_data_on_hdf5_export by register_with_pynwb,
+# nwbinspector_locates_zarr_arrays by nwbzarr.inspection); tests: tests/test_pynwb_hooks.py
+# and tests/test_inspect.py.
+_EXPORT_PARAMETERS = ("src_io", "container", "write_args", "cache_spec")
+
+
+def copy_data_on_hdf5_export(is_source: Callable[[Any], bool]) -> bool:
+    """Make ``HDF5IO.export(src_io=...)`` copy datasets when ``is_source(src_io)`` is true.
+
+    hdmf's ``HDF5IO.export`` refuses every source that is not an ``HDF5IO`` unless the caller
+    passes ``write_args={"link_data": False}``: its default ``link_data=True`` would link the
+    source's datasets into the new file, which HDF5 cannot do for a Zarr array. The wrapper
+    sets ``link_data=False`` for such sources when the caller did not choose (an explicit
+    ``link_data=True`` still gets hdmf's error). ``NWBHDF5IO.export`` goes through it too.
+    Idempotent.
+
+    Parameters
+    ----------
+    is_source : callable
+        ``is_source(src_io) -> bool``: True for the I/O objects whose data are copied.
+
+    Returns
+    -------
+    bool
+        True if the wrapper is (now) installed, False if this hdmf has no ``HDF5IO.export``.
+    """
+    try:
+        from hdmf.backends.hdf5.h5tools import HDF5IO
+    except ImportError:  # pragma: no cover - another hdmf
+        return False
+    original = HDF5IO.__dict__.get("export")
+
+    def export(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.update(zip(_EXPORT_PARAMETERS, args))  # docval allows them positionally
+        if is_source(kwargs.get("src_io")):
+            write_args = dict(kwargs.get("write_args") or {})
+            write_args.setdefault("link_data", False)
+            kwargs["write_args"] = write_args
+        return original(self, **kwargs)
+
+    return _install_wrapper(HDF5IO, "export", original, export)
+
+
+def nwbinspector_locates_zarr_arrays() -> bool:
+    """Let nwbinspector name the location of objects whose datasets are zarr arrays.
+
+    nwbinspector fills an ``InspectorMessage.location`` from the first ``h5py.Dataset`` field
+    of the object, or from a ``zarr.Array`` field only when ``hdmf_zarr`` is installed (module
+    flags ``nwbinspector._registration._HAS_HDMF_ZARR`` and ``_DATASET_TYPES``). This sets
+    them as nwbinspector does with hdmf-zarr installed, so a message on an object read by
+    nwbzarr has the location it has on the HDF5 original. The flags of the compression
+    checks (``nwbinspector.checks._nwb_containers``) are left alone: with them set those
+    checks fail on every Zarr v3 array (``zarr.Array.compressor`` raises, docs/toolchain.md).
+    Idempotent.
+
+    Returns
+    -------
+    bool
+        True if nwbinspector locates zarr arrays after the call, False if this nwbinspector
+        has no such flags (nothing is changed).
+    """
+    try:
+        from nwbinspector import _registration
+    except ImportError:
+        return False
+    types = getattr(_registration, "_DATASET_TYPES", None)
+    if not hasattr(_registration, "_HAS_HDMF_ZARR") or not isinstance(types, tuple):
+        return False
+    if zarr.Array not in types:
+        _registration._DATASET_TYPES = (*types, zarr.Array)
+    if not _registration._HAS_HDMF_ZARR:
+        _registration.zarr = zarr  # what its zarr branch refers to (imported with hdmf_zarr)
+        _registration._HAS_HDMF_ZARR = True
+    return True
+
+
+# -- h5py / hdmf: the h5py-like view (nwbzarr.h5view) ------------------------------------------
+# hdmf's HDF5IO and pynwb's NWBHDF5IO take only h5py objects: docval types ``h5py.File`` /
+# ``h5py.Group`` / ``h5py.Dataset``, ``isinstance`` checks against them and ``h5py.Reference``.
+# The view's classes (nwbzarr/h5view/nodes.py) subclass those four without calling their
+# ``__init__`` (no HDF5 identifier is behind them) and override every public member.
+#
+# One hdmf internal is wrapped: ``HDF5IO._check_str_dtype`` wraps every variable-length text
+# dataset it reads in ``hdmf.utils.StrDataset``, an ``h5py.Dataset`` subclass that forwards only
+# the attributes it lacks to the wrapped dataset, so h5py's own property and ``__array__`` code
+# would run against a view dataset and fail for want of an HDF5 identifier. For the view's
+# datasets the wrapper returns the view's own ``StrDataset`` subclass instead (same ``isinstance``
+# answers, every member served by the view).
+def h5py_view_bases() -> dict[str, type]:
+    """The h5py classes the h5py-like view subclasses.
+
+    Returns
+    -------
+    dict of str to type
+        ``{"File": h5py.File, "Group": h5py.Group, "Dataset": h5py.Dataset,
+        "Reference": h5py.Reference}``.
+
+    Raises
+    ------
+    TypeError
+        If this h5py's ``Reference`` cannot be subclassed (a final extension type).
+    """
+    import h5py
+
+    try:
+        type("_ProbeReference", (h5py.Reference,), {})
+    except TypeError as exc:  # pragma: no cover - another h5py
+        raise TypeError(
+            f"h5py {h5py.__version__}: h5py.Reference cannot be subclassed, so "
+            "nwbzarr.h5py_view cannot hand out references HDF5IO accepts"
+        ) from exc
+    return {
+        "File": h5py.File,
+        "Group": h5py.Group,
+        "Dataset": h5py.Dataset,
+        "Reference": h5py.Reference,
+    }
+
+
+def wrap_hdf5io_text_datasets(is_ours: Callable[[Any], bool], wrap: Callable[[Any], Any]) -> bool:
+    """Make hdmf's ``HDF5IO`` wrap the view's text datasets with ``wrap`` instead of
+    ``hdmf.utils.StrDataset``.
+
+    Wraps the method ``HDF5IO._check_str_dtype(self, h5obj)``: ``wrap(h5obj)`` when
+    ``is_ours(h5obj)``, hdmf's method otherwise. Idempotent.
+
+    Parameters
+    ----------
+    is_ours : callable
+        ``is_ours(h5obj) -> bool``: the dataset is one of the view's.
+    wrap : callable
+        ``wrap(h5obj)`` -> what ``HDF5IO`` keeps as the dataset's data.
+
+    Returns
+    -------
+    bool
+        True if the wrapper is (now) installed, False if this hdmf has no such method (the
+        view's text datasets then go into hdmf's ``StrDataset``, whose ``np.asarray`` fails).
+    """
+    from hdmf.backends.hdf5.h5tools import HDF5IO
+
+    original = vars(HDF5IO).get("_check_str_dtype")
+
+    def _check_str_dtype(self: Any, h5obj: Any) -> Any:
+        if is_ours(h5obj):
+            return wrap(h5obj)
+        return original(self, h5obj)
+
+    return _install_wrapper(HDF5IO, "_check_str_dtype", original, _check_str_dtype)
+
+
+__all__ += ["h5py_view_bases", "wrap_hdf5io_text_datasets"]
+
+
+# == issue 15 (attribute values, compounds): zarr >= 3.4's "struct" data type on zarr 3.1 ======
+# zarr >= 3.4 writes compound arrays with the canonical data type name "struct" (object-style
+# fields, fill value as an object of field values); zarr 3.1 knows only "structured" (pairs,
+# base64 fill value) and fails to open any group whose consolidated metadata lists a "struct"
+# array: a store written by nwbzarr or hdmf-zarr 0.14 on zarr 3.4 would not open on zarr 3.1.5.
+# Installed at import of this module; test: tests/test_attribute_values.py.
+_STRUCT_PROBE = {
+    "name": "struct",
+    "configuration": {"fields": [{"name": "a", "data_type": "int8"}]},
+}
+
+
+def install_struct_reader() -> bool:
+    """Let a zarr that lacks the ``"struct"`` data type read it (idempotent).
+
+    The reader is registered in zarr's data type registry under ``"struct"``. It accepts both
+    field layouts and both fill-value forms, never claims a numpy dtype (so creating an array
+    still picks zarr's own ``Structured``), and writes metadata back as ``"structured"``, which
+    every zarr from 3.1 on reads.
+
+    Returns
+    -------
+    bool
+        True if the reader is (now) registered, False if this zarr reads ``"struct"`` itself.
+    """
+    import zarr.dtype as zdtype
+
+    registry = zdtype.data_type_registry
+    try:
+        found = registry.match_json(_STRUCT_PROBE, zarr_format=3)
+    except ValueError:
+        found = None
+    if found is not None:
+        return getattr(type(found), "_nwbzarr_struct_reader", False)
+    from zarr.core.dtype import get_data_type_from_json
+
+    try:
+        from zarr.errors import DataTypeValidationError
+    except ImportError:  # zarr 3.1
+        from zarr.core.dtype.common import DataTypeValidationError
+
+    class StructReader(zdtype.Structured):
+        """zarr's ``Structured``, also reading the ``"struct"`` JSON of zarr >= 3.4."""
+
+        _nwbzarr_struct_reader = True
+
+        @classmethod
+        def from_native_dtype(cls, dtype: Any) -> Any:
+            raise DataTypeValidationError("nwbzarr's struct reader does not claim numpy dtypes")
+
+        @classmethod
+        def _check_json_v3(cls, data: Any) -> bool:
+            return (
+                isinstance(data, dict)
+                and set(data) == {"name", "configuration"}
+                and data["name"] == "struct"
+                and isinstance(data["configuration"], dict)
+                and set(data["configuration"]) == {"fields"}
+                and isinstance(data["configuration"]["fields"], list)
+            )
+
+        @classmethod
+        def _from_json_v3(cls, data: Any) -> Any:
+            if not cls._check_json_v3(data):
+                raise DataTypeValidationError(f"not a 'struct' data type: {data!r}")
+            fields = []
+            for field in data["configuration"]["fields"]:
+                if isinstance(field, dict) and set(field) == {"name", "data_type"}:
+                    name, spec = field["name"], field["data_type"]
+                elif isinstance(field, list) and len(field) == 2:
+                    name, spec = field
+                else:
+                    raise DataTypeValidationError(f"not a 'struct' field: {field!r}")
+                fields.append((name, get_data_type_from_json(spec, zarr_format=3)))
+            return cls(fields=tuple(fields))
+
+        def from_json_scalar(self, data: Any, *, zarr_format: Any) -> Any:
+            if not isinstance(data, dict):  # base64, as "structured" stores it
+                return super().from_json_scalar(data, zarr_format=zarr_format)
+            values = tuple(
+                dt.from_json_scalar(data[name], zarr_format=zarr_format)
+                if name in data
+                else dt.default_scalar()
+                for name, dt in self.fields
+            )
+            return np.array(values, dtype=self.to_native_dtype())[()]
+
+    registry.register("struct", StructReader)
+    return True
+
+
+install_struct_reader()
+__all__ += ["install_struct_reader"]

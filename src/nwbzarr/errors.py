@@ -3,7 +3,9 @@
 Every exception derives from :class:`NWBZarrError` and, where one fits, from the builtin
 exception a caller would already catch (``FileNotFoundError``, ``FileExistsError``,
 ``ValueError``, ``PermissionError``). Messages name the store path or object path involved
-and say what to do about it.
+and say what to do about it. :class:`UnsupportedOperationError` (also hdmf's
+``UnsupportedOperation``) is made on first access, so that importing this module does not
+import hdmf.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ __all__ = [
     "MalformedAttributeError",
     "UnsafeDestinationError",
     "MalformedSpecError",
+    "InvalidStorageSettingsError",
+    "NonUTF8TextError",
 ]
 
 
@@ -203,3 +207,61 @@ class MalformedSpecError(NWBZarrError, ValueError):
     """A namespace or spec source cached in a file (``/specifications/<ns>/<version>/<source>``)
     is not valid JSON or not shaped like an HDMF namespace/spec; the message names the store,
     the namespace and the source, and says to open the file with ``load_namespaces=False``."""
+
+
+class NonUTF8TextError(UnsupportedDataError, ValueError):
+    """Text data holds bytes that are not valid UTF-8, which a Zarr v3 ``string`` array
+    cannot store; the message names the dataset and how to store it instead."""
+
+
+def _unsupported_operation_error() -> type:
+    """:class:`UnsupportedOperationError`, made on first use so that importing this module
+    does not import hdmf (``nwbzarr --help`` loads neither hdmf nor zarr)."""
+    from hdmf.backends.errors import UnsupportedOperation
+
+    class UnsupportedOperationError(NWBZarrError, UnsupportedOperation):
+        """An I/O operation this file or mode does not allow (e.g. ``export`` into a store
+        not opened with mode ``'w'``); also an ``hdmf.backends.errors.UnsupportedOperation``
+        (a ``ValueError``), which is what HDMF and hdmf-zarr raise there."""
+
+    UnsupportedOperationError.__module__ = __name__
+    return UnsupportedOperationError
+
+
+_LAZY = {"UnsupportedOperationError": _unsupported_operation_error}
+
+
+def __getattr__(name: str) -> type:
+    make = _LAZY.get(name)
+    if make is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = make()
+    globals()[name] = cls
+    return cls
+
+
+class InvalidStorageSettingsError(NWBZarrError, TypeError, ValueError):
+    """A :class:`~nwbzarr.ZarrDataIO` storage setting has the wrong type (a numcodecs codec or
+    a bool where Zarr v3 codecs are needed, the removed ``compressor`` spelling) or an
+    inconsistent value (shards not a multiple of the chunks); the message names the setting and
+    what to pass instead. It is both a ``TypeError`` and a ``ValueError``, as callers of
+    hdmf-zarr's ``ZarrDataIO`` catch one or the other."""
+
+
+class IncompleteConversionError(NWBZarrError, RuntimeError):
+    """A legacy hdmf-zarr (Zarr v2) store was to be converted to Zarr v3
+    (``ZarrV2IO.convert_to_v3`` / ``export_to_v3``), but some of its entries could not be read
+    (``skipped_entries``), so the new store would silently lack them; the message lists each
+    entry with its reason, and nothing was written."""
+
+
+__all__ += ["IncompleteConversionError"]
+
+
+class UnsupportedLayoutError(UnsupportedDataError, NotImplementedError):
+    """A dataset's layout has no form that hdmf-zarr 0.14 reads back, such as a 0-d
+    (scalar) compound with an object-reference field; the message names the dataset and
+    what to store instead. Also a ``NotImplementedError``, which hdmf-zarr raises there."""
+
+
+__all__ += ["UnsupportedLayoutError"]

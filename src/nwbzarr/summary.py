@@ -484,7 +484,9 @@ def summarize(
     fspath = os.path.abspath(os.fspath(path))
     if not os.path.exists(fspath):
         raise StoreNotFoundError(f"Zarr store {fspath!r} does not exist")
-    if not os.path.isdir(fspath):
+    from .virtual.lindi_tar import is_lindi_dir
+
+    if not os.path.isdir(fspath) or is_lindi_dir(fspath):  # a LINDI .lindi.d: reference JSON
         from .virtual.sources import source_kind
 
         try:

@@ -7,10 +7,10 @@ installed version and drops this file in as ``tests/integration/hdf5/conftest.py
   :class:`nwbzarr.NWBZarrIO`, so every mixin-based test writes, reads and validates a Zarr v3
   store;
 - makes ``remove_test_file`` remove store directories;
-- gives the few tests that inspect the written file with ``h5py.File`` a view of the store with
-  the same ``[...]``/``.attrs``/``.dtype`` surface (a :class:`zarr.Group` opened without
-  consolidated metadata, refreshed on close when opened for writing), so those on-disk checks
-  (dtype of ``num_samples``, attributes of waveform columns) run against the Zarr store.
+- gives the few tests that inspect the written file with ``h5py.File`` (``test_image``,
+  ``test_misc``) :func:`nwbzarr.h5py_view` for read-only opens, so those on-disk checks (dtype
+  of ``num_samples``, attributes of waveform columns) run against the Zarr store through
+  h5py's surface; an open for writing (only of an HDF5 file there) goes to h5py.
 
 ``pynwb.validate(path=...)`` finds our stores through ``nwbzarr``'s registration with pynwb.
 """
@@ -22,7 +22,6 @@ import types
 import h5py
 import pynwb.testing.testh5io as testh5io
 import pytest
-import zarr
 
 import nwbzarr
 
@@ -38,41 +37,23 @@ testh5io.NWBHDF5IO = nwbzarr.NWBZarrIO
 testh5io.remove_test_file = _remove
 
 
-class _StoreAsH5File:
-    """Context manager returning a store's root group where a test opens ``h5py.File``."""
+def _h5py_file(path, mode="r", **kwargs):
+    """``h5py.File`` as the suite's on-disk checks call it.
 
-    def __init__(self, path, mode="r", **kwargs):
-        self._path = os.fspath(path)
-        self._mode = mode
-        if nwbzarr.ZarrIO.can_read(self._path):
-            self._group = zarr.open_group(
-                self._path, mode="r" if mode == "r" else "r+", use_consolidated=False
-            )
-            self._h5 = None
-        else:
-            self._group = None
-            self._h5 = h5py.File(path, mode, **kwargs)
-
-    def __enter__(self):
-        return self._group if self._group is not None else self._h5.__enter__()
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __getitem__(self, key):
-        return (self._group if self._group is not None else self._h5)[key]
-
-    def close(self):
-        if self._h5 is not None:
-            self._h5.close()
-        elif self._mode != "r":
-            zarr.consolidate_metadata(self._path)
+    Read-only opens go through :func:`nwbzarr.h5py_view`, which reads the Zarr store the mixins
+    wrote (and HDF5 files alike) with h5py's surface. The one open for writing in these modules
+    (``test_misc``'s ``TestUnitsMismatchedWaveformUnit`` changes an attribute of a file pynwb's
+    own ``NWBHDF5IO`` wrote, an HDF5 file) goes to h5py itself.
+    """
+    if mode == "r":
+        return nwbzarr.h5py_view(os.fspath(path))
+    return h5py.File(path, mode, **kwargs)
 
 
-_h5py_view = types.SimpleNamespace(
+_h5py_with_view = types.SimpleNamespace(
     **{k: getattr(h5py, k) for k in dir(h5py) if not k.startswith("__")}
 )
-_h5py_view.File = _StoreAsH5File
+_h5py_with_view.File = _h5py_file
 
 
 @pytest.fixture(autouse=True)
@@ -82,5 +63,5 @@ def _store_aware_h5py(request, monkeypatch):
         "test_image",
         "test_misc",
     ):
-        monkeypatch.setattr(module, "h5py", _h5py_view)
+        monkeypatch.setattr(module, "h5py", _h5py_with_view)
     yield

@@ -164,15 +164,18 @@ class AppendMixin:
         if self._mode in APPEND_MODES:
             self._remember_fields(container)
 
-    def write_builder(self, builder: Any, **kwargs: Any) -> None:
+    def write_builder(self, builder: Any, *args: Any, **kwargs: Any) -> None:
         """Write the builder tree, then fill in references appended before their targets existed.
+
+        Arguments after ``builder`` are those of
+        :meth:`nwbzarr.backend.write.WriteMixin.write_builder`, by position or by name.
 
         Raises
         ------
         AppendError
             If a table grown through read arrays has columns of different lengths.
         """
-        super().write_builder(builder, **kwargs)
+        super().write_builder(builder, *args, **kwargs)
         self._fill_pending_references()
         problem = self._table_problem()
         if problem is not None:
@@ -187,9 +190,20 @@ class AppendMixin:
         ------
         UnsupportedDataError
             If the data cannot be stored.
+        AppendError
+            If a dataset builder not read from this store names a node that already exists
+            (nothing stored is overwritten by a builder that did not come from it).
         """
-        if self._mode in APPEND_MODES and self.get_written(builder):
-            self._refresh_dataset_attributes(parent, builder)
+        if self._mode in APPEND_MODES:
+            if self.get_written(builder):
+                self._refresh_dataset_attributes(parent, builder)
+            elif builder.name in parent:
+                where = f"{parent.path}/{builder.name}".lstrip("/")
+                raise AppendError(
+                    f"{self.source}: /{where} already exists and this dataset builder was not "
+                    "read from the store, so writing it would overwrite stored data; read the "
+                    "file and change its container, or write the new tree to a new file"
+                )
         return super().write_dataset(parent, builder, **kwargs)
 
     def _refresh_dataset_attributes(self, parent: zarr.Group, builder: DatasetBuilder) -> None:

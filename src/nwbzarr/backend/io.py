@@ -19,12 +19,14 @@ from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
+from zarr.abc.store import Store
 
+from .. import errors
 from ..compat import sync
-from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
+from ..conventions.attributes import ROOT_NAME, WRITE_IN_PROGRESS_ATTR
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
 from ..errors import (
-    InvalidModeError,
+    NotNWBStoreError,
     ReadOnlyError,
     UnsupportedOptionError,
 )
@@ -36,10 +38,15 @@ from ..storage.resolve import (
 from ..storage.write_back import WriteBackStore
 from .amend import AmendMixin
 from .append import AppendMixin
-from .opening import MODES, READ_ONLY_MODES, OpenMixin, _QuietZarr
+from .opening import MODES, READ_ONLY_MODES, OpenMixin, _QuietZarr, check_mode
 from .read import ReadMixin
 from .specs import SpecCacheMixin
 from .write import WriteMixin
+
+__all__ = ["ROOT_NAME", "SUPPORTED_ZARR_STORES", "ZarrIO"]
+
+#: Store types ``ZarrIO(path=...)`` accepts besides a path or URL string (any zarr v3 store).
+SUPPORTED_ZARR_STORES: tuple[type, ...] = (Store,)
 
 
 class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
@@ -136,10 +143,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         staging_dir: str | Path | None = None,
         **kwargs: Any,
     ) -> None:
-        if mode not in MODES:
-            raise InvalidModeError(
-                f"{path}: mode {mode!r} is not supported; use one of {', '.join(MODES)}"
-            )
+        check_mode(path, mode, f"use one of {', '.join(MODES)}")
         if synchronizer not in (None, False):
             raise UnsupportedOptionError(
                 f"{path}: zarr v3 has no synchronizers; drop synchronizer= (writes from "
@@ -182,7 +186,10 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
     # -- properties -------------------------------------------------------------------------------
     @property
     def path(self) -> Any:
-        """The path, URL or store this object was opened with."""
+        """The store this object was opened with: a local path made absolute (as hdmf-zarr
+        gives it), a URL unchanged, or the zarr store object."""
+        if isinstance(self._path, str) and "://" not in self._path:
+            return os.path.abspath(self._path)
         return self._path
 
     @property
@@ -284,6 +291,17 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
                 zarr.consolidate_metadata(root.store)
         self._flush_store()
         return pending
+
+    def _publish_written(self) -> None:
+        """Let other readers of a new store see what has been written so far: land buffered
+        writes and refresh the consolidated metadata. The in-progress marker stays until
+        :meth:`close`. A journaled append keeps its root until commit (snapshot isolation);
+        an amendment of an HDF5 file or reference JSON is staged until :meth:`save`."""
+        if self._journal is not None or self._virtual_kind is not None:
+            return
+        self._flush_store()
+        with _QuietZarr():
+            zarr.consolidate_metadata(self._root.store)
 
     def _flush_store(self) -> None:
         store = self._root.store
@@ -389,10 +407,19 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         ------
         ValueError
             If the store was opened in a write-only mode (``w``, ``w-``, ``x``).
+        NotNWBStoreError
+            If the root group names no data type (read such a file with
+            :meth:`read_builder`).
         """
         if self._mode in ("w", "w-", "x"):
             raise ValueError(
                 f"{self.source}: cannot read in mode {self._mode!r}; use 'r', 'r+' or 'a'"
+            )
+        self._check_open("read")
+        if not self._created_by_append and not self._root_is_typed():  # else: not found
+            raise NotNWBStoreError(
+                f"{self.source}: the root group has no 'data_type'/'neurodata_type' attribute, "
+                "so it holds no HDMF container; read its builders with read_builder()"
             )
         with _QuietZarr():
             return super().read(**kwargs)
@@ -403,6 +430,10 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         container: Container | None = None,
         write_args: dict | None = None,
         cache_spec: bool = True,
+        number_of_jobs: int = 1,
+        max_threads_per_process: int | None = None,
+        multiprocessing_context: str | None = None,
+        consolidate_metadata: bool = True,
     ) -> None:
         """Export the contents of another HDMF I/O object (HDF5 or Zarr) into this store.
 
@@ -416,14 +447,24 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             Passed to :meth:`write_builder` (``link_data``, ``exhaust_dci``, ...).
         cache_spec : bool
             Cache the namespaces of both files.
+        number_of_jobs, max_threads_per_process, multiprocessing_context
+            Parallel write of ``GenericDataChunkIterator`` data, as in :meth:`write`.
+        consolidate_metadata : bool
+            Write consolidated metadata into the root ``zarr.json`` when the store is closed
+            (the record readers trust, docs/storage.md); False leaves readers to list the
+            store (mode ``r-``).
 
         Raises
         ------
-        ValueError
-            If this store is not open in mode ``w``.
+        nwbzarr.errors.UnsupportedOperationError
+            If this store is not open in mode ``w`` (an ``hdmf.backends.errors.
+            UnsupportedOperation``, hence a ``ValueError``).
         """
         if self._mode != "w":
-            raise ValueError(f"{self.source}: export needs mode 'w', not {self._mode!r}")
+            raise errors.UnsupportedOperationError(
+                f"{self.source}: export writes a new file; open it with mode 'w', not "
+                f"{self._mode!r}"
+            )
         write_args = dict(write_args or {})
         # NWBHDF5IO(file=h5py.File(fileobj)) has no source: its builders carry the file's name
         source = src_io.source or getattr(getattr(src_io, "_file", None), "filename", None)
@@ -435,9 +476,16 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             # rebuild every builder so nothing points at the source file; without a container
             # the source's builders are written as read, which keeps the file exactly
             ckwargs["clear_cache"] = True
+        write_args.setdefault("consolidate_metadata", consolidate_metadata)
         try:
-            with _QuietZarr():
+            with (
+                _QuietZarr(),
+                self._write_session(
+                    number_of_jobs, max_threads_per_process, multiprocessing_context, False
+                ),
+            ):
                 HDMFIO.export(self, **ckwargs)
+                self._parallel_exhaust()
                 if cache_spec:
                     ours = self.manager.namespace_catalog
                     for ns in src_io.manager.namespace_catalog.namespaces:

@@ -2,9 +2,10 @@
 
 Text arrays come back as ``str`` objects (zarr-python returns numpy ``StringDType``), reference
 arrays resolve target paths to builders or containers on access, and compound arrays return
-rows as tuples with reference fields resolved. They follow HDMF's ``ReferenceResolver``
-protocol: the builder-returning view inverts into the container-returning one when HDMF
-constructs containers (``hdmf.build.ObjectMapper``).
+structured numpy arrays (``numpy.void`` rows), as h5py does, with reference fields resolved.
+The resolving views follow HDMF's ``ReferenceResolver`` protocol: the builder-returning view
+inverts into the container-returning one when HDMF constructs containers
+(``hdmf.build.ObjectMapper``).
 
 Every read goes through :func:`checked_read`: a chunk that does not decode (random bytes,
 truncated deflate, a zstd/Blosc header declaring more than the chunk holds, see
@@ -83,6 +84,38 @@ def _as_text(values: Any) -> Any:
     return str(values) if not isinstance(values, str) else values
 
 
+# -- index normalisation (issue 15): integer index arrays of any width, as h5py takes them --
+_INTP_MAX = np.iinfo(np.intp).max
+
+
+def _index_item(item: Any) -> Any:
+    """One selection item with unsigned integer index arrays cast to ``intp``.
+
+    zarr-python < 3.4 refuses ``uint64`` index arrays (``IndexError: arrays used as indices
+    must be of integer (or boolean) type``), which h5py and numpy accept; float index arrays
+    raise h5py's ``TypeError``, so code written for h5py sees the error it expects.
+    """
+    if isinstance(item, list) and item and not isinstance(item[0], (slice, list)):
+        array = np.asarray(item)
+        return _index_item(array) if array.dtype.kind in "uf" else item
+    if not isinstance(item, np.ndarray):
+        return item
+    if item.dtype.kind == "f":
+        raise TypeError("Indexing arrays must have integer dtypes")
+    if item.dtype.kind != "u":
+        return item
+    if item.size and int(item.max()) > _INTP_MAX:
+        raise IndexError(f"index {int(item.max())} is out of bounds")
+    return item.astype(np.intp)
+
+
+def _h5py_like_key(key: Any) -> Any:
+    """``key`` with each index array normalised by :func:`_index_item`."""
+    if isinstance(key, tuple):
+        return tuple(_index_item(item) for item in key)
+    return _index_item(key)
+
+
 class ZarrArrayView(zarr.Array):
     """A ``zarr.Array`` that indexes like an ``h5py.Dataset``.
 
@@ -136,6 +169,7 @@ class ZarrArrayView(zarr.Array):
         return values
 
     def __getitem__(self, key: Any) -> Any:
+        key = _h5py_like_key(key)
         return self._convert(checked_read(self, key, self._nwbzarr_io, super().__getitem__))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -247,34 +281,63 @@ class ContainerZarrReferenceDataset(_ZarrReferenceDataset, ContainerResolver):
 
 
 class _ZarrTableDataset(HDMFDataset):
-    """Compound (structured) array; rows are tuples with reference fields resolved."""
+    """Compound (structured) array read as numpy structured values, as h5py reads them.
+
+    Indexing returns a structured ``numpy.ndarray`` (a ``numpy.void`` for one row), so
+    ``data[:]["x"]`` selects a field and numeric fields keep their stored type (``float32``
+    stays ``float32``). Reference fields hold the resolved builder or container in an
+    ``object`` field; fixed-length byte-string fields hold decoded ``str`` in an ``object``
+    field. A table without either returns zarr's values as they are (no per-row work).
+    """
 
     def __init__(self, dataset: Any, io: Any, reference_fields: list[str] | tuple = ()) -> None:
         super().__init__(dataset=dataset)
         self.io = io
         self.reference_fields = tuple(reference_fields)
-        names = dataset.dtype.names
-        self._ref_index = [names.index(n) for n in self.reference_fields]
-        self._text_index = [
-            i
-            for i, n in enumerate(names)
-            if dataset.dtype[n].kind in "SUT" and n not in self.reference_fields
-        ]
+        stored = dataset.dtype
+        self._bytes_fields = tuple(
+            n for n in stored.names if stored[n].kind == "S" and n not in self.reference_fields
+        )
+        self._value_dtype = np.dtype(
+            [
+                (n, object if n in self.reference_fields or n in self._bytes_fields else stored[n])
+                for n in stored.names
+            ]
+        )
 
     def invert(self) -> Any:
         return self.get_inverse_class()(self.dataset, self.io, self.reference_fields)
 
-    def _row(self, record: Any) -> tuple:
-        row = list(record.tolist() if hasattr(record, "tolist") else record)
-        for i in self._text_index:
-            row[i] = str(row[i])
-        for i in self._ref_index:
-            path = str(row[i])
-            if path.startswith(grow.PENDING_PREFIX):
-                row[i] = self.io.pending_object(path, isinstance(self, BuilderResolver))
-            else:
-                row[i] = self.get_object(path)
-        return tuple(row)
+    def _values(self, values: Any) -> Any:
+        """Stored records -> what indexing returns (a ``numpy.void`` for a 0-d selection)."""
+        values = np.asarray(values)
+        if self.reference_fields or self._bytes_fields:
+            out = np.empty(values.shape, dtype=self._value_dtype)
+            for name in values.dtype.names:
+                column = values[name]
+                if name in self.reference_fields:
+                    out[name] = self._targets(column)
+                elif name in self._bytes_fields:
+                    out[name] = np.char.decode(column, "utf-8")
+                else:
+                    out[name] = column
+            values = out
+        return values[()] if values.ndim == 0 else values
+
+    def _targets(self, paths: np.ndarray) -> np.ndarray:
+        """An ``object`` array of the objects the stored paths name (each path resolved once)."""
+        flat = paths.reshape(-1)
+        found: dict[str, Any] = {}
+        out = np.empty(flat.shape, dtype=object)
+        for i, value in enumerate(flat):
+            path = str(value)
+            if path not in found:
+                if path.startswith(grow.PENDING_PREFIX):
+                    found[path] = self.io.pending_object(path, isinstance(self, BuilderResolver))
+                else:
+                    found[path] = self.get_object(path)
+            out[i] = found[path]
+        return out.reshape(paths.shape)
 
     def append(self, arg: Any) -> None:
         """Append one row (tuple; containers in reference fields) and store it (append mode).
@@ -292,20 +355,15 @@ class _ZarrTableDataset(HDMFDataset):
 
     def __getitem__(self, key: Any) -> Any:
         values = checked_read(self.dataset, key, self.io)
-        if isinstance(values, np.ndarray) and values.ndim > 0:
-            return [self._row(r) for r in values]
-        if isinstance(values, np.ndarray):
-            values = values[()]
-        return self._row(values)
+        return self._values(values)
 
     def __iter__(self):
-        for r in checked_read(self.dataset, ..., self.io):
-            yield self._row(r)
+        yield from self._values(checked_read(self.dataset, ..., self.io))
 
     def __len__(self) -> int:
         return self.dataset.shape[0]
 
-    def resolve(self, manager: Any) -> list:
+    def resolve(self, manager: Any) -> np.ndarray:
         return self[0 : len(self)]
 
     @property
@@ -313,12 +371,32 @@ class _ZarrTableDataset(HDMFDataset):
         return tuple(self.dataset.shape)
 
     @property
-    def dtype(self) -> list[str]:
-        """Field dtype names in order (``object`` for reference fields), as HDMF expects."""
+    def field_dtypes(self) -> list:
+        """Field dtype names in order (``object`` for reference fields), as HDMF expects in a
+        builder's compound ``dtype``; a nested compound field gives a nested list."""
         return [
             "object" if n in self.reference_fields else builder_dtype_name(self.dataset.dtype[n])
             for n in self.dataset.dtype.names
         ]
+
+    @property
+    def dtype(self) -> list:
+        """:attr:`field_dtypes`, as hdmf's HDF5 table of references reports its dtype."""
+        return self.field_dtypes
+
+
+class ZarrCompoundDataset(_ZarrTableDataset):
+    """Compound array without reference fields: reads as an ``h5py.Dataset`` of it would.
+
+    Its ``dtype`` is the numpy structured dtype of the values indexing returns (for
+    ``PlaneSegmentation.pixel_mask``: ``[('x', '<u4'), ('y', '<u4'), ('weight', '<f4')]``);
+    appends widen fixed-length text fields (:func:`nwbzarr.backend.grow.append_compound`).
+    """
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The structured numpy dtype of the values read."""
+        return self._value_dtype
 
 
 class BuilderZarrTableDataset(_ZarrTableDataset, BuilderResolver):

@@ -85,10 +85,14 @@ class LinkMixin:
         rel = os.path.relpath(tsrc, self._store_root())
         return link_entry(link.name, builder_path(target), source=rel.replace(os.sep, "/"))
 
-    def _link_target(self, data: Any, export_source: str | None) -> tuple[str, str] | None:
+    def _link_target(
+        self, data: Any, export_source: str | None, where: str | None = None
+    ) -> tuple[str, str] | None:
         """``(file root, path inside it)`` if ``data`` is an array of a file that may be linked.
 
-        Arrays of the file being exported are copied, never linked (that is the export).
+        An array of the file being exported is copied where it stands (that is the export);
+        placed at another path ``where`` (a container reusing another's data) it becomes a
+        soft link to its own path in the new file, as ``HDF5IO.export`` makes it.
         """
         target = linkable_array(data)
         if target is None:
@@ -104,7 +108,9 @@ class LinkMixin:
                 return None
             path = "/" + target.path.strip("/")
         if export_source is not None and root == abspath(export_source):
-            return None
+            if where is None or path == "/" + where.strip("/"):
+                return None
+            return self._store_root(), path
         return root, path
 
     def _add_link(self, parent: zarr.Group, name: str, root: str, path: str) -> None:

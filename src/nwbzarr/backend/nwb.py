@@ -39,6 +39,8 @@ class NWBZarrIO(ZarrIO):
         ``shard_bytes``, ``codec``, ...).
     """
 
+    _typed_root_required = True  # an NWB file's root is an NWBFile
+
     def __init__(
         self,
         path: str | Path | Any,
@@ -67,13 +69,17 @@ class NWBZarrIO(ZarrIO):
                 self.load_namespaces_io(type_map)
 
     @staticmethod
-    def read_nwb(path: str | Path, **kwargs: Any) -> Any:
+    def read_nwb(path: str | Path, storage_options: dict | None = None, **kwargs: Any) -> Any:
         """Open a store read-only and return its ``pynwb.NWBFile`` (data lazy).
 
-        The I/O object stays open as ``nwbfile.read_io`` until the file is garbage collected
-        or ``nwbfile.read_io.close()`` is called.
+        An ``s3://`` URL without ``storage_options`` is read anonymously (``{"anon": True}``),
+        so public archives (DANDI) open without credentials; pass ``storage_options`` to
+        authenticate. The I/O object stays open as ``nwbfile.read_io`` until the file is
+        garbage collected or ``nwbfile.read_io.close()`` is called.
         """
-        io = NWBZarrIO(path, mode="r", **kwargs)
+        if storage_options is None and str(path).startswith("s3://"):
+            storage_options = {"anon": True}
+        io = NWBZarrIO(path, mode="r", storage_options=storage_options, **kwargs)
         return io.read()
 
     def export(
@@ -83,16 +89,20 @@ class NWBZarrIO(ZarrIO):
         write_args: dict | None = None,
         cache_spec: bool = True,
         nwbfile: Any = None,
+        **kwargs: Any,
     ) -> None:
         """Export another NWB I/O object (``NWBHDF5IO`` or ``NWBZarrIO``) into this store.
 
-        ``nwbfile`` is pynwb's spelling of ``container`` and takes precedence over it.
+        ``nwbfile`` is pynwb's spelling of ``container`` and takes precedence over it; other
+        keyword arguments (``number_of_jobs``, ``consolidate_metadata``, ...) are those of
+        :meth:`nwbzarr.ZarrIO.export`.
         """
         super().export(
             src_io=src_io,
             container=nwbfile if nwbfile is not None else container,
             write_args=write_args,
             cache_spec=cache_spec,
+            **kwargs,
         )
 
 
@@ -126,18 +136,28 @@ def read_nwb(path: str | Path, **kwargs: Any) -> Any:
 
 
 def register_with_pynwb() -> None:
-    """Let pynwb's own entry points find nwbzarr stores.
+    """Let pynwb's own entry points find nwbzarr stores and reference JSON.
 
     pynwb chooses a backend for ``pynwb.validate(path=...)`` with its private
     ``pynwb._get_backend`` and for ``pynwb.read_nwb(path)`` inline; both only know
     ``NWBHDF5IO`` and hdmf-zarr's ``NWBZarrIO`` (imported from ``hdmf_zarr``). This wraps the
-    two module attributes so that a local path :meth:`NWBZarrIO.can_read` accepts, or a remote
-    URL ending in ``.zarr``, goes to :class:`NWBZarrIO`; everything else goes to pynwb's own
-    function unchanged. It is called on ``import nwbzarr`` and calling it again does nothing.
-    Code that did ``from pynwb import read_nwb`` before importing nwbzarr keeps pynwb's
-    original function. If a future pynwb renames these functions, nothing is wrapped
-    (see :func:`nwbzarr.compat.wrap_pynwb_entry_points`).
+    two module attributes so that a local path :meth:`NWBZarrIO.can_read` accepts, a local
+    reference JSON (ours, LINDI ``.lindi.json``, kerchunk: a file whose first non-blank byte
+    is ``{``), or a remote URL ending in ``.zarr`` or ``.json`` (or a DANDI ``/zarr/`` asset)
+    goes to :class:`NWBZarrIO`; everything else (HDF5 files included) goes to pynwb's own
+    function unchanged. It also lets ``NWBHDF5IO.export(src_io=NWBZarrIO(...))`` run with
+    its default arguments, copying the data (hdmf refuses ``link_data=True`` from a
+    non-HDF5 source; see :func:`nwbzarr.compat.copy_data_on_hdf5_export`). It is called on
+    ``import nwbzarr`` and calling it again does nothing. Code that did
+    ``from pynwb import read_nwb`` before importing nwbzarr keeps pynwb's original function.
+    If a future pynwb renames these functions, nothing is wrapped (see
+    :func:`nwbzarr.compat.wrap_pynwb_entry_points`).
     """
+    import os
+    from urllib.parse import urlsplit
+
+    from ..compat import copy_data_on_hdf5_export
+    from ..virtual.sources import source_kind
 
     def ours(path: Any) -> bool:
         if isinstance(path, Path):
@@ -145,10 +165,15 @@ def register_with_pynwb() -> None:
         if not isinstance(path, str):
             return False
         if is_remote_url(path):
-            return path.rstrip("/").endswith(".zarr")
-        return NWBZarrIO.can_read(path)
+            url_path = urlsplit(path).path.rstrip("/").lower()
+            dandi_zarr = "dandiarchive" in path and "/zarr/" in url_path
+            return url_path.endswith((".zarr", ".json")) or dandi_zarr
+        if NWBZarrIO.can_read(path):
+            return True
+        return os.path.isfile(path) and source_kind(path) == "references"
 
     wrap_pynwb_entry_points(ours, NWBZarrIO)
+    copy_data_on_hdf5_export(lambda io: isinstance(io, ZarrIO))
 
 
 register_with_pynwb()  # idempotent; also run by ``import nwbzarr`` once pynwb is imported

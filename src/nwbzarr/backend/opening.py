@@ -21,6 +21,7 @@ from ..compat import UnstableSpecificationWarning, is_consolidated_metadata_erro
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..errors import (
     IncompleteStoreError,
+    InvalidModeError,
     NotAZarrStoreError,
     ReadOnlyError,
     StoreExistsError,
@@ -38,10 +39,20 @@ from ..storage.resolve import (
     store_exists,
 )
 from ..storage.write_back import WriteBackStore
+from ..virtual.lindi_tar import is_lindi_dir
 from ..virtual.sources import open_virtual_store, source_kind
 
 MODES = ("r", "r-", "w", "w-", "x", "a", "r+")
 READ_ONLY_MODES = ("r", "r-")
+
+
+def check_mode(path: Any, mode: str, supported: str) -> None:
+    """Raise :class:`~nwbzarr.errors.InvalidModeError` unless ``mode`` is one of :data:`MODES`.
+
+    ``supported`` ends the message, saying which modes to use instead.
+    """
+    if mode not in MODES:
+        raise InvalidModeError(f"{path}: mode {mode!r} is not supported; {supported}")
 
 
 class OpenMixin:
@@ -105,7 +116,7 @@ class OpenMixin:
             else:
                 os.remove(path)
         read_only = mode in READ_ONLY_MODES
-        if isinstance(path, str) and (not local or Path(path).is_file()):
+        if isinstance(path, str) and (not local or Path(path).is_file() or is_lindi_dir(path)):
             kind = source_kind(path, self._storage_options)
             if kind != "zarr":
                 self._open_virtual(path, kind, mode)
@@ -163,10 +174,12 @@ class OpenMixin:
         use_consolidated = True if mode == "r" else False
         if not isinstance(store, V2TranslatingStore) and is_legacy_v2_store(store):
             if mode not in READ_ONLY_MODES:
+                v2_io = "NWBZarrV2IO" if self._typed_root_required else "ZarrV2IO"
                 raise ReadOnlyError(
                     f"{self._path}: a legacy hdmf-zarr (Zarr v2) store can only be opened "
                     f"read-only (mode 'r' or 'r-'), not {mode!r}; migrate it with "
-                    "'nwbzarr convert OLD.nwb.zarr NEW.nwb.zarr' and write to the new store"
+                    f"{v2_io}.convert_to_v3(OLD, NEW) or 'nwbzarr convert OLD.nwb.zarr "
+                    "NEW.nwb.zarr' and write to the new store"
                 )
             store = V2TranslatingStore(store, use_consolidated=use_consolidated)
         try:

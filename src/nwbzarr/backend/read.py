@@ -37,7 +37,9 @@ from ..conventions.attributes import (
     OBJECT_REFERENCE,
     REFERENCE_FIELDS_ATTR,
     RESERVED_ATTRS,
+    ROOT_NAME,
     SPECLOC_ATTR,
+    is_dtype_note,
 )
 from ..conventions.dtypes import SPEC_DTYPES, builder_dtype_name
 from ..conventions.references import (
@@ -53,6 +55,7 @@ from .lazy import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
     ZarrArrayView,
+    ZarrCompoundDataset,
     ZarrTextDataset,
     checked_read,
 )
@@ -87,6 +90,14 @@ def specloc_path(attrs: dict) -> str | None:
 class ReadMixin:
     """Builds the builder tree of a Zarr store; mixed into :class:`nwbzarr.ZarrIO`."""
 
+    #: Refuse a store whose root group has no ``neurodata_type``/``data_type`` (NWB files).
+    _typed_root_required = False
+
+    def _root_is_typed(self) -> bool:
+        """Whether the root group names a data type (holds an HDMF container)."""
+        attrs = self._root.attrs
+        return "neurodata_type" in attrs or "data_type" in attrs
+
     def read_builder(self) -> GroupBuilder:
         """Read the whole store into a :class:`hdmf.build.GroupBuilder` tree (data lazy).
 
@@ -98,14 +109,17 @@ class ReadMixin:
         Raises
         ------
         NotNWBStoreError
-            If the root group carries no ``neurodata_type``/``data_type`` attribute.
+            If the root group carries no ``neurodata_type``/``data_type`` attribute and this
+            IO reads NWB files only (:class:`nwbzarr.NWBZarrIO`); a plain :class:`ZarrIO`
+            reads any group (an HDMF file written with ``write_builder`` may have an untyped
+            root).
         """
         self._check_open("read")
         if self._root_builder is not None:
             return self._root_builder
         root = self._root
         attrs = root.attrs.asdict()
-        if "neurodata_type" not in attrs and "data_type" not in attrs:
+        if self._typed_root_required and not self._root_is_typed():
             raise NotNWBStoreError(
                 f"{self.source}: the Zarr store opens but its root group has no "
                 "'neurodata_type' attribute, so it is not an NWB/HDMF file; write one with "
@@ -117,7 +131,7 @@ class ReadMixin:
         self._scalars = []
         self._children = _children_by_parent(root)
         skip = specloc_path(attrs)
-        builder = self._read_group(root, "/", "root", skip, attrs=attrs)
+        builder = self._read_group(root, "/", ROOT_NAME, skip, attrs=attrs)
         self._read_scalars()
         self._children = {}
         with self._reading():
@@ -168,10 +182,45 @@ class ReadMixin:
         """Return the container of a zarr node (or absolute path) of this store."""
         return self.manager.construct(self.get_builder(zarr_obj))
 
-    def resolve_ref(self, source: str, path: str) -> tuple[str, Any]:
-        """Resolve a ``(source, path)`` reference (source "." = this store) to (name, builder)."""
-        builder = self._resolve_reference(source, path, where=path)
-        return builder.name, builder
+    def resolve_ref(self, zarr_ref: dict) -> tuple[str, zarr.Group | zarr.Array]:
+        """Resolve an object reference to the Zarr node it names, as hdmf-zarr does.
+
+        Parameters
+        ----------
+        zarr_ref : dict
+            The reference's JSON object (docs/storage.md): ``source`` (``"."`` for this
+            store, else a store path relative to this one, checked by the access policy) and
+            ``path`` (None or ``"/"`` for the root).
+
+        Returns
+        -------
+        tuple of (str, zarr.Group or zarr.Array)
+            The node's name (``"root"`` for the root group) and the node.
+
+        Raises
+        ------
+        ValueError
+            If no node exists at ``path`` (a ``KeyError`` subclass is not used, so that
+            hdmf-zarr's callers catching ``ValueError`` work).
+        UntrustedReferenceError
+            If ``source`` names a store the access policy refuses.
+        """
+        self._check_open("resolve a reference")
+        source = zarr_ref.get("source") or "."
+        path = zarr_ref.get("path") or "/"
+        where = f"{path}" if source == "." else f"{source}:{path}"
+        root = self._root if source == "." else self._external_io(source, where)._root
+        key = normalize_path(path).strip("/")
+        if not key:
+            return ROOT_NAME, root
+        try:
+            node = root[key]
+        except KeyError:
+            raise ValueError(
+                f"{self.source}: Found bad link to object /{key} in store {source!r}: no such "
+                "group or array"
+            ) from None
+        return key.rsplit("/", 1)[-1], node
 
     def _resolve_reference(self, source: str, path: str, where: str) -> Any:
         if source in (".", "", None):
@@ -294,6 +343,8 @@ class ReadMixin:
             if key in RESERVED_ATTRS:
                 continue
             where = f"{self.source}: {path}: attribute {key!r}"
+            if isinstance(value, tuple):  # set by write_attributes on a node still open
+                value = list(value)
             if parse_attribute_reference(value, where) is not None:
                 self._defer_attribute(builder, key, value, path)
                 continue
@@ -405,11 +456,20 @@ class ReadMixin:
                 data = BuilderZarrReferenceDataset(array, self)
             kwargs["dtype"] = "object"
         elif dtype.kind == "V" and dtype.names:
-            table = BuilderZarrTableDataset(array, self, attrs_raw.get(REFERENCE_FIELDS_ATTR) or ())
+            ref_fields = attrs_raw.get(REFERENCE_FIELDS_ATTR) or ()
+            # with references: resolved on access; without: a structured view, as h5py reads it
+            table = (BuilderZarrTableDataset if ref_fields else ZarrCompoundDataset)(
+                array, self, ref_fields
+            )
             data = table
-            kwargs["dtype"] = [{"name": n, "dtype": t} for n, t in zip(dtype.names, table.dtype)]
-            if array.ndim == 0:  # a 0-d structured array, as h5py reads it; tuple if refs
-                data = table[()] if table.reference_fields else np.asarray(array[...])
+            kwargs["dtype"] = [
+                {"name": n, "dtype": t} for n, t in zip(dtype.names, table.field_dtypes)
+            ]
+            if array.ndim == 0 and ref_fields:
+                data = None  # a numpy.void whose references resolve after the walk (below)
+                self._deferred.append(lambda: builder.__setitem__("data", table[()]))
+            elif array.ndim == 0:  # a 0-d structured array, as h5py reads it
+                data = np.asarray(array[...])
         elif array.ndim == 0:
             data = None  # read with every other scalar after the walk (_read_scalars)
             kwargs["dtype"] = builder_dtype_name(dtype)
@@ -423,8 +483,9 @@ class ReadMixin:
             name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs
         )
         builder.location = posixpath.dirname(path)
-        if data is None and array.ndim == 0 and "dtype" in kwargs and kwargs["dtype"] != "object":
-            self._scalars.append((builder, array))
+        if data is None and array.ndim == 0 and isinstance(kwargs.get("dtype"), (str, np.dtype)):
+            if kwargs["dtype"] != "object":
+                self._scalars.append((builder, array))
         for key, value in self._read_attributes(attrs_raw, builder, path, spec).items():
             builder.set_attribute(key, value)
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE and array.ndim == 0:
@@ -447,15 +508,19 @@ def _check_dataset_attributes(attrs: dict, dtype: Any, where: str) -> None:
     Raises
     ------
     MalformedAttributeError
-        ``_DTYPE`` is present but is not ``"object_reference"`` on a text array, or
+        ``_DTYPE`` is present but is neither ``"object_reference"`` on a text array nor a type
+        name (hdmf-zarr 0.14 notes ``"int64"``, ``"str"``, ... on plain arrays), or
         ``_REFERENCE_FIELDS`` is not a list of field names of the array's compound dtype.
     """
     if DTYPE_ATTR in attrs:
         value = attrs[DTYPE_ATTR]
-        if value != OBJECT_REFERENCE or dtype.kind not in "OSUT":
+        if is_dtype_note(value):
+            pass  # hdmf-zarr's note of the array's own type: the zarr data type says it
+        elif value != OBJECT_REFERENCE or dtype.kind not in "OSUT":
             raise MalformedAttributeError(
                 f"{where}: attribute {DTYPE_ATTR} must be {OBJECT_REFERENCE!r} on an array of "
-                f"text (target paths); it is {value!r} on an array of {dtype}"
+                f"text (target paths) or name a type (int64, str); it is {value!r} on an array "
+                f"of {dtype}; remove the attribute or correct it"
             )
     if REFERENCE_FIELDS_ATTR in attrs:
         value = attrs[REFERENCE_FIELDS_ATTR]

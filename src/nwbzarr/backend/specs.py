@@ -291,6 +291,27 @@ class SpecCacheMixin:
     def _cache_spec(self) -> None:
         cache_spec(self._root, self.manager.namespace_catalog)
 
+    def cache_namespaces(self, catalog: NamespaceCatalog) -> None:
+        """Cache the namespaces of ``catalog`` (their own versions) in this writable store.
+
+        A converter passes the namespaces cached in its source file, so the store keeps the
+        schema versions the data were written with rather than those of the pynwb doing the
+        conversion (``pynwb.validate`` and nwbinspector then judge it as they judge the
+        source). A version already cached is left as is.
+
+        Parameters
+        ----------
+        catalog : hdmf.spec.NamespaceCatalog
+            Namespaces to cache.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the store was opened read-only.
+        """
+        self._check_writable()
+        cache_spec(self._root, catalog)
+
     @classmethod
     def get_namespaces(
         cls, path: str | Path, storage_options: dict | None = None

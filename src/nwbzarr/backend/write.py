@@ -45,12 +45,24 @@ from ..conventions.dtypes import (
     compound_numpy_dtype,
     is_reference_dtype,
     is_region_reference_dtype,
+    numeric_compound_dtype,
     numpy_dtype_for,
     text_value,
 )
-from ..conventions.layout import choose_chunks, choose_shards, compressors_for
+from ..conventions.layout import (
+    SHARDS_POLICY,
+    choose_chunks,
+    chunks_within,
+    compressors_for,
+    resolve_shards,
+)
 from ..conventions.references import attribute_reference, builder_path
-from ..errors import UnsupportedDataError
+from ..errors import (
+    LinkTargetMismatchError,
+    NonUTF8TextError,
+    UnsupportedDataError,
+    UnsupportedLayoutError,
+)
 from ..storage.write_back import WriteBackStore
 from ..virtual.filters import shuffle_codec
 from .dataio import storage_settings
@@ -100,7 +112,10 @@ class WriteMixin(LinkMixin, FillMixin):
             Path of the file being exported (set by :meth:`export`); builders from it are
             written as if they belonged to this store.
         consolidate_metadata : bool
-            Refresh consolidated metadata when the store is closed.
+            Refresh consolidated metadata now (so ``zarr.open`` sees what was written, as
+            with hdmf-zarr) and when the store is closed. A new store keeps its in-progress
+            marker until then, so nwbzarr still refuses to read it; an append to an existing
+            local store stays invisible until close commits it (docs/storage.md §7.2).
         **kwargs
             Accepted for compatibility with ``HDF5IO.write_builder`` (``expandable``, ...).
 
@@ -114,13 +129,22 @@ class WriteMixin(LinkMixin, FillMixin):
         self._consolidate_on_close = consolidate_metadata
         self._begin_write()
         root = self._root
-        self._write_children(root, builder, link_data, exhaust_dci, export_source)
-        self._dci_queue_exhaust()
-        attrs = self._group_attributes(builder, "/", export_source)
-        if LINKS_ATTR in root.attrs:
-            attrs.setdefault(LINKS_ATTR, [])
-        self._update_attributes(root, attrs)
+        try:
+            # the root's attributes and group links first, as for any group: links to
+            # datasets (a dataset builder whose data lives in another store) are added by
+            # write_dataset
+            attrs = self._group_attributes(builder, "/", export_source)
+            if LINKS_ATTR in root.attrs:
+                attrs.setdefault(LINKS_ATTR, [])
+            self._update_attributes(root, attrs)
+            self._write_children(root, builder, link_data, exhaust_dci, export_source)
+            self._dci_queue_exhaust()
+        except BaseException:
+            self._write_failed = True  # close() keeps the store marked incomplete
+            raise
         self._written.set_written(builder)
+        if consolidate_metadata:
+            self._publish_written()
 
     def write_group(
         self,
@@ -176,8 +200,18 @@ class WriteMixin(LinkMixin, FillMixin):
             self._written.set_written(lb)
 
     def write_attributes(self, obj: zarr.Group | zarr.Array, attributes: dict) -> None:
-        """Encode HDMF attribute values (references included) and write them onto ``obj``."""
-        self._update_attributes(obj, self._encode_attributes(attributes, obj.path or "/"))
+        """Encode HDMF attribute values (references included) and write them onto ``obj``.
+
+        A list, tuple, set or array value is stored as a JSON array; as with hdmf-zarr, the
+        open ``obj.attrs`` hold it as a tuple until the node is opened again (a list then).
+
+        Raises
+        ------
+        UnsupportedDataError
+            If a value has no JSON form; the message names the node and the attribute.
+        """
+        encoded = self._encode_attributes(attributes, obj.path or "/")
+        self._update_attributes(obj, {k: _as_tuple(v) for k, v in encoded.items()})
 
     def write_dataset(
         self,
@@ -214,9 +248,17 @@ class WriteMixin(LinkMixin, FillMixin):
         labels = dimension_names(builder, data, self.manager.namespace_catalog)
         spec_dtype = builder.dtype
 
-        target = self._link_target(data, export_source) if link_data else None
-        if target is not None:
+        target = self._link_target(data, export_source, path) if link_data else None
+        if target is not None and export_source is not None and target[0] == self._store_root():
+            # data of the exported file placed at a second path: a soft link to its first
+            # place only if the link reads back the same; else it is copied, as before
+            try:
+                self._check_link_target(builder, data, path)
+            except LinkTargetMismatchError:
+                target = None
+        elif target is not None:
             self._check_link_target(builder, data, path)
+        if target is not None:
             self._add_link(parent, builder.name, *target)
             self._written.set_written(builder)
             return None
@@ -243,9 +285,17 @@ class WriteMixin(LinkMixin, FillMixin):
         elif data is None:
             array = self._write_empty(parent, builder.name, spec_dtype, attrs, settings, path)
         else:
-            array = self._write_array(
-                parent, builder.name, data, spec_dtype, attrs, settings, labels, path
-            )
+            try:
+                array = self._write_array(
+                    parent, builder.name, data, spec_dtype, attrs, settings, labels, path
+                )
+            except UnicodeDecodeError as exc:
+                raise NonUTF8TextError(
+                    f"{path}: dataset {builder.name!r} holds bytes that are not valid UTF-8 "
+                    f"({exc.reason} at byte {exc.start}); a Zarr v3 text array holds UTF-8 "
+                    "text only: decode the values (e.g. as latin-1) before writing, or store "
+                    "the raw bytes as a uint8 dataset"
+                ) from None
         self._written.set_written(builder)
         return array
 
@@ -273,16 +323,15 @@ class WriteMixin(LinkMixin, FillMixin):
         itemsize = TEXT_ITEMSIZE if is_text else np.dtype(dtype).itemsize
         layout_shape = tuple(layout_shape or shape)
         chunks = settings.get("chunks")
-        if chunks is None or chunks is True:
+        shards = settings.get("shards", SHARDS_POLICY)
+        if (chunks is None or chunks is True) and isinstance(shards, tuple) and shards:
+            chunks = chunks_within(shards, itemsize, self._chunk_bytes)  # shards, no chunks
+        elif chunks is None or chunks is True:
             chunks = choose_chunks(layout_shape, itemsize, self._chunk_bytes)
         chunks = tuple(max(1, int(c)) for c in chunks)
-        shards = settings.get("shards", "auto")
-        if shards == "auto":
-            shards = (
-                None
-                if is_text
-                else choose_shards(layout_shape, chunks, itemsize, self._shard_bytes)
-            )
+        shards = resolve_shards(
+            shards, layout_shape, chunks, itemsize, self._shard_bytes, text=is_text
+        )
         compressors = settings.get("compressors")
         if compressors is None:
             compressors = compressors_for(self._codec, dtype)
@@ -437,17 +486,40 @@ class WriteMixin(LinkMixin, FillMixin):
         scalar = isinstance(data, (tuple, np.void)) or (
             isinstance(data, np.ndarray) and data.ndim == 0
         )
-        raw_rows = [data] if scalar else _rows(data)
-        rows = []
-        for row in raw_rows:
-            if isinstance(row, np.ndarray) and row.ndim == 0:
-                row = row[()]
-            row = list(row.tolist() if isinstance(row, np.void) else row)
-            for i in ref_index:
-                row[i] = self._reference_path(row[i], path)
-            rows.append(tuple(text_value(v) if _needs_text(v) else v for v in row))
-        np_dtype, ref_fields = compound_numpy_dtype(fields, rows)
-        values = np.array(rows, dtype=np_dtype)
+        if scalar and ref_index:
+            raise UnsupportedLayoutError(
+                f"{path}: a zero-dimensional compound dataset with a reference field is not "
+                "supported (hdmf-zarr cannot read it back); store the value as a one-row "
+                "compound dataset (shape (1,)) instead"
+            )
+        records = data if scalar else _records(data)
+        numeric = None
+        if not ref_index and isinstance(records, np.ndarray) and records.dtype.names:
+            numeric = numeric_compound_dtype(fields, records.dtype)
+        if numeric is not None:
+            # numbers only (pixel_mask, voxel_mask): one vectorized cast, no per-row work
+            np_dtype, ref_fields = numeric, []
+            values = np.asarray(records).astype(numeric).reshape(-1)
+        else:
+            rows = []
+            for row in [records] if scalar else records:
+                try:
+                    row = _plain_record(row)
+                except UnicodeDecodeError as exc:
+                    raise NonUTF8TextError(
+                        f"{path}: a text field of compound dataset {name!r} holds bytes that "
+                        f"are not valid UTF-8 ({exc.reason} at byte {exc.start}); Zarr v3 "
+                        "stores compound text as UTF-8: decode the values (e.g. as latin-1) "
+                        "before writing"
+                    ) from None
+                for i in ref_index:
+                    row[i] = self._reference_path(row[i], path)
+                rows.append(tuple(row))
+            try:
+                np_dtype, ref_fields = compound_numpy_dtype(fields, rows)
+            except ValueError as exc:
+                raise UnsupportedDataError(f"{path}: {exc}") from exc
+            values = np.array(rows, dtype=np_dtype)
         if ref_fields:
             attrs = {**attrs, REFERENCE_FIELDS_ATTR: ref_fields}
         shape = () if scalar else values.shape
@@ -484,12 +556,37 @@ class WriteMixin(LinkMixin, FillMixin):
     def _update_attributes(self, node: zarr.Group | zarr.Array, attrs: dict) -> None:
         """Write only the attributes that differ from what is stored (one metadata write)."""
         current = node.attrs.asdict()
-        changed = {k: v for k, v in attrs.items() if k not in current or current[k] != v}
+        changed = {k: v for k, v in attrs.items() if k not in current or not _same(current[k], v)}
         if changed:
             node.attrs.update(changed)
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _as_tuple(value: Any) -> Any:
+    """A JSON array of plain values as a tuple (what hdmf-zarr hands zarr); others unchanged.
+
+    Arrays of objects (``_REFERENCE`` lists) stay lists, as readers in this session expect.
+    """
+    if isinstance(value, list) and not any(isinstance(v, dict) for v in value):
+        return tuple(value)
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two attribute values are the same (a tuple equals the list it is written as,
+    NaN equals NaN, numbers compare by value, ``true`` differs from ``1``)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+    return (numbers or type(a) is type(b)) and a == b
+
+
 async def _create_and_fill(group: AsyncGroup, name: str, options: dict, values: np.ndarray) -> Any:
     """Create array ``name`` in ``group`` with ``options`` and write ``values`` (full shape)."""
     array = await group.create_array(name, **options)
@@ -543,15 +640,38 @@ def _needs_text(value: Any) -> bool:
     return isinstance(value, (bytes, np.bytes_, datetime.date))
 
 
-def _rows(data: Any) -> list:
+def _records(data: Any) -> Any:
+    """The rows of compound data: a structured ndarray when the source gives one (numpy,
+    h5py, zarr, a compound view read by nwbzarr), else a list of rows."""
     if isinstance(data, np.ndarray):
-        return list(data)
+        return data
     if isinstance(data, (h5py.Dataset, zarr.Array)):
-        return list(data[...])
+        return np.asarray(data[...])
     if hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, list):
         n = len(data)
-        return list(data[0:n]) if n else []
+        return data[0:n] if n else []
     return list(data)
+
+
+def _plain_record(row: Any) -> list:
+    """One compound row as a list of Python values: text as ``str``, nested rows as tuples
+    (references are left for the caller to turn into paths)."""
+    if isinstance(row, np.ndarray) and row.ndim == 0:
+        row = row[()]
+    if isinstance(row, np.void):
+        row = [row[i] for i in range(len(row))]
+    out = []
+    for value in row:
+        if isinstance(value, np.void) or (
+            isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.names
+        ):
+            value = tuple(_plain_record(value))
+        elif _needs_text(value):
+            value = text_value(value)
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out.append(value)
+    return out
 
 
 def _text(value: Any) -> Any:

@@ -8,6 +8,7 @@ JSON shape.
 from __future__ import annotations
 
 import datetime
+import warnings
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,41 @@ SPECLOC_ATTR = ".specloc"
 WRITE_IN_PROGRESS_ATTR = "_WRITE_IN_PROGRESS"
 #: Default location of the spec cache.
 DEFAULT_SPEC_LOC = "specifications"
+#: Name of the root group's builder (HDMF's and hdmf-zarr's ``ROOT_NAME``).
+ROOT_NAME = "root"
 
 #: Attributes the backend owns; they never surface as builder attributes on read.
 RESERVED_ATTRS = frozenset(
     {LINKS_ATTR, DTYPE_ATTR, REFERENCE_FIELDS_ATTR, SPECLOC_ATTR, WRITE_IN_PROGRESS_ATTR}
 )
+
+
+def is_dtype_note(value: Any) -> bool:
+    """Whether a ``_DTYPE`` value is a type name, which readers ignore.
+
+    hdmf-zarr 0.14 sets ``_DTYPE`` on every array that does not hold references to the name of
+    its numpy or Python type (``"int64"``, ``"<f8"``, ``"str"``, ``"bool"``); the array's Zarr
+    data type already says the same. Only ``"object_reference"`` changes how an array reads.
+
+    Parameters
+    ----------
+    value : Any
+        The attribute's JSON value.
+
+    Returns
+    -------
+    bool
+        True for text that numpy reads as a dtype (not ``"object_reference"``).
+    """
+    if not isinstance(value, str) or value == OBJECT_REFERENCE or not 0 < len(value) <= 32:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.dtype(value)
+    except (TypeError, ValueError, SyntaxError):
+        return False
+    return True
 
 
 def to_json_value(value: Any, where: str) -> Any:
@@ -77,10 +108,11 @@ def to_json_value(value: Any, where: str) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "V":
             raise TypeError(f"attribute {where}: compound arrays cannot be stored as attributes")
-        if value.dtype.kind == "S":
-            return [to_json_value(v, where) for v in value.tolist()]
-        if value.dtype.kind in "OUT":
-            return [to_json_value(v, where) for v in value.tolist()]
+        if value.ndim == 0:
+            # a 0-d array is its one element (np.array(b"ab") is the text "ab", not [97, 98])
+            return to_json_value(value[()], where)
+        if value.dtype.kind in "SOUTM":
+            return [to_json_value(v, where) for v in value]
         if value.dtype in (np.float32, np.float16):
             return value.astype(str).astype(np.float64).tolist()
         return value.tolist()

@@ -195,20 +195,36 @@ def compound_numpy_dtype(
     Parameters
     ----------
     fields : sequence of (str, Any)
-        Field names and spec dtypes, from :func:`compound_fields`.
+        Field names and spec dtypes, from :func:`compound_fields`. A field whose dtype is
+        itself a compound dtype (a list) becomes a nested structured field.
     rows : iterable of sequences, optional
-        The rows to be stored, already with references converted to path strings; used to
-        size fixed-length text fields.
+        The rows to be stored, already with references converted to path strings and text as
+        ``str`` (nested fields as tuples); used to size fixed-length text fields.
 
     Returns
     -------
     (numpy.dtype, list of str)
-        The structured dtype, and the names of reference fields.
+        The structured dtype, and the names of (top-level) reference fields.
+
+    Raises
+    ------
+    ValueError
+        If a nested compound field declares an object reference (the convention marks
+        reference fields of the top level only).
     """
     rows = list(rows) if rows is not None else []
     parts = []
     ref_fields = []
     for i, (name, fdt) in enumerate(fields):
+        if isinstance(fdt, (list, tuple)):
+            nested, nested_refs = compound_numpy_dtype(compound_fields(fdt), [r[i] for r in rows])
+            if nested_refs:
+                raise ValueError(
+                    f"field {name!r} is a nested compound with reference fields "
+                    f"{nested_refs}; only top-level compound fields can hold references"
+                )
+            parts.append((name, nested))
+            continue
         if is_reference_dtype(fdt):
             ref_fields.append(name)
             kind = str
@@ -222,8 +238,50 @@ def compound_numpy_dtype(
     return np.dtype(parts), ref_fields
 
 
-def builder_dtype_name(dtype: np.dtype) -> str:
-    """Return the spec-style dtype name reported on read for a numpy dtype (``utf`` for text)."""
+def numeric_compound_dtype(fields: Sequence[tuple[str, Any]], stored: np.dtype) -> np.dtype | None:
+    """The structured dtype of a compound whose fields are all numbers, or None.
+
+    Parameters
+    ----------
+    fields : sequence of (str, Any)
+        Field names and spec dtypes, from :func:`compound_fields` (nested lists allowed).
+    stored : numpy.dtype
+        The structured dtype of the values to be written, matched to ``fields`` by position.
+
+    Returns
+    -------
+    numpy.dtype or None
+        The dtype to cast the values to (numpy assigns structured values by position), or
+        None if a field holds text, references or anything but numbers and booleans, or if
+        ``stored`` has another number of fields.
+    """
+    if stored.names is None or len(stored.names) != len(fields):
+        return None
+    parts = []
+    for (name, fdt), have in zip(fields, (stored[n] for n in stored.names)):
+        if isinstance(fdt, (list, tuple)):
+            nested = numeric_compound_dtype(compound_fields(fdt), have)
+            if nested is None:
+                return None
+            parts.append((name, nested))
+            continue
+        if is_reference_dtype(fdt) or have.kind not in "biuf":
+            return None
+        kind = numpy_dtype_for(fdt, np.empty(0, dtype=have))
+        if kind is str or np.dtype(kind).kind not in "biuf":
+            return None
+        parts.append((name, np.dtype(kind)))
+    return np.dtype(parts)
+
+
+def builder_dtype_name(dtype: np.dtype) -> Any:
+    """Return the spec-style dtype reported on read for a numpy dtype (``utf`` for text).
+
+    A structured dtype (a nested compound field) gives its fields as a list of
+    ``{"name", "dtype"}``.
+    """
+    if dtype.names:
+        return [{"name": n, "dtype": builder_dtype_name(dtype[n])} for n in dtype.names]
     if dtype.kind in "OSUT":
         return "utf"
     return dtype.name

@@ -112,6 +112,100 @@ def choose_shards(
     return shards
 
 
+#: Shard request meaning "follow the policy" (:func:`choose_shards`; may leave one-chunk
+#: arrays and text unsharded); the writer's default.
+SHARDS_POLICY = "auto"
+#: Shard request meaning "sharded, shape from the policy": ``ZarrDataIO(shards="auto")``.
+SHARDS_REQUIRED = "sharded"
+
+
+def resolve_shards(
+    request: Sequence[int] | str | None,
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    itemsize: int,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    text: bool = False,
+) -> tuple[int, ...] | None:
+    """Return the shard shape for a shard request, or None for an unsharded array.
+
+    Parameters
+    ----------
+    request : tuple of int, None, ``"auto"`` or ``"sharded"``
+        A shard shape (returned as a tuple), None (no sharding), :data:`SHARDS_POLICY`
+        (``"auto"``: :func:`choose_shards`, text unsharded) or :data:`SHARDS_REQUIRED`
+        (``"sharded"``: the policy's shape, or one chunk per shard when the policy would leave
+        the array unsharded, text included).
+    shape, chunks : sequence of int
+        Array (or planned layout) and chunk shapes.
+    itemsize : int
+        Bytes per element.
+    shard_bytes : int
+        Target uncompressed shard size in bytes.
+    text : bool
+        Whether the array holds variable-length text.
+
+    Returns
+    -------
+    tuple of int or None
+
+    Raises
+    ------
+    ValueError
+        If ``request`` is a string other than the two above.
+    """
+    if request is None:
+        return None
+    if isinstance(request, str):
+        if request not in (SHARDS_POLICY, SHARDS_REQUIRED):
+            raise ValueError(f"unknown shard request {request!r}")
+        if request == SHARDS_POLICY and text:
+            return None
+        shards = choose_shards(shape, chunks, itemsize, max(shard_bytes, 0))
+        if shards is None and request == SHARDS_REQUIRED and len(chunks) > 0:
+            shards = tuple(int(c) for c in chunks)
+        return shards
+    return tuple(int(s) for s in request)
+
+
+def chunks_within(
+    shards: Sequence[int], itemsize: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> tuple[int, ...]:
+    """Return a chunk shape of about ``chunk_bytes`` that divides ``shards`` exactly.
+
+    Used when a shard shape is given without a chunk shape: the policy's chunk for an array of
+    the shard's shape (:func:`choose_chunks`), each dimension replaced by the divisor of the
+    shard's length closest to it (by ratio; the smaller one on a tie).
+
+    Parameters
+    ----------
+    shards : sequence of int
+        The shard shape.
+    itemsize : int
+        Bytes per element.
+    chunk_bytes : int
+        Target uncompressed chunk size in bytes.
+
+    Returns
+    -------
+    tuple of int
+    """
+    target = choose_chunks(shards, itemsize, chunk_bytes)
+    return tuple(_nearest_divisor(max(1, int(s)), int(c)) for s, c in zip(shards, target))
+
+
+def _nearest_divisor(n: int, target: int) -> int:
+    """The divisor of ``n`` nearest to ``target`` by ratio (the smaller one on a tie)."""
+    divisors = set()
+    i = 1
+    while i * i <= n:
+        if n % i == 0:
+            divisors.update((i, n // i))
+        i += 1
+    target = max(1, target)
+    return min(sorted(divisors), key=lambda d: max(d / target, target / d))
+
+
 def compressors_for(codec: str, dtype: np.dtype | type) -> list | str:
     """Return the zarr v3 compressor list for a codec name and a storage dtype.
 

@@ -105,8 +105,15 @@ class ArrayPlan:
                 return f["id"]
         return None
 
+    @property
+    def uses_pickle(self) -> bool:
+        """True if the compressor or any filter is numcodecs' ``pickle`` codec."""
+        codecs = [self.compressor or {}, *self.filters]
+        return any(c.get("id") == PICKLE_CODEC for c in codecs)
+
 
 OBJECT_CODECS = ("vlen-utf8", "vlen-bytes", "json2", "json", "pickle", "msgpack2")
+PICKLE_CODEC = "pickle"
 
 
 def parse_json_document(raw: bytes, where: str) -> dict:

@@ -25,8 +25,10 @@ def builder_path(builder: Any) -> str:
     Parameters
     ----------
     builder : hdmf.build.Builder
-        A group, dataset or link builder. The ``parent`` chain is walked; a builder without a
-        parent is the file's root group.
+        A group, dataset or link builder. The ``parent`` chain is walked; a group without a
+        parent is the file's root group. A dataset without a parent (and without a
+        ``location``) sits directly under the root, as HDMF's backends place it
+        (``write_dataset(io.file, DatasetBuilder("x", ...))`` writes ``/x``).
 
     Returns
     -------
@@ -36,12 +38,19 @@ def builder_path(builder: Any) -> str:
     if builder.parent is None and getattr(builder, "location", None) not in (None, "", "/"):
         # an orphan read directly as a reference target: its location is its parent's path
         return normalize_path(posixpath.join(builder.location, builder.name))
+    if builder.parent is None and _is_dataset_builder(builder):
+        return normalize_path(builder.name)
     names = []
     curr = builder
     while curr.parent is not None:
         names.append(curr.name)
         curr = curr.parent
     return "/" + "/".join(reversed(names))
+
+
+def _is_dataset_builder(builder: Any) -> bool:
+    """A ``DatasetBuilder`` (it holds ``data``; a group holds ``groups``), without hdmf."""
+    return hasattr(builder, "data") and not hasattr(builder, "groups")
 
 
 def normalize_path(path: str) -> str:

@@ -232,8 +232,9 @@ class SafeUnpickler(pickle.Unpickler):
         except KeyError:
             raise UnsafePickleError(
                 f"{self._where}: pickled data names the global {module}.{name}, which could run "
-                "code; refused (nwbzarr decodes pickled chunks as plain data only). If you "
-                "trust this file, export it with hdmf-zarr, otherwise regenerate it"
+                "code; refused (nwbzarr decodes pickled chunks as plain data only, even with "
+                "allow_pickle=True). If you trust this file, export it with hdmf-zarr, "
+                "otherwise regenerate it"
             ) from None
 
 

@@ -76,8 +76,13 @@ def _open_source(src: Any, kind: str, storage_options: dict | None) -> Iterator[
 
     from ..backend.nwb import NWBZarrIO
     from ..storage.resolve import is_remote_url
+    from ..virtual.filters import load_hdf5_plugins
     from ..virtual.hdf5_index import check_hard_link_loops
 
+    if kind == "hdf5":
+        # values are decoded by h5py: plugin filters (zstd, blosc, lz4, bitshuffle, ...) need
+        # hdf5plugin registered first, whatever the dataset's kind (docs/storage.md §6)
+        load_hdf5_plugins()
     if kind == "hdf5" and is_remote_url(str(src)):
         from ..storage.ranges import open_remote_file
 
@@ -419,6 +424,31 @@ def _quiet_numcodecs_notice() -> Iterator[None]:
         yield
 
 
+def _source_namespaces(read_io: Any) -> Any:
+    """The namespaces cached in the source file (HDF5 or Zarr), or None if it caches none.
+
+    Read into a fresh catalog, so each keeps the version the file cached, not the version of
+    the pynwb doing the conversion; read under the spec cache's limits (MalformedSpecError,
+    LimitExceededError for a hostile cache).
+    """
+    from hdmf.spec import NamespaceCatalog
+    from pynwb.spec import NWBDatasetSpec, NWBGroupSpec, NWBNamespace
+
+    from ..backend.io import ZarrIO
+
+    catalog = NamespaceCatalog(NWBGroupSpec, NWBDatasetSpec, NWBNamespace)
+    if isinstance(read_io, ZarrIO):
+        read_io.load_namespaces_io(catalog)  # nothing when the store caches no spec
+    else:
+        from ..compat import hdf5io_file
+
+        h5file = hdf5io_file(read_io)
+        if ".specloc" not in h5file.attrs:
+            return None
+        type(read_io).load_namespaces(catalog, file=h5file)
+    return catalog if catalog.namespaces else None
+
+
 def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, dst: Path) -> None:
     """Export ``read_io`` into the open ``out``; with a Dask client, copy arrays as tasks.
 
@@ -433,7 +463,14 @@ def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, d
         from .dask_copy import DaskCopies
 
         copies = out.copy_sink = DaskCopies(dst)
-    out.export(src_io=read_io, write_args={"link_data": False})
+    source_specs = _source_namespaces(read_io)
+    out.export(src_io=read_io, write_args={"link_data": False}, cache_spec=source_specs is None)
+    if source_specs is not None:  # the schema versions the data were written with
+        ours = out.manager.namespace_catalog
+        for name in ours.namespaces:  # a namespace the source did not cache: pynwb's
+            if name not in source_specs.namespaces:
+                source_specs.add_namespace(name, ours.get_namespace(name))
+        out.cache_namespaces(source_specs)
     if copies is not None:
         out._flush_store()  # tasks open the arrays by path: their metadata must be on disk
         copies.run(client, progress=bar.update if bar is not None else None)

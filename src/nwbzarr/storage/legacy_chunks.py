@@ -214,6 +214,42 @@ def decode_v2_chunk(raw: bytes, plan: ArrayPlan, key: str) -> np.ndarray:
     return arr.reshape(-1).reshape(plan.v2_chunks, order=plan.order)
 
 
+def check_codecs(plan: ArrayPlan) -> None:
+    """Check, without reading a chunk, that every codec of ``plan`` can be decoded here.
+
+    The same codec rules as :func:`decode_v2_chunk`, applied to the metadata alone: a reader
+    that leaves unreadable arrays out (``V2TranslatingStore(omit_unreadable=True)``) learns at
+    open time which ones would fail.
+
+    Parameters
+    ----------
+    plan : ArrayPlan
+        The array's translation plan.
+
+    Raises
+    ------
+    LegacyFormatError
+        If the compressor or a filter is unknown or unavailable (numcodecs), ``pickle`` is used
+        other than as the object codec, filters precede the object codec, or an object array
+        has no object codec.
+    """
+    where = plan.path
+    if plan.compressor:
+        _codec(plan.compressor, where)
+    filters = list(plan.filters)
+    obj_index = next((i for i, f in enumerate(filters) if f.get("id") in OBJECT_CODECS), None)
+    if obj_index is None:
+        if plan.v2_dtype.hasobject:
+            raise LegacyFormatError(f"{where}: object array without an object codec")
+        for f in filters:
+            _codec(f, where)
+        return
+    if filters[:obj_index]:
+        raise LegacyFormatError(f"{where}: filters before an object codec are unsupported")
+    for f in filters[obj_index + 1 :]:
+        _codec(f, where)
+
+
 def as_text(arr: np.ndarray, where: str) -> list[str]:
     """Return the elements of a decoded text chunk (C order) as ``str``."""
     return [text_value(v, where) for v in np.asarray(arr).reshape(-1)]

@@ -17,10 +17,17 @@ How it works (``docs/storage.md`` §9):
 * ``zarr_dtype: "scalar"`` arrays of shape ``(1,)`` become 0-d; their one chunk keeps key ``0``.
 * Compounds with text or reference fields (pickled/JSON object rows in v2) are decoded whole
   when their metadata is first needed, since their fixed-length text fields must be sized.
+* Two options serve hdmf-zarr's ``ZarrV2IO`` API (:mod:`nwbzarr.backend.legacy_io`):
+  ``allow_pickle=False`` refuses to decode any chunk of an array that declares the ``pickle``
+  codec (:class:`~nwbzarr.errors.UnsafePickleError`), and ``omit_unreadable=True`` leaves out
+  of the hierarchy a member whose metadata cannot be translated or whose codecs are not
+  available, keeping its error in :attr:`V2TranslatingStore.omitted` instead of failing the
+  whole store.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -57,9 +64,9 @@ from ..conventions.legacy import (
     plan_array,
     translate_group_attributes,
 )
-from ..errors import LegacyFormatError, ReadOnlyError
+from ..errors import CorruptChunkError, LegacyFormatError, ReadOnlyError, UnsafePickleError
 from .journal import slice_bytes
-from .legacy_chunks import as_paths, as_text, compound_rows, decode_v2_chunk
+from .legacy_chunks import as_paths, as_text, check_codecs, compound_rows, decode_v2_chunk
 
 ZARR_JSON = "zarr.json"
 _CHUNK_NAME = re.compile(r"\d+(?:[./]\d+)*")
@@ -81,6 +88,27 @@ def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
+def pickle_refused(where: str) -> UnsafePickleError:
+    """The error for an array stored with the ``pickle`` codec when pickle is not allowed.
+
+    Parameters
+    ----------
+    where : str
+        The store and dataset path (e.g. ``"a.nwb.zarr: /general/.../group"``).
+
+    Returns
+    -------
+    UnsafePickleError
+        Its one-line message names ``where`` and says to pass ``allow_pickle=True``.
+    """
+    return UnsafePickleError(
+        f"{where}: stored with the pickle codec (hdmf-zarr < 0.14 wrote object references and "
+        "compound rows so), which is refused by default; pass allow_pickle=True (to "
+        "ZarrV2IO/NWBZarrV2IO or convert_to_v3) only if you trust this file. nwbzarr then "
+        "decodes it as plain data with its restricted unpickler, never with pickle"
+    )
+
+
 class V2TranslatingStore(StoreCompat, Store):
     """Read-only view of a legacy hdmf-zarr Zarr v2 store in the Zarr v3 HDMF convention.
 
@@ -92,6 +120,14 @@ class V2TranslatingStore(StoreCompat, Store):
     use_consolidated : bool
         Read ``.zmetadata`` (one request for all metadata) and expose it as inline consolidated
         metadata on the root. With False every node's v2 documents are read on demand.
+    allow_pickle : bool
+        Decode chunks of arrays that declare the ``pickle`` codec (through
+        :mod:`nwbzarr.conventions.safe_pickle`, plain data only). With False they raise
+        :class:`~nwbzarr.errors.UnsafePickleError` before anything is decoded.
+    omit_unreadable : bool
+        Leave out a member (not the root) whose metadata cannot be translated, or whose codecs
+        are unavailable here, as if it were absent; its error is kept in :attr:`omitted`
+        (path -> exception). With False (default) such a member raises when it is reached.
 
     Raises
     ------
@@ -105,10 +141,21 @@ class V2TranslatingStore(StoreCompat, Store):
     supports_writes = False
     supports_deletes = False
 
-    def __init__(self, base: Store, *, use_consolidated: bool = True) -> None:
+    def __init__(
+        self,
+        base: Store,
+        *,
+        use_consolidated: bool = True,
+        allow_pickle: bool = True,
+        omit_unreadable: bool = False,
+    ) -> None:
         super().__init__(read_only=True)
         self._base = base
         self._use_consolidated = use_consolidated
+        self.allow_pickle = bool(allow_pickle)
+        self.omit_unreadable = bool(omit_unreadable)
+        #: Members left out (``omit_unreadable``): store path (no leading ``/``) -> the error.
+        self.omitted: dict[str, Exception] = {}
         self._consolidated: Any = _MISSING
         self._docs: dict[str, Any] = {}
         self._plans: dict[str, ArrayPlan] = {}
@@ -121,8 +168,15 @@ class V2TranslatingStore(StoreCompat, Store):
         return (
             isinstance(other, V2TranslatingStore)
             and self._base == other._base
-            and self._use_consolidated == other._use_consolidated
+            and self._options() == other._options()
         )
+
+    def _options(self) -> dict[str, bool]:
+        return {
+            "use_consolidated": self._use_consolidated,
+            "allow_pickle": self.allow_pickle,
+            "omit_unreadable": self.omit_unreadable,
+        }
 
     def __hash__(self) -> int:
         return hash((type(self), id(self._base)))
@@ -142,7 +196,7 @@ class V2TranslatingStore(StoreCompat, Store):
         """Return a new view over the same store; only ``read_only=True`` is possible."""
         if not read_only:
             self._check_writable()
-        return type(self)(self._base, use_consolidated=self._use_consolidated)
+        return type(self)(self._base, **self._options())
 
     async def _open(self) -> None:
         await self._base._ensure_open()
@@ -168,7 +222,8 @@ class V2TranslatingStore(StoreCompat, Store):
     def _check_writable(self) -> None:
         raise ReadOnlyError(
             f"{self._label}: legacy hdmf-zarr (Zarr v2) stores are read-only; migrate it with "
-            "'nwbzarr convert OLD.nwb.zarr NEW.nwb.zarr' and write to the new store"
+            "'nwbzarr convert OLD.nwb.zarr NEW.nwb.zarr' (or NWBZarrV2IO.convert_to_v3(OLD, "
+            "NEW) in Python) and write to the new store"
         )
 
     async def set(self, key: str, value: Buffer) -> None:
@@ -228,10 +283,40 @@ class V2TranslatingStore(StoreCompat, Store):
         self._plans[path] = plan
         return plan
 
+    def _check_pickle(self, plan: ArrayPlan) -> None:
+        if not self.allow_pickle and plan.uses_pickle:
+            raise pickle_refused(f"{self._label}: /{plan.path.removeprefix(self._label + '/')}")
+
+    async def declares_pickle(self, path: str) -> bool:
+        """True if the array at ``path`` (store path, no leading ``/``) declares ``pickle``.
+
+        False for groups, missing nodes and arrays whose ``.zarray`` cannot be planned.
+        """
+        try:
+            plan = await self._plan(path)
+        except LegacyFormatError:
+            return False
+        return plan is not None and plan.uses_pickle
+
+    async def _member_metadata(self, path: str) -> dict | None:
+        """:meth:`_node_metadata` of a member; with ``omit_unreadable`` a member that cannot be
+        translated is recorded in :attr:`omitted` and reported absent (None)."""
+        if path in self.omitted:
+            return None
+        try:
+            return await self._node_metadata(path)
+        except (LegacyFormatError, CorruptChunkError) as exc:
+            if not self.omit_unreadable or not path:
+                raise
+            self.omitted[path] = exc
+            return None
+
     async def _node_metadata(self, path: str) -> dict | None:
         """The v3 ``zarr.json`` document of the node at ``path`` (without consolidation)."""
         plan = await self._plan(path)
         if plan is not None:
+            if self.omit_unreadable and (self.allow_pickle or not plan.uses_pickle):
+                check_codecs(plan)  # a refused pickle array is reported as refused, not unreadable
             return await self._array_metadata(path, plan)
         if await self._doc(_join(path, V2_GROUP)) is None:
             return None
@@ -246,7 +331,7 @@ class V2TranslatingStore(StoreCompat, Store):
     async def _array_metadata(self, path: str, plan: ArrayPlan) -> dict:
         if plan.kind in (TEXT, REFERENCE):
             data_type: Any = "string"
-            fill: Any = ""
+            fill: Any = _text_fill(plan) if plan.kind == TEXT else ""
             codecs: list = [{"name": "vlen-utf8", "configuration": {}}]
         else:
             if plan.kind == COMPOUND:
@@ -283,6 +368,7 @@ class V2TranslatingStore(StoreCompat, Store):
     async def _compound(self, path: str, plan: ArrayPlan) -> np.ndarray:
         """Decode a compound with text/reference fields whole (once) as a structured array."""
         if path not in self._compounds:
+            self._check_pickle(plan)
             full = np.empty(plan.v2_shape, dtype=plan.v2_dtype if plan.v2_dtype.names else object)
             for index in np.ndindex(
                 *[math.ceil(s / c) for s, c in zip(plan.v2_shape, plan.v2_chunks)]
@@ -309,9 +395,15 @@ class V2TranslatingStore(StoreCompat, Store):
         for key in sorted(docs):
             node, _, leaf = key.rpartition("/")
             if leaf in (V2_GROUP, V2_ARRAY) and node:
-                child = await self._node_metadata(node)
+                child = await self._member_metadata(node)
                 if child is not None:
                     children[node] = child
+        if self.omitted:  # nothing under a member left out
+            children = {
+                node: meta
+                for node, meta in children.items()
+                if not any(node.startswith(gone + "/") for gone in self.omitted)
+            }
         meta["consolidated_metadata"] = {
             "kind": "inline",
             "must_understand": False,
@@ -327,6 +419,8 @@ class V2TranslatingStore(StoreCompat, Store):
             if not _CHUNK_NAME.fullmatch(name):
                 return None
             path = "/".join(parts[:-n_tail])
+            if path in self.omitted:
+                return None
             plan = await self._plan(path)
             if plan is not None:
                 return path, plan, name
@@ -337,6 +431,7 @@ class V2TranslatingStore(StoreCompat, Store):
         if found is None:
             return None
         path, plan, name = found
+        self._check_pickle(plan)
         if plan.kind == COMPOUND:
             rows = await self._compound(path, plan)
             index = int(name.split(plan.separator)[0]) if plan.shape else 0
@@ -367,7 +462,7 @@ class V2TranslatingStore(StoreCompat, Store):
             return None
         if leaf == ZARR_JSON:
             path = key[: -len(ZARR_JSON)].rstrip("/")
-            meta = await (self._root_metadata() if path == "" else self._node_metadata(path))
+            meta = await (self._root_metadata() if path == "" else self._member_metadata(path))
             return None if meta is None else json.dumps(meta, allow_nan=True).encode()
         return await self._chunk(key)
 
@@ -399,6 +494,8 @@ class V2TranslatingStore(StoreCompat, Store):
             return False
         if leaf == ZARR_JSON:
             path = key[: -len(ZARR_JSON)].rstrip("/")
+            if self.omit_unreadable and path:
+                return await self._member_metadata(path) is not None
             return (
                 await self._plan(path) is not None
                 or await self._doc(_join(path, V2_GROUP)) is not None
@@ -443,7 +540,8 @@ class V2TranslatingStore(StoreCompat, Store):
         if await self._doc(_join(path, V2_GROUP)) is not None:
             for name in names:
                 if name != ZARR_JSON:
-                    await self._node_metadata(_join(path, name))
+                    await self._member_metadata(_join(path, name))
+            names = [n for n in names if _join(path, n) not in self.omitted]
         if not names:  # e.g. plain HTTP, which cannot list: use the consolidated documents
             docs = await self._consolidated_docs() or {}
             base = prefix.strip("/")
@@ -454,6 +552,20 @@ class V2TranslatingStore(StoreCompat, Store):
                     names.append(name)
         for name in names:
             yield name
+
+
+def _text_fill(plan: ArrayPlan) -> str:
+    """The v3 fill value of a text array: the v2 ``fill_value`` when it is text (zarr v2 keeps
+    an object or ``<U`` array's fill as is, a ``|S`` one as base64), else ``""``."""
+    fill = plan.fill_value
+    if not isinstance(fill, str):
+        return ""
+    if plan.v2_dtype.kind == "S":
+        try:
+            return base64.standard_b64decode(fill).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return fill
 
 
 def _fill_scalar(zdtype: Any, plan: ArrayPlan) -> Any:

@@ -13,7 +13,13 @@ Two modes:
   same checksum, four bytes appended to the chunk).
 * ``exact=False``: codecs for *re-encoding* the values into a new Zarr array with the same
   settings. Deflate becomes the Zarr v3 standard ``GzipCodec`` at the same level and Fletcher32
-  is dropped (recorded in :attr:`HDF5Codecs.notes`).
+  is dropped (recorded in :attr:`HDF5Codecs.notes`). With ``unsupported="warn"`` (or
+  ``"drop"``) a filter that has no Zarr v3 codec (lzf, lz4, bitshuffle, szip, scale-offset,
+  JPEG-LS, ...) is left out instead of raising: the values are decoded by h5py when they are
+  copied, and the writer's default codec compresses them (:attr:`HDF5Codecs.dropped`).
+
+A virtual view (``exact=True``) serves HDF5's stored bytes unchanged, so it cannot re-encode and
+always raises :class:`~nwbzarr.errors.UnsupportedCodecError` for such a filter.
 
 This module never imports hdmf; it also serves the HDF5 chunk index of ``nwbzarr.virtual``.
 """
@@ -28,7 +34,15 @@ import numpy as np
 
 from ..errors import UnsupportedCodecError
 
-__all__ = ["HDF5Codecs", "hdf5_codecs", "codec_for_filter", "shuffle_codec", "FILTER_NAMES"]
+__all__ = [
+    "HDF5Codecs",
+    "hdf5_codecs",
+    "codec_for_filter",
+    "shuffle_codec",
+    "FILTER_NAMES",
+    "load_hdf5_plugins",
+    "require_decodable",
+]
 
 # HDF5 filter ids (H5Zpublic.h) and registered plugin ids (hdf5plugin / HDF Group registry).
 DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
@@ -93,6 +107,10 @@ class HDF5Codecs:
         Filters dropped or approximations made, one sentence each.
     hdf5_filters : tuple of (int, str, tuple)
         The source pipeline as (filter id, name, client values).
+    dropped : tuple of (int, str)
+        Filters with no Zarr v3 codec that were left out (``unsupported="warn"``/``"drop"``),
+        as (filter id, name). When it is not empty and :attr:`compressors` is empty, the
+        values are to be compressed with the writer's default codec.
     """
 
     filters: tuple = ()
@@ -104,6 +122,7 @@ class HDF5Codecs:
     exact: bool = True
     notes: tuple[str, ...] = ()
     hdf5_filters: tuple = field(default_factory=tuple)
+    dropped: tuple = ()
 
     def create_array_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``zarr.create_array`` (chunks, filters, serializer, ...)."""
@@ -131,7 +150,13 @@ def hdf5_pipeline(dset: Any) -> tuple[tuple[int, int, tuple, str], ...]:
     return tuple(out)
 
 
-def hdf5_codecs(dset: Any, path: str | None = None, exact: bool = True) -> HDF5Codecs:
+def hdf5_codecs(
+    dset: Any,
+    path: str | None = None,
+    exact: bool = True,
+    unsupported: str = "raise",
+    stacklevel: int = 2,
+) -> HDF5Codecs:
     """Map an HDF5 dataset's filter pipeline to Zarr v3 codecs.
 
     Parameters
@@ -144,6 +169,15 @@ def hdf5_codecs(dset: Any, path: str | None = None, exact: bool = True) -> HDF5C
         ``True``: codecs that decode the stored HDF5 chunk bytes. ``False``: codecs to
         re-encode the values with the same settings (Zarr-standard ``gzip``; Fletcher32
         dropped). See the module docstring.
+    unsupported : {"raise", "warn", "drop"}
+        What to do with a filter that has no Zarr v3 codec. ``"raise"``: raise
+        :class:`~nwbzarr.errors.UnsupportedCodecError`. ``"warn"`` / ``"drop"`` (only with
+        ``exact=False``): leave it out, recorded in :attr:`HDF5Codecs.dropped`, with one
+        ``UserWarning`` naming the dataset and the filters (``"warn"``) or silently
+        (``"drop"``). If what remains is only a byte shuffle (or nothing), no compressor is
+        returned, so the writer's default codec applies.
+    stacklevel : int
+        ``stacklevel`` of that warning (2: the caller of this function).
 
     Returns
     -------
@@ -152,19 +186,52 @@ def hdf5_codecs(dset: Any, path: str | None = None, exact: bool = True) -> HDF5C
     Raises
     ------
     UnsupportedCodecError
-        If a filter (szip, nbit, scaleoffset, lzf, lz4, bitshuffle, blosc2, an unknown id, or a
-        Blosc compressor Zarr does not know) has no equivalent. Optional filters (flag bit 0)
-        are mapped like mandatory ones, since HDF5 may have applied them.
+        With ``unsupported="raise"``, if a filter (szip, nbit, scaleoffset, lzf, lz4,
+        bitshuffle, blosc2, an unknown id, or a Blosc compressor Zarr does not know) has no
+        equivalent. Optional filters (flag bit 0) are mapped like mandatory ones, since HDF5
+        may have applied them.
+    ValueError
+        If ``unsupported`` is not one of the three values, or is not ``"raise"`` with
+        ``exact=True`` (stored bytes cannot be served without their filters).
     """
+    if unsupported not in ("raise", "warn", "drop"):
+        raise ValueError(f"unsupported must be 'raise', 'warn' or 'drop', not {unsupported!r}")
+    if exact and unsupported != "raise":
+        raise ValueError(
+            "exact codecs decode HDF5's stored bytes, which cannot skip a filter: use "
+            "unsupported='raise' with exact=True"
+        )
     path = path if path is not None else getattr(dset, "name", "?")
     dtype = np.dtype(dset.dtype)
     pipeline = hdf5_pipeline(dset)
+    if not exact:
+        _load_plugins_for(pipeline)  # the values will be decoded by h5py
     compressors: list = []
     notes: list[str] = []
+    dropped: list[tuple[int, str]] = []
     for fid, _flags, values, name in pipeline:
-        codec = codec_for_filter(fid, values, dtype, path, exact=exact, notes=notes, name=name)
+        try:
+            codec = codec_for_filter(fid, values, dtype, path, exact=exact, notes=notes, name=name)
+        except UnsupportedCodecError:
+            if unsupported == "raise":
+                raise
+            dropped.append((fid, FILTER_NAMES.get(fid, name) or f"id {fid}"))
+            continue
         if codec is not None:
             compressors.append(codec)
+    if dropped:
+        if all(_is_shuffle(c) for c in compressors):
+            compressors = []  # a shuffle alone does not compress: the default codec does
+        listed = ", ".join(f"{name!r} (id {fid})" for fid, name in dropped)
+        notes.append(f"{path}: HDF5 filter {listed} not kept (no Zarr v3 codec)")
+        if unsupported == "warn":
+            warnings.warn(
+                f"{path}: HDF5 filter {listed} has no Zarr v3 codec, so it is not kept; the "
+                "values are decoded through h5py when copied and compressed with the "
+                "writer's default codec instead",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
     return HDF5Codecs(
         filters=(),
         serializer=_serializer(dtype),
@@ -175,7 +242,89 @@ def hdf5_codecs(dset: Any, path: str | None = None, exact: bool = True) -> HDF5C
         exact=exact,
         notes=tuple(notes),
         hdf5_filters=tuple((fid, name, values) for fid, _f, values, name in pipeline),
+        dropped=tuple(dropped),
     )
+
+
+def load_hdf5_plugins() -> bool:
+    """Register hdf5plugin's filters with HDF5 if the package is installed.
+
+    h5py decodes the filters built into HDF5 (deflate, shuffle, fletcher32, scale-offset,
+    n-bit, szip where built) and LZF; Blosc, Blosc2, LZ4, Zstd, bitshuffle, JPEG-LS and other
+    plugin filters need ``hdf5plugin`` (extra ``nwbzarr[test]``, or ``pip install hdf5plugin``)
+    imported before the data are read.
+
+    Returns
+    -------
+    bool
+        Whether hdf5plugin is installed (and so imported).
+    """
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED is None:
+        try:
+            import hdf5plugin  # noqa: F401  (importing registers the filters)
+        except ImportError:
+            _PLUGINS_LOADED = False
+        else:
+            _PLUGINS_LOADED = True
+    return _PLUGINS_LOADED
+
+
+_PLUGINS_LOADED: bool | None = None
+
+
+def _load_plugins_for(pipeline: tuple) -> None:
+    """Load hdf5plugin if a filter of ``pipeline`` is not available to h5py yet."""
+    import h5py
+
+    if any(not h5py.h5z.filter_avail(fid) for fid, _flags, _values, _name in pipeline):
+        load_hdf5_plugins()
+
+
+def require_decodable(dset: Any, path: str | None = None) -> None:
+    """Check that h5py can decode every filter of ``dset``, loading hdf5plugin if needed.
+
+    Parameters
+    ----------
+    dset : h5py.Dataset
+        The dataset whose values are going to be read.
+    path : str, optional
+        Name used in the error message; default ``dset.name``.
+
+    Raises
+    ------
+    UnsupportedCodecError
+        If a filter is not available to this HDF5 library even with hdf5plugin loaded (or
+        hdf5plugin is not installed); names the dataset, the filter and the fix.
+    """
+    import h5py
+
+    missing = [
+        (fid, FILTER_NAMES.get(fid, name) or f"id {fid}")
+        for fid, _flags, _values, name in hdf5_pipeline(dset)
+        if not h5py.h5z.filter_avail(fid)
+    ]
+    if missing and load_hdf5_plugins():
+        missing = [(fid, name) for fid, name in missing if not h5py.h5z.filter_avail(fid)]
+    if not missing:
+        return
+    path = path if path is not None else getattr(dset, "name", "?")
+    listed = ", ".join(f"{name!r} (id {fid})" for fid, name in missing)
+    hint = (
+        "hdf5plugin is installed but does not provide it; rewrite the dataset with another "
+        "filter (h5repack)"
+        if _PLUGINS_LOADED
+        else "install hdf5plugin (pip install hdf5plugin) and try again"
+    )
+    raise UnsupportedCodecError(
+        f"{path}: HDF5 filter {listed} is not available to h5py, so the values cannot be "
+        f"decoded for copying; {hint}"
+    )
+
+
+def _is_shuffle(codec: Any) -> bool:
+    to_dict = getattr(codec, "to_dict", None)
+    return callable(to_dict) and to_dict().get("name") == "numcodecs.shuffle"
 
 
 def shuffle_codec(elementsize: int) -> Any:
@@ -243,10 +392,16 @@ def codec_for_filter(
     if fid == BLOSC:
         return _blosc(values, dtype, path, BloscCodec)
     reason = _UNSUPPORTED.get(fid, "unknown HDF5 filter id")
+    hint = (
+        " A virtual view serves the stored bytes and cannot re-encode them: convert the file "
+        "instead (nwbzarr convert decodes the values through h5py and compresses them with "
+        "the default codec), or rewrite the dataset without this filter (h5repack -f GZIP=4)."
+        if exact
+        else ""
+    )
     raise UnsupportedCodecError(
         f"{path}: HDF5 filter {FILTER_NAMES.get(fid, name)!r} (id {fid}) cannot be mapped to a "
-        f"Zarr v3 codec: {reason}. Rewrite the dataset without it (e.g. h5repack -f GZIP=4) "
-        "or read it through h5py."
+        f"Zarr v3 codec: {reason}.{hint}"
     )
 
 

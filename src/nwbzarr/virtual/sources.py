@@ -9,7 +9,9 @@
 * a reference JSON (ours, LINDI ``.lindi.json`` or kerchunk) — loaded by
   :func:`nwbzarr.virtual.refs.load_references`; Zarr v2 reference sets (LINDI, kerchunk) are
   presented in the unified v3 convention by
-  :class:`~nwbzarr.virtual.lindi.LindiTranslatingStore`.
+  :class:`~nwbzarr.virtual.lindi.LindiTranslatingStore`; a LINDI ``.lindi.tar`` (a tar file)
+  or ``.lindi.d`` (a directory holding ``lindi.json``) is read by
+  :func:`nwbzarr.virtual.lindi_tar.load_lindi_container`.
 
 :func:`source_kind` tells them apart from the bytes, not only the name: a local file is an HDF5
 file when it carries the HDF5 signature (at byte 0 or after a user block, as ``h5py.is_hdf5``
@@ -78,14 +80,17 @@ def source_kind(path: str | os.PathLike[str], storage_options: dict | None = Non
 
     """
     from ..storage.resolve import is_remote_url
+    from .lindi_tar import is_lindi_container_url, is_lindi_dir, is_tar_header
 
     text = os.fspath(path)
     if not is_remote_url(text):
         p = Path(text)
         if not p.is_file():
-            return "zarr"
+            return "references" if is_lindi_dir(p) else "zarr"  # a LINDI .lindi.d
         with open(p, "rb") as f:
-            head = f.read(64)
+            head = f.read(512)
+        if is_tar_header(head):
+            return "references"  # a LINDI .lindi.tar
         kind = _classify_head(head)
         if kind is None:
             import h5py
@@ -97,7 +102,7 @@ def source_kind(path: str | os.PathLike[str], storage_options: dict | None = Non
     url_path = urlsplit(text).path.lower()
     if url_path.rsplit("/", 1)[-1] in ("zarr.json", ".zgroup", ".zarray", ".zattrs"):
         return "zarr"  # a Zarr metadata document itself, not a reference JSON
-    if url_path.endswith(_JSON_SUFFIXES):
+    if url_path.endswith(_JSON_SUFFIXES) or is_lindi_container_url(text):
         return "references"
     if url_path.endswith(_HDF5_SUFFIXES):
         return "hdf5"
@@ -170,6 +175,7 @@ def open_virtual_store(
     from ..storage.cache import LocalCache
     from ..storage.ranges import open_range_reader
     from ..storage.resolve import is_remote_url
+    from .lindi_tar import is_lindi_container, is_lindi_dir, load_lindi_container
     from .refs import AccessPolicy, load_references
     from .store import ReferenceStore
 
@@ -179,7 +185,7 @@ def open_virtual_store(
 
         trust_origin(text)  # the user opened it: references may name the same host and port
     else:
-        if not Path(text).is_file():
+        if not Path(text).is_file() and not is_lindi_dir(text):
             raise StoreNotFoundError(
                 f"{text}: no such file; give the path of an HDF5 .nwb file or a reference JSON"
             )
@@ -196,7 +202,10 @@ def open_virtual_store(
         return ReferenceStore(refset, reader=reader, close_reader=True)  # ranges: the file
     if kind != "references":
         raise ValueError(f"{text}: not an HDF5 file or a reference JSON (kind {kind!r})")
-    refset = load_references(text, storage_options=storage_options, policy=policy)
+    if is_lindi_container(text):  # .lindi.tar / .lindi.d (virtual/lindi_tar.py)
+        refset = load_lindi_container(text, storage_options=storage_options, policy=policy)
+    else:
+        refset = load_references(text, storage_options=storage_options, policy=policy)
     store: Store = ReferenceStore(refset, reader=reader, close_reader=True)  # checked at load
     if refset.zarr_format == 2:
         from .lindi import LindiTranslatingStore
