@@ -92,6 +92,7 @@ def _assert_reads_like_hdf5(src: Path, path, differences=None) -> None:
 
 
 # -- pynwb's HDF5 reader over the view ---------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("src", SOURCES, ids=SOURCE_IDS)
 @pytest.mark.parametrize("kind", ["store", "hdf5"])
 def test_nwbhdf5io_reads_the_view_like_hdf5(src, kind, converted):
@@ -153,6 +154,7 @@ def _walk(f) -> dict:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("src", SOURCES, ids=SOURCE_IDS)
 @pytest.mark.parametrize("kind", ["store", "hdf5"])
 def test_visititems_matches_h5py(src, kind, converted):
