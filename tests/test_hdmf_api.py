@@ -215,3 +215,14 @@ def test_append_of_a_foreign_builder_over_a_stored_dataset_is_refused(tmp_path):
             io.write_builder(tree([7, 8, 9, 10]))
     with ZarrIO(path, mode="r") as io:  # rolled back: the stored values are intact
         assert list(io.read_builder()["tbl"].data[:]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("source", ["../../../../etc", "/etc", "http://169.254.169.254/latest"])
+def test_resolve_ref_to_another_store_passes_the_access_policy(tmp_path, ecephys_file, source):
+    from nwbzarr.errors import UntrustedReferenceError
+
+    path = tmp_path / "r.nwb.zarr"
+    nwbzarr.convert(ecephys_file, path, progress=False)
+    with NWBZarrIO(path, mode="r") as io:
+        with pytest.raises(UntrustedReferenceError):
+            io.resolve_ref({"source": source, "path": "/passwd"})
