@@ -356,3 +356,29 @@ def test_hdf5io_file_is_the_open_h5py_file(tmp_path):
     with pynwb.NWBHDF5IO(path, "r") as io:
         f = compat.hdf5io_file(io)
         assert isinstance(f, h5py.File) and f.id.valid and "identifier" in f
+
+
+def test_hdf5_library_lock_is_h5pys_reentrant_lock(tmp_path):
+    import concurrent.futures
+
+    import h5py
+
+    from nwbzarr.compat import hdf5_library_lock
+
+    lock = hdf5_library_lock()
+    assert lock is hdf5_library_lock()
+    with lock, lock:  # reentrant: h5py calls inside the lock take it again
+        with h5py.File(tmp_path / "x.h5", "w") as f:
+            d = f.create_dataset("d", data=list(range(100)), chunks=(10,), compression="gzip")
+            offsets = [(i,) for i in range(0, 100, 10)]
+
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        d = f["d"]
+
+        def raw(offset):
+            with hdf5_library_lock():
+                return d.id.read_direct_chunk(offset)[1]
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            chunks = list(pool.map(raw, offsets * 20))
+        assert len({bytes(c) for c in chunks}) == 10

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -731,6 +732,32 @@ def hdf5io_file(io: Any) -> Any:
     return io._file
 
 
+# -- h5py ---------------------------------------------------------------------------------------
+_HDF5_FALLBACK_LOCK = threading.RLock()
+
+
+def hdf5_library_lock() -> Any:
+    """The lock that serializes calls into the HDF5 library (h5py's ``phil``).
+
+    HDF5 builds are not thread-safe, and h5py takes its private reentrant lock
+    ``h5py._objects.phil`` around its API calls; not every low-level call takes it in every
+    release (seen with h5py 3.11: ``DatasetID.read_direct_chunk`` from worker threads while the
+    main thread reads the file fails with "Unspecified error in H5Dread_chunk"). Code reading
+    raw chunks from threads holds this lock around each HDF5 call. Without ``phil`` (a future
+    h5py), a module lock stands in, which still serializes nwbzarr's own threads.
+
+    Returns
+    -------
+    context manager
+        A reentrant lock.
+    """
+    try:
+        from h5py._objects import phil
+    except ImportError:
+        return _HDF5_FALLBACK_LOCK
+    return phil if hasattr(phil, "__enter__") else _HDF5_FALLBACK_LOCK
+
+
 # -- pynwb --------------------------------------------------------------------------------------
 def wrap_pynwb_entry_points(ours: Callable[[Any], bool], backend: type) -> list[str]:
     """Route pynwb's backend discovery to nwbzarr for the paths ``ours`` accepts.
@@ -938,7 +965,7 @@ def wrap_hdf5io_text_datasets(is_ours: Callable[[Any], bool], wrap: Callable[[An
     return _install_wrapper(HDF5IO, "_check_str_dtype", original, _check_str_dtype)
 
 
-__all__ += ["h5py_view_bases", "wrap_hdf5io_text_datasets"]
+__all__ += ["h5py_view_bases", "wrap_hdf5io_text_datasets", "hdf5_library_lock"]
 
 
 # == issue 15 (attribute values, compounds): zarr >= 3.4's "struct" data type on zarr 3.1 ======

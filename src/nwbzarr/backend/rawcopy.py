@@ -219,10 +219,13 @@ def _put(array: zarr.Array, coords: tuple, parts: list[bytes]) -> None:
 
 def _encode_chunk(dset: Any, plan: RawPlan, offset: tuple) -> bytes | None:
     """The Zarr bytes of the HDF5 chunk at ``offset`` (element coordinates), None if absent."""
-    info = dset.id.get_chunk_info_by_coord(offset)
-    if info.byte_offset is None:
-        return None
-    mask, raw = dset.id.read_direct_chunk(offset)
+    from ..compat import hdf5_library_lock
+
+    with hdf5_library_lock():  # HDF5 is not thread-safe; this runs in worker threads
+        info = dset.id.get_chunk_info_by_coord(offset)
+        if info.byte_offset is None:
+            return None
+        mask, raw = dset.id.read_direct_chunk(offset)
     nbytes = math.prod(plan.chunks) * plan.dtype.itemsize
     if mask != 0:
         return _encode_values(dset, plan, offset)
