@@ -22,6 +22,11 @@ reserved bytes; then the payload.
 * Eviction is LRU-ish: a hit touches the entry's modification time; when the total size goes
   over ``max_bytes`` the oldest entries are deleted until it is at most ``max_bytes``. Several
   processes may evict at once; deleting an already deleted file is ignored.
+* Each process knows the total only from its last scan of the directory, so it also rescans
+  (and evicts) after every ``max_bytes / 32`` bytes it has put. With ``n`` processes sharing a
+  directory the total therefore stays below ``max_bytes + n * (max_bytes / 32 + largest
+  entry)`` bytes at any time. Temporary files left by a killed writer are removed by the first
+  eviction an hour later.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import hashlib
 import os
 import struct
 import threading
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -43,6 +49,8 @@ _MAGIC = b"NWZC"
 _VERSION = 1
 _HEADER = struct.Struct("<4sB3xQI4x")  # magic, version, payload length, crc32
 _TMP_PREFIX = ".tmp-"
+_RESCAN_FRACTION = 32  # rescan the directory after max_bytes / this many bytes put
+_STALE_TMP_SECONDS = 3600.0  # a temporary file this old belongs to a killed writer
 
 
 class LocalCache:
@@ -80,6 +88,7 @@ class LocalCache:
         self.misses = 0
         self._lock = threading.Lock()
         self._total = self._scan_total()
+        self._put_since_scan = 0
 
     def __repr__(self) -> str:
         return f"LocalCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
@@ -200,14 +209,17 @@ class LocalCache:
             return
         with self._lock:
             self._total += size
+            self._put_since_scan += size
             over = self._total > self.max_bytes
+            over = over or self._put_since_scan > self.max_bytes // _RESCAN_FRACTION
         if over:
             self.evict()
 
     def evict(self) -> int:
         """Delete the least recently used entries until the total is at most ``max_bytes``.
 
-        The directory is scanned (other processes' entries count too).
+        The directory is scanned (other processes' entries count too). Temporary files older
+        than an hour (left by a killed writer) are deleted as well.
 
         Returns
         -------
@@ -215,15 +227,20 @@ class LocalCache:
             Bytes deleted.
         """
         entries = []
+        with self._lock:
+            self._put_since_scan = 0
+        stale_before = time.time() - _STALE_TMP_SECONDS
         for sub in _scandir(self.directory):
             if not sub.is_dir(follow_symlinks=False):
                 continue
             for entry in _scandir(sub.path):
-                if entry.name.startswith(_TMP_PREFIX):
-                    continue
                 try:
                     stat = entry.stat(follow_symlinks=False)
                 except OSError:
+                    continue
+                if entry.name.startswith(_TMP_PREFIX):
+                    if stat.st_mtime < stale_before:
+                        self._discard(Path(entry.path))
                     continue
                 entries.append((stat.st_mtime, stat.st_size, entry.path))
         total = sum(size for _, size, _ in entries)
