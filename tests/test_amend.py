@@ -73,7 +73,7 @@ def test_amend_hdf5_add_containers_and_save(tmp_path):
     assert all(len(amended[k]) <= DEFAULT_INLINE_BYTES for k in small)
     # staged files are written relative to the JSON, so the pair can move together
     doc = json.loads(out.read_text())
-    assert any(t.startswith("amended.nwb.staging/") for t in doc["templates"].values())
+    assert any(t.startswith("amended.nwb.staging/") for t in doc["nwbzarr"]["relative"].values())
 
     with nwbzarr.NWBZarrIO(str(out), "r") as io:
         got = io.read()
@@ -156,7 +156,7 @@ def test_explicit_staging_directory_under_json_is_used_in_place(tmp_path):
         io.save(tmp_path / "x.json")
     assert not (tmp_path / "x.staging").exists()  # nothing copied: already next to the JSON
     doc = json.loads((tmp_path / "x.json").read_text())
-    assert any(t.startswith("work/") for t in doc["templates"].values())
+    assert any(t.startswith("work/") for t in doc["nwbzarr"]["relative"].values())
     with nwbzarr.NWBZarrIO(str(tmp_path / "x.json"), "r") as io:
         check_additions(io.read())
 
@@ -300,7 +300,7 @@ def test_amend_an_amended_json(tmp_path):
         assert len(io.read().processing["amended"]["sorted_units"]) == 2
     # the second JSON still names the first's staged files (it is itself an original)
     doc = json.loads(second.read_text())
-    assert any(t.startswith("first.nwb.staging/") for t in doc["templates"].values())
+    assert any(t.startswith("first.nwb.staging/") for t in doc["nwbzarr"]["relative"].values())
 
 
 def test_default_staging_directory_inside_json_directory_is_still_copied(tmp_path, monkeypatch):

@@ -335,7 +335,8 @@ def test_synthetic_numeric_layouts(synthetic):
     ]
     np.testing.assert_array_equal(root["fortran_be"][...], f)
     assert root["fortran_be"].metadata.dimension_names == ("t", "c")
-    assert "_ARRAY_DIMENSIONS" not in root["fortran_be"].attrs
+    # served in the v3 convention: the names as dimension_names and as the attribute (§4)
+    assert root["fortran_be"].attrs["_ARRAY_DIMENSIONS"] == ["t", "c"]
     np.testing.assert_array_equal(root["missing"][...], [0, 1, 2, 3, -1, -1, -1, -1, 8, 9])
     assert root["scalar"].shape == () and root["scalar"][()] == 7
     got = root["plain_compound"][...]

@@ -35,7 +35,7 @@ from nwbzarr.virtual.policy import AccessPolicy
 LINDI_DIR = SHARED_DATA / "lindi"
 LINDI_FILES = sorted(LINDI_DIR.glob("*.lindi.json")) if LINDI_DIR.is_dir() else []
 ECEPHYS = LINDI_DIR / "sub-anm00239123_ses-20170627T093549_ecephys+ogen.nwb.lindi.json"
-HIDDEN = {"_SCALAR", "_SOFT_LINK", "_COMPOUND_DTYPE", "_EXTERNAL_ARRAY_LINK", "_ARRAY_DIMENSIONS"}
+HIDDEN = {"_SCALAR", "_SOFT_LINK", "_COMPOUND_DTYPE", "_EXTERNAL_ARRAY_LINK"}
 
 
 # -- a test-only reference loader (the real one is nwbzarr.virtual.refs) ----------------------
@@ -170,6 +170,9 @@ def test_every_node_matches_hdf5():
             obj, node = h5[name], root[name]
             attrs = node.attrs.asdict()
             assert not HIDDEN & set(attrs), name
+            dims = attrs.pop("_ARRAY_DIMENSIONS", None)  # the names of storage.md §4
+            if isinstance(node, zarr.Array) and node.ndim:
+                assert dims == list(node.metadata.dimension_names), name
             for key, value in obj.attrs.items():
                 assert attrs[key] == _h5_attr(value, h5), (name, key)
             if isinstance(obj, h5py.Dataset):
@@ -270,10 +273,12 @@ def test_external_array_link_and_special_floats(tmp_path):
     np.testing.assert_array_equal(arr[...], data)
     np.testing.assert_array_equal(arr[3:9, 1], data[3:9, 1])
     attrs = arr.attrs.asdict()
-    assert set(attrs) == {"conversion", "limits"}
+    assert set(attrs) == {"conversion", "limits", "_ARRAY_DIMENSIONS"}
     assert math.isnan(attrs["conversion"])
     assert attrs["limits"] == [1.5, math.inf, -math.inf]
-    assert arr.metadata.dimension_names is None
+    # LINDI's _ARRAY_DIMENSIONS holds the shape: no candidate names, the fallbacks of §4
+    assert arr.metadata.dimension_names == ("data_dim0", "data_dim1")
+    assert attrs["_ARRAY_DIMENSIONS"] == ["data_dim0", "data_dim1"]
     store.close()
 
     refs["acquisition/data/.zattrs"]["_EXTERNAL_ARRAY_LINK"] = {**link, "name": "/missing"}
@@ -317,7 +322,10 @@ def test_compound_with_reference_field_and_text(tmp_path):
         mode="r",
     )
     table = root["intervals/ref"]
-    assert table.attrs.asdict() == {"_REFERENCE_FIELDS": ["timeseries"]}
+    assert table.attrs.asdict() == {
+        "_REFERENCE_FIELDS": ["timeseries"],
+        "_ARRAY_DIMENSIONS": list(table.metadata.dimension_names),
+    }
     assert table.dtype.names == ("idx_start", "count", "timeseries", "label")
     values = table[...]
     assert values["idx_start"].tolist() == [0, 5]
@@ -350,7 +358,7 @@ def test_plain_kerchunk_store(tmp_path):
     )
     assert root.attrs.asdict() == {"title": "kerchunk"}
     x = root["grp/x"]
-    assert x.attrs.asdict() == {"units": "s"}
+    assert x.attrs.asdict() == {"units": "s", "_ARRAY_DIMENSIONS": ["time"]}
     assert x.metadata.dimension_names == ("time",)
     assert math.isnan(x.metadata.fill_value)
     # the last chunk holds 4 values (32 bytes): the rest of it is padding past the shape

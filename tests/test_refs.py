@@ -359,10 +359,13 @@ def test_save_load_round_trip(tmp_path):
     assert document["version"] == 1
     assert document["nwbzarr"]["format_version"] == 1 and document["nwbzarr"]["zarr_format"] == 3
     assert document["nwbzarr"]["generator"].startswith("nwbzarr ")
+    # local sources: absolute for fsspec's reference filesystem (which resolves against the
+    # working directory), relative to the JSON in the "nwbzarr" block for our reader
     assert document["templates"] == {
-        "u0": "data/src.nwb",
+        "u0": str(tmp_path / "data" / "src.nwb"),
         "u1": "https://example.org/a%20b.nwb?x=1",
     }
+    assert document["nwbzarr"]["relative"] == {"u0": "data/src.nwb"}
     assert document["refs"]["g/c/0"] == ["{{u0}}", 0, 8]
     assert document["refs"]["h/c/1"] == ["{{u0}}"]
     assert document["refs"]["zarr.json"] == refset.refs["zarr.json"].decode()

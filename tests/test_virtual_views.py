@@ -95,8 +95,9 @@ def test_cli_index_then_read(tmp_path):
     document = json.loads(out.read_text())
     assert document["version"] == 1 and "refs" in document
     urls = {v[0] for v in document["refs"].values() if isinstance(v, list)}
-    urls = {document.get("templates", {}).get(u.strip("{}"), u) for u in urls}
-    assert urls == {ECEPHYS_FILE.name}  # relative to the JSON's directory
+    relative = document["nwbzarr"].get("relative", {})
+    urls = {relative.get(u.strip("{}"), u) for u in urls}
+    assert urls == {ECEPHYS_FILE.name}  # relative to the JSON's directory (for our reader)
     nwbfile = nwbzarr.read_nwb(str(out))
     try:
         assert nwbfile.units.spike_times.data.shape == (34057,)

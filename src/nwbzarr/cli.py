@@ -350,9 +350,23 @@ def _headers_option(headers: tuple[str, ...]) -> dict | None:
     "--output",
     "out",
     type=click.Path(dir_okay=False),
-    required=True,
+    default=None,
     help="Reference JSON to write (e.g. session.nwb.json).",
 )
+@click.option(
+    "--icechunk",
+    "repo",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="REPO_DIR",
+    help="Icechunk repository to write the index into, as one commit (extra 'icechunk').",
+)
+@click.option(
+    "--new-commit",
+    is_flag=True,
+    help="With --icechunk: add the index as a new commit of an existing repository.",
+)
+@click.option("-m", "--message", default=None, help="With --icechunk: the commit message.")
 @click.option(
     "--url",
     default=None,
@@ -368,33 +382,77 @@ def _headers_option(headers: tuple[str, ...]) -> dict | None:
 @click.option("-q", "--quiet", is_flag=True, help="No final message.")
 def index(
     src: str,
-    out: str,
+    out: str | None,
+    repo: str | None,
+    new_commit: bool,
+    message: str | None,
     url: str | None,
     max_chunk_mb: float | None,
     headers: tuple[str, ...],
     quiet: bool,
 ) -> None:
-    """Index the HDF5 file SRC (path or URL) into a reference JSON; no data are copied.
+    """Index the HDF5 file SRC (path or URL) into a reference JSON (-o) or an Icechunk
+    repository (--icechunk); no data are copied.
 
     The JSON holds the Zarr v3 metadata of every group and array (unified convention), small
     values inline, and [url, offset, length] for every chunk; `nwbzarr.read_nwb(OUT)` opens it
-    in one request.
+    in one request. An Icechunk repository holds the same as one commit, each chunk a virtual
+    reference to the local file SRC (docs/icechunk.md); an existing non-empty REPO_DIR is
+    refused unless --new-commit is given.
     """
-    from .virtual.sources import index_to_json
+    if out is None and repo is None:
+        raise click.UsageError("give -o OUT.json, --icechunk REPO_DIR, or both")
+    if repo is None and (new_commit or message is not None):
+        raise click.UsageError("--new-commit and --message go with --icechunk REPO_DIR")
+    max_chunk_bytes = None if max_chunk_mb is None else int(max_chunk_mb * 2**20)
+    if out is not None:
+        from .virtual.sources import index_to_json
 
-    with _command_errors(src, out):
-        summary = index_to_json(
-            src,
-            out,
-            url=url,
-            max_chunk_bytes=None if max_chunk_mb is None else int(max_chunk_mb * 2**20),
-            storage_options=_headers_option(headers),
-        )
-    if not quiet:
-        click.echo(
-            f"wrote {out}: {summary['arrays']} arrays, {summary['chunk_refs']} chunk references, "
-            f"{summary['inline_bytes']} bytes inline"
-        )
+        with _command_errors(src, out):
+            summary = index_to_json(
+                src,
+                out,
+                url=url,
+                max_chunk_bytes=max_chunk_bytes,
+                storage_options=_headers_option(headers),
+            )
+        if not quiet:
+            click.echo(
+                f"wrote {out}: {summary['arrays']} arrays, {summary['chunk_refs']} chunk "
+                f"references, {summary['inline_bytes']} bytes inline"
+            )
+    if repo is not None:
+        if url is not None or headers:
+            raise click.UsageError(
+                "--url and --header do not go with --icechunk (virtual chunks name the local SRC)"
+            )
+        from .virtual.icechunk import index_local, write_icechunk
+        from .virtual.manifest import ByteRange
+
+        with _command_errors(src, repo):
+            _quiet_icechunk_logs()
+            refset = index_local(src, max_chunk_bytes=max_chunk_bytes)
+            snapshot = write_icechunk(
+                refset, repo, if_exists="commit" if new_commit else "error", message=message
+            )
+        if not quiet:
+            virtual = sum(1 for v in refset.refs.values() if isinstance(v, ByteRange))
+            click.echo(
+                f"committed {snapshot} to {repo}: {len(refset.refs) - virtual} keys stored, "
+                f"{virtual} virtual chunk references to {os.path.abspath(src)}"
+            )
+
+
+def _quiet_icechunk_logs() -> None:
+    """Keep Icechunk's own warnings (printed on stdout, such as "LocalFileSystem storage is
+    not safe for concurrent commits") out of the command's output unless ``ICECHUNK_LOG``
+    asks for them; errors still reach the user as the command's ``Error:`` line."""
+    if "ICECHUNK_LOG" in os.environ:
+        return
+    with contextlib.suppress(ImportError, AttributeError):
+        import icechunk
+
+        icechunk.set_logs_filter("error")
 
 
 @main.command()

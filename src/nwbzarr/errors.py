@@ -265,3 +265,16 @@ class UnsupportedLayoutError(UnsupportedDataError, NotImplementedError):
 
 
 __all__ += ["UnsupportedLayoutError"]
+
+
+class IcechunkError(NWBZarrError, RuntimeError):
+    """Writing an HDF5 file's reference set into an Icechunk repository failed or cannot start
+    (a byte range that is not a local file, a repository that cannot be opened, icechunk
+    refusing a key); the message names the repository, the key or file, and what to do."""
+
+
+class IcechunkUnavailableError(NWBZarrError, ImportError):
+    """The optional ``icechunk`` package is not installed (``pip install 'nwbzarr[icechunk]'``)."""
+
+
+__all__ += ["IcechunkError", "IcechunkUnavailableError"]

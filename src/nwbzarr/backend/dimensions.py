@@ -6,6 +6,9 @@ when a container is built), from the ``dimension_names`` of a Zarr v3 source arr
 HDF5 dimension scales of an h5py source dataset (its dimension labels, or the names of
 attached scales), and from the spec's ``dims`` looked up in the namespace catalog (builders
 read from a file, as in conversion, carry no labels).
+Those are candidates: :class:`GroupDimensionNames` chooses the names of all the datasets
+of a group together (:mod:`nwbzarr.conventions.dimension_names`), so that every array gets a
+name per dimension and arrays sharing a name agree on its length, as xarray requires.
 Sources: NWB/HDMF schema language ``dims``/``shape`` keys; HDF5 Dimension Scale specification.
 """
 
@@ -14,12 +17,23 @@ from __future__ import annotations
 from typing import Any
 
 import h5py
+import numpy as np
 import zarr
-from hdmf.build import DatasetBuilder
-from hdmf.data_utils import AbstractDataChunkIterator
+from hdmf.build import Builder, DatasetBuilder, ReferenceBuilder
+from hdmf.container import Container
+from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from hdmf.spec import DatasetSpec, NamespaceCatalog
 from hdmf.utils import get_data_shape
 
+from ..conventions.dimension_names import (
+    ROOT_SCOPE,
+    ArrayDims,
+    Scope,
+    child_scope,
+    colnames_of,
+    group_dimension_names,
+)
+from ..conventions.spec_dims import dims_for_ndim
 from ..virtual.hdf5_values import dimension_names as hdf5_dimension_names
 
 #: HDF5 attributes that only bookkeep dimension scales; they are expressed as
@@ -95,13 +109,9 @@ def spec_dimension_names(spec: DatasetSpec | None, ndim: int) -> list[str] | Non
     Returns None when the spec has no ``dims``, none matches ``ndim``, or several different
     alternatives match (ambiguous).
     """
-    if spec is None or ndim == 0:
+    if spec is None:
         return None
-    matches = {tuple(d) for d in spec_alternatives(getattr(spec, "dims", None)) if len(d) == ndim}
-    if len(matches) != 1:
-        return None
-    names = [str(d) for d in next(iter(matches))]
-    return names if len(set(names)) == len(names) else None
+    return dims_for_ndim(getattr(spec, "dims", None), ndim)
 
 
 def dimension_names(
@@ -142,3 +152,121 @@ def dimension_names(
                 scales = [s if s is not None else d for s, d in zip(scales, from_spec)]
             return scales
     return from_spec
+
+
+def data_shape(data: Any) -> tuple[int | None, ...] | None:
+    """Shape of data about to be written (``None`` entries: lengths not known yet).
+
+    An iterator gives its ``maxshape``; text and bytes scalars are zero-dimensional; data whose
+    shape cannot be determined gives None.
+    """
+    if isinstance(data, DataIO):
+        data = data.data if data.valid else None
+    if data is None:
+        return None
+    if isinstance(data, AbstractDataChunkIterator):
+        shape = data.maxshape
+    elif isinstance(data, (str, bytes)):
+        return ()
+    else:
+        try:
+            shape = get_data_shape(data)
+        except Exception:
+            return None
+    if shape is None:
+        return ()
+    return tuple(None if n is None else int(n) for n in shape)
+
+
+def group_arrays(group: Any, catalog: NamespaceCatalog) -> dict[str, ArrayDims]:
+    """Shapes and dimension-name candidates of the dataset builders of ``group``.
+
+    Parameters
+    ----------
+    group : hdmf.build.GroupBuilder
+        The group (datasets read from a store in mode ``'a'`` count too, with their stored
+        shapes).
+    catalog : hdmf.spec.NamespaceCatalog
+        Catalog used to find the datasets' specs.
+
+    Returns
+    -------
+    dict of str to ArrayDims
+        By dataset name, for the datasets whose shape is known.
+    """
+    arrays: dict[str, ArrayDims] = {}
+    for name, builder in group.datasets.items():
+        data = builder.data
+        if isinstance(data, DataIO):
+            data = data.data if data.valid else None
+        shape = _builder_shape(builder, data)
+        if shape is None:
+            continue
+        candidates = dimension_names(builder, data, catalog) if shape else None
+        arrays[name] = ArrayDims(shape, candidates)
+    return arrays
+
+
+class GroupDimensionNames:
+    """Dimension names of the datasets of builder groups, each group chosen once, top-down.
+
+    The names of a group depend on its own datasets and on its ancestors' (xarray's DataTree
+    aligns a group with them; :mod:`nwbzarr.conventions.dimension_names`), so a group's
+    ancestors are named first (iteratively: no recursion over deep trees). One instance lives
+    for one write.
+
+    Parameters
+    ----------
+    catalog : hdmf.spec.NamespaceCatalog
+        Catalog used to find the datasets' specs.
+    """
+
+    def __init__(self, catalog: NamespaceCatalog) -> None:
+        self.catalog = catalog
+        # id(group) -> (group, names by dataset, scope of the group's children)
+        self._done: dict[int, tuple[Any, dict[str, list[str]], Scope]] = {}
+
+    def _entry(self, group: Any) -> tuple[Any, dict[str, list[str]], Scope] | None:
+        entry = self._done.get(id(group))
+        return entry if entry is not None and entry[0] is group else None
+
+    def names(self, group: Any) -> dict[str, list[str]]:
+        """Names by dataset name for the datasets of ``group`` (a GroupBuilder)."""
+        chain = []
+        node = group
+        while node is not None and self._entry(node) is None and len(chain) < 100_000:
+            chain.append(node)
+            node = node.parent
+        scope = ROOT_SCOPE if node is None else self._entry(node)[2]
+        for node in reversed(chain):
+            arrays = group_arrays(node, self.catalog)
+            chosen = group_dimension_names(
+                arrays, colnames_of(node.attributes.get("colnames")), scope, node.name
+            )
+            scope = child_scope(scope, arrays, chosen)
+            self._done[id(node)] = (node, chosen, scope)
+        return self._entry(group)[1]
+
+
+def _builder_shape(builder: DatasetBuilder, data: Any) -> tuple[int | None, ...] | None:
+    """Shape of a dataset as it will be stored (compound and reference data: one per record)."""
+    if isinstance(data, (Builder, ReferenceBuilder, Container)):
+        return ()  # a scalar object reference
+    compound = isinstance(builder.dtype, list)
+    if compound and isinstance(data, (tuple, np.void)):
+        return ()
+    if compound and not isinstance(data, (np.ndarray, AbstractDataChunkIterator)):
+        try:
+            return (len(data),)
+        except TypeError:
+            return None
+    if (
+        isinstance(data, (list, tuple))
+        and data
+        and isinstance(data[0], (Builder, ReferenceBuilder, Container))
+    ):
+        return (len(data),)
+    shape = data_shape(data)
+    if compound and shape and isinstance(data, np.ndarray) and not data.dtype.names:
+        return shape[:1]  # rows of a plain 2-D array written as records
+    return shape

@@ -69,7 +69,7 @@ class NWBZarrIO(ZarrIO):
                 self.load_namespaces_io(type_map)
 
     @staticmethod
-    def read_nwb(path: str | Path, storage_options: dict | None = None, **kwargs: Any) -> Any:
+    def read_nwb(path: str | Path | Any, storage_options: dict | None = None, **kwargs: Any) -> Any:
         """Open a store read-only and return its ``pynwb.NWBFile`` (data lazy).
 
         An ``s3://`` URL without ``storage_options`` is read anonymously (``{"anon": True}``),
@@ -106,14 +106,15 @@ class NWBZarrIO(ZarrIO):
         )
 
 
-def read_nwb(path: str | Path, **kwargs: Any) -> Any:
+def read_nwb(path: str | Path | Any, **kwargs: Any) -> Any:
     """Read an NWB file stored as Zarr and return its ``pynwb.NWBFile``.
 
     Parameters
     ----------
-    path : str or pathlib.Path
+    path : str, pathlib.Path or zarr store
         Path or URL (``https://``, ``s3://``, ``gs://``, ...) of a Zarr v3 NWB store or a
-        legacy hdmf-zarr v2 store.
+        legacy hdmf-zarr v2 store, or a zarr store object such as an Icechunk session's
+        ``session.store`` (docs/icechunk.md).
     **kwargs
         Passed to :class:`NWBZarrIO` (for example ``storage_options``, fsspec options such
         as ``{"headers": {"Authorization": "Bearer ..."}}`` or ``{"anon": True}``).

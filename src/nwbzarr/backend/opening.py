@@ -8,6 +8,7 @@ an HDF5 file or reference JSON opens read-only through :mod:`nwbzarr.virtual.sou
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import zarr
-from zarr.storage import LocalStore
+from zarr.storage import LocalStore, WrapperStore
 
 from ..compat import UnstableSpecificationWarning, is_consolidated_metadata_error
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
@@ -57,6 +58,22 @@ def check_mode(path: Any, mode: str, supported: str) -> None:
 
 class OpenMixin:
     """``can_read`` and ``open`` of :class:`nwbzarr.ZarrIO` (state lives on the I/O object)."""
+
+    @property
+    def source(self) -> str | None:
+        """The file path or URL read or written (hdmf's ``HDMFIO.source``).
+
+        A store object opened for changes (``"a"``/``"r+"``, e.g. the store of a writable
+        Icechunk session) has no path; it gets a name unique to the store object so that
+        containers read from it count as read from this source when ``write`` rebuilds
+        their parents (hdmf refuses unmodified containers without a source).
+        """
+        source = super().source  # type: ignore[misc]
+        if source is None and getattr(self, "_mode", None) in ("a", "r+"):
+            path = getattr(self, "_path", None)
+            if path is not None and not isinstance(path, str):
+                return f"<{type(path).__name__} at {id(path):#x}>"
+        return source
 
     @staticmethod
     def can_read(path: str | Path, storage_options: dict | None = None) -> bool:
@@ -124,14 +141,20 @@ class OpenMixin:
         if self.is_remote() and not read_only:
             raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
         store = open_store(path, read_only=read_only, storage_options=self._storage_options)
+        if not read_only and not isinstance(path, str):
+            store = _consolidating(store)  # a store object (an Icechunk session's store, ...)
         if read_only and isinstance(store, LocalStore):
             store = InlineReadStore(store)  # small files read without a thread round trip
         with _QuietZarr():
             if mode == "a" and not exists and local:
                 self._created_by_append = True  # removed again if nothing is written
             if mode in ("w", "w-", "x") or (mode == "a" and not exists):
-                # a new file: small writes wait in memory and are flushed together
-                self._root = zarr.open_group(WriteBackStore(store), mode="w", zarr_format=3)
+                # a new file: small writes wait in memory and are flushed together, except
+                # on a transactional store object (Icechunk's: writes stay in its session until
+                # commit, and it refuses chunks of an array whose zarr.json is held back)
+                if not isinstance(store, _NoConsolidatedStore):
+                    store = WriteBackStore(store)
+                self._root = zarr.open_group(store, mode="w", zarr_format=3)
             else:
                 if mode in ("a", "r+") and isinstance(store, LocalStore):
                     store = self._journaled(store)
@@ -222,6 +245,42 @@ class OpenMixin:
                 "a complete file; write it again with mode='w'"
             )
         return root
+
+
+def _consolidating(store: Any) -> Any:
+    """``store`` unchanged, or wrapped so that refreshing consolidated metadata works on it.
+
+    A store that does not support consolidated metadata (Icechunk's, whose node metadata is
+    already fast to list) makes ``zarr.consolidate_metadata`` raise ``TypeError``. Wrapped, the
+    refresh runs and the root ``zarr.json`` is stored without its ``consolidated_metadata``
+    member, as such a store expects; zarr never reads consolidated metadata from it.
+    """
+    if getattr(store, "supports_consolidated_metadata", True):
+        return store
+    return _NoConsolidatedStore(store)
+
+
+class _NoConsolidatedStore(WrapperStore):
+    """A writable store object without consolidated metadata support, see :func:`_consolidating`."""
+
+    @property
+    def supports_consolidated_metadata(self) -> bool:
+        return True
+
+    async def set(self, key: str, value: Any) -> None:
+        if key == "zarr.json":
+            meta = json.loads(value.to_bytes())
+            if isinstance(meta, dict) and meta.pop("consolidated_metadata", None) is not None:
+                value = type(value).from_bytes(json.dumps(meta, separators=(",", ":")).encode())
+        await self._store.set(key, value)
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped store's own API (``session``, ...)
+        if name == "_store":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+    def __repr__(self) -> str:
+        return repr(self._store)
 
 
 #: Name endings of files (HDF5, reference JSON) that mode 'a' never creates as a Zarr directory.

@@ -610,12 +610,18 @@ def _typed_attribute(spec: Any, key: str, value: Any) -> Any:
 
     ``uint32``/``uint8``/``float32`` attributes come back from JSON as Python ints and floats;
     HDF5 keeps their width, and pynwb's validator checks it, so the spec's dtype is restored.
+    A single value where the spec declares an array becomes a one-element array: kerchunk
+    writes a one-element HDF5 array attribute as its element (``starting_frame: 0``).
     """
-    if spec is None or isinstance(value, (str, bool, dict)) or value is None:
+    if spec is None or isinstance(value, dict) or value is None:
         return value
     try:
         attr_spec = spec.get_attribute(key)
     except AttributeError:
+        return value
+    if getattr(attr_spec, "shape", None) is not None and isinstance(value, (str, int, float)):
+        value = np.array([value], dtype=object if isinstance(value, str) else None)
+    if isinstance(value, (str, bool)):
         return value
     dtype = getattr(attr_spec, "dtype", None)
     np_dtype = SPEC_DTYPES.get(dtype) if isinstance(dtype, str) else None

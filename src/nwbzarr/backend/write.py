@@ -34,6 +34,7 @@ from ..compat import (
     zdtype_from_native,
 )
 from ..conventions.attributes import (
+    ARRAY_DIMENSIONS_ATTR,
     DTYPE_ATTR,
     LINKS_ATTR,
     OBJECT_REFERENCE,
@@ -66,7 +67,7 @@ from ..errors import (
 from ..storage.write_back import WriteBackStore
 from ..virtual.filters import shuffle_codec
 from .dataio import storage_settings
-from .dimensions import DIMENSION_SCALE_ATTRS, dimension_names
+from .dimensions import DIMENSION_SCALE_ATTRS, GroupDimensionNames, dimension_names
 from .fill import FillMixin, text_array
 from .keep import kept_settings
 from .links import LinkMixin, abspath
@@ -127,6 +128,7 @@ class WriteMixin(LinkMixin, FillMixin):
         self._check_writable()
         self._export_source = export_source
         self._consolidate_on_close = consolidate_metadata
+        self.__dict__.pop("_group_dimension_names", None)  # names chosen for this tree only
         self._begin_write()
         root = self._root
         try:
@@ -245,7 +247,7 @@ class WriteMixin(LinkMixin, FillMixin):
             link_data = getattr(data, "link_data", link_data)
             data = data.data if data.valid else None
         attrs = self._encode_attributes(builder.attributes, path)
-        labels = dimension_names(builder, data, self.manager.namespace_catalog)
+        labels = self._dimension_names(builder, data)
         spec_dtype = builder.dtype
 
         target = self._link_target(data, export_source, path) if link_data else None
@@ -272,10 +274,12 @@ class WriteMixin(LinkMixin, FillMixin):
             )
         if isinstance(spec_dtype, list):
             array = self._write_compound(
-                parent, builder.name, data, spec_dtype, attrs, settings, path
+                parent, builder.name, data, spec_dtype, attrs, settings, path, labels
             )
         elif is_reference_dtype(spec_dtype) or _holds_references(data):
-            array = self._write_references(parent, builder.name, data, attrs, settings, path)
+            array = self._write_references(
+                parent, builder.name, data, attrs, settings, path, labels
+            )
         elif isinstance(data, AbstractDataChunkIterator):
             array = self._write_iterator(
                 parent, builder.name, data, spec_dtype, attrs, settings, labels
@@ -298,6 +302,23 @@ class WriteMixin(LinkMixin, FillMixin):
                 ) from None
         self._written.set_written(builder)
         return array
+
+    def _dimension_names(self, builder: DatasetBuilder, data: Any) -> list[str] | None:
+        """Names of ``builder``'s dimensions, chosen with its group's other datasets.
+
+        The names of one group are computed once (when its first dataset is written) from all
+        its dataset builders, so that the group opens as one xarray Dataset (docs/storage.md
+        §4). A dataset without a parent builder keeps its own candidates.
+        """
+        catalog = self.manager.namespace_catalog
+        parent = builder.parent
+        if not isinstance(parent, GroupBuilder):
+            return dimension_names(builder, data, catalog)
+        chooser = self.__dict__.get("_group_dimension_names")
+        if chooser is None or chooser.catalog is not catalog:
+            chooser = self.__dict__["_group_dimension_names"] = GroupDimensionNames(catalog)
+        names = chooser.names(parent).get(builder.name)
+        return names if names else dimension_names(builder, data, catalog)
 
     # -- arrays -------------------------------------------------------------------------------
     def _create_array(
@@ -347,6 +368,8 @@ class WriteMixin(LinkMixin, FillMixin):
             kwargs["fill_value"] = settings["fillvalue"]
         if labels is not None and len(labels) == len(shape) and len(shape) > 0:
             kwargs["dimension_names"] = [str(x) for x in labels]
+            # the same names as an attribute, as hdmf-zarr and xarray's v2 encoding keep them
+            attrs = {**attrs, ARRAY_DIMENSIONS_ATTR: kwargs["dimension_names"]}
         if shape:
             kwargs["chunks"] = chunks
             kwargs["shards"] = shards
@@ -457,7 +480,14 @@ class WriteMixin(LinkMixin, FillMixin):
         )
 
     def _write_references(
-        self, parent: zarr.Group, name: str, data: Any, attrs: dict, settings: dict, path: str
+        self,
+        parent: zarr.Group,
+        name: str,
+        data: Any,
+        attrs: dict,
+        settings: dict,
+        path: str,
+        labels: Any = None,
     ) -> zarr.Array:
         attrs = {**attrs, DTYPE_ATTR: OBJECT_REFERENCE}
         if isinstance(data, (ReferenceBuilder, Builder, Container)):
@@ -466,7 +496,7 @@ class WriteMixin(LinkMixin, FillMixin):
             return array
         items = list(data) if data is not None else []
         values = np.array([self._reference_path(v, path) for v in items], dtype=object)
-        array = self._create_array(parent, name, values.shape, str, attrs, settings)
+        array = self._create_array(parent, name, values.shape, str, attrs, settings, labels)
         if values.size:
             array[...] = values
         return array
@@ -480,6 +510,7 @@ class WriteMixin(LinkMixin, FillMixin):
         attrs: dict,
         settings: dict,
         path: str,
+        labels: Any = None,
     ) -> zarr.Array:
         fields = compound_fields(spec_dtype)
         ref_index = [i for i, (_, fdt) in enumerate(fields) if is_reference_dtype(fdt)]
@@ -523,7 +554,7 @@ class WriteMixin(LinkMixin, FillMixin):
         if ref_fields:
             attrs = {**attrs, REFERENCE_FIELDS_ATTR: ref_fields}
         shape = () if scalar else values.shape
-        array = self._create_array(parent, name, shape, np_dtype, attrs, settings)
+        array = self._create_array(parent, name, shape, np_dtype, attrs, settings, labels)
         if values.size:
             array[...] = values[0] if scalar else values
         return array

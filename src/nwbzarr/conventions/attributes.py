@@ -27,6 +27,9 @@ REFERENCE_KEY = "_REFERENCE"
 SPECLOC_ATTR = ".specloc"
 #: Root attribute set while a write is under way and removed when it completes (nwbzarr).
 WRITE_IN_PROGRESS_ATTR = "_WRITE_IN_PROGRESS"
+#: Dataset attribute: the array's dimension names, as xarray's Zarr v2 encoding and hdmf-zarr
+#: write them (the same names as the Zarr v3 ``dimension_names``; docs/storage.md §4).
+ARRAY_DIMENSIONS_ATTR = "_ARRAY_DIMENSIONS"
 #: Default location of the spec cache.
 DEFAULT_SPEC_LOC = "specifications"
 #: Name of the root group's builder (HDMF's and hdmf-zarr's ``ROOT_NAME``).
@@ -34,7 +37,14 @@ ROOT_NAME = "root"
 
 #: Attributes the backend owns; they never surface as builder attributes on read.
 RESERVED_ATTRS = frozenset(
-    {LINKS_ATTR, DTYPE_ATTR, REFERENCE_FIELDS_ATTR, SPECLOC_ATTR, WRITE_IN_PROGRESS_ATTR}
+    {
+        LINKS_ATTR,
+        DTYPE_ATTR,
+        REFERENCE_FIELDS_ATTR,
+        SPECLOC_ATTR,
+        WRITE_IN_PROGRESS_ATTR,
+        ARRAY_DIMENSIONS_ATTR,
+    }
 )
 
 

@@ -19,6 +19,20 @@ this package's convention (``docs/storage.md`` §13):
 * ``_ARRAY_DIMENSIONS`` becomes ``dimension_names`` only when it is a list of names (LINDI
   stores the shape there); the other LINDI attributes are not shown.
 
+Plain kerchunk (``kerchunk.hdf.SingleHdf5ToZarr``) drops what Zarr v2 cannot say instead of
+annotating it (docs/toolchain.md, kerchunk section); these rules read what is left:
+
+* the attribute text ``" "`` is read as ``""`` (kerchunk writes an empty bytes attribute as
+  one space; ``translate_attributes(..., kerchunk=True)``);
+* an attribute whose value is the text ``"<HDF5 object reference>"`` or
+  ``"<HDF5 region reference>"`` (kerchunk >= 0.2.8 writes ``str()`` of the reference; 0.2.7
+  leaves the attribute out) is left out: the target is not in the file;
+* a root without ``.specloc`` whose ``specifications`` group holds ``name/version/namespace``
+  datasets (the spec cache every NWB writer makes) gets ``.specloc = "specifications"``
+  (:func:`spec_cache_namespace`) when that cache holds its values;
+* a 0-d text array with no chunk and no fill value has lost its value (kerchunk >= 0.2.8
+  cannot write 0-d strings): reading it raises (:func:`dropped_value_message`).
+
 The array itself is then described with :func:`nwbzarr.conventions.legacy.plan_array` (the
 rules shared with legacy hdmf-zarr stores): the LINDI annotations are rewritten as the
 ``zarr_dtype`` hints that function understands.
@@ -45,6 +59,12 @@ HIDDEN_ATTRS = frozenset(
     {SCALAR_ATTR, SOFT_LINK_ATTR, COMPOUND_DTYPE_ATTR, EXTERNAL_ARRAY_LINK_ATTR, DIMENSIONS_ATTR}
 )
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+#: what kerchunk >= 0.2.8 writes for an attribute holding an HDF5 reference (``str(ref)``)
+KERCHUNK_REFERENCE_TEXTS = frozenset({"<HDF5 object reference>", "<HDF5 region reference>"})
+#: what kerchunk writes for an empty bytes attribute (``v.decode() or " "``)
+KERCHUNK_EMPTY_TEXT = " "
+#: the spec cache group pynwb and hdmf write (its root ``.specloc`` reference kerchunk drops)
+SPEC_CACHE_GROUP = "specifications"
 _TEXT_FIELD_NAMES = ("object", "|O", "O", "str", "utf", "utf8", "utf-8", "ascii", "text")
 
 
@@ -109,7 +129,9 @@ def translate_value(value: Any, where: str) -> Any:
     return value
 
 
-def translate_attributes(attrs: dict, where: str, *, root: bool = False) -> dict:
+def translate_attributes(
+    attrs: dict, where: str, *, root: bool = False, kerchunk: bool = False
+) -> dict:
     """Return a node's LINDI attributes in this convention, LINDI's own annotations left out.
 
     Parameters
@@ -120,6 +142,9 @@ def translate_attributes(attrs: dict, where: str, *, root: bool = False) -> dict
         The node's location, for messages.
     root : bool
         True for the root group: a ``.specloc`` reference becomes the group's name.
+    kerchunk : bool
+        True for a plain kerchunk file: the text ``" "`` is read as ``""`` (kerchunk writes an
+        empty bytes attribute as a single space).
 
     Raises
     ------
@@ -128,14 +153,71 @@ def translate_attributes(attrs: dict, where: str, *, root: bool = False) -> dict
     """
     out = {}
     for key, value in attrs.items():
-        if key in HIDDEN_ATTRS:
+        if key in HIDDEN_ATTRS or _is_dropped_reference(value):
             continue
         if key == SPECLOC_ATTR and root and is_lindi_reference(value):
             path = normalize_path(str(value[REFERENCE_KEY]["path"]))
             out[key] = path.lstrip("/") if path.count("/") == 1 else path
             continue
+        if kerchunk and value == KERCHUNK_EMPTY_TEXT:
+            value = ""
         out[key] = translate_value(value, f"{where}: attribute {key!r}")
     return out
+
+
+def _is_dropped_reference(value: Any) -> bool:
+    """True for kerchunk's text stand-in of an HDF5 reference (alone or as a list of them)."""
+    if isinstance(value, str):
+        return value in KERCHUNK_REFERENCE_TEXTS
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, str) and v in KERCHUNK_REFERENCE_TEXTS for v in value)
+    )
+
+
+def spec_cache_namespace(docs: dict[str, Any]) -> str | None:
+    """Return the path of a cached ``namespace`` array under ``specifications``, or None.
+
+    kerchunk leaves out the root's ``.specloc`` attribute (an HDF5 object reference), so a
+    reader would not find the cached namespaces (extensions among them). The cache has a
+    fixed shape (``specifications/<namespace>/<version>/namespace``), which is looked for; the
+    caller checks that the array holds a value before naming the group in ``.specloc``.
+
+    Parameters
+    ----------
+    docs : dict
+        Every Zarr v2 metadata document of the store, by key (``"a/b/.zarray"``).
+
+    Returns
+    -------
+    str or None
+        The array's path (``"specifications/core/2.5.0/namespace"``).
+    """
+    prefix = SPEC_CACHE_GROUP + "/"
+    for key in sorted(docs):
+        parts = key.split("/")
+        if key.startswith(prefix) and len(parts) == 5 and parts[3:] == ["namespace", ".zarray"]:
+            return "/".join(parts[:4])
+    return None
+
+
+def dropped_value_message(store: str, path: str) -> str:
+    """The message for a 0-d text array whose value the reference file does not hold.
+
+    Parameters
+    ----------
+    store : str
+        The store, for the message.
+    path : str
+        The array's path in the store.
+    """
+    return (
+        f"{store}: /{path} is a scalar text dataset whose value the reference file does not "
+        "hold (no chunk, no fill value): kerchunk >= 0.2.8 (zarr 3) leaves every 0-d string "
+        "out of its JSON. Index the HDF5 file with `nwbzarr index FILE.nwb` instead (or with "
+        "kerchunk 0.2.7 and zarr < 3), or open the .nwb file itself"
+    )
 
 
 def soft_link_target(attrs: dict, where: str) -> str | None:
@@ -235,7 +317,9 @@ def _compound_fields(spec: Any, sample: Any, where: str) -> list[dict]:
     return fields
 
 
-def plan_lindi_array(zarray: dict, zattrs: dict, path: str, sample: Any = None) -> ArrayPlan:
+def plan_lindi_array(
+    zarray: dict, zattrs: dict, path: str, sample: Any = None, *, kerchunk: bool = False
+) -> ArrayPlan:
     """Describe how a LINDI (or kerchunk) v2 array appears in this convention.
 
     Parameters
@@ -249,6 +333,8 @@ def plan_lindi_array(zarray: dict, zattrs: dict, path: str, sample: Any = None) 
     sample : object, optional
         For object arrays: the first element of the first chunk (decoded), which tells text
         from references; None if unknown.
+    kerchunk : bool
+        True for a plain kerchunk file (see :func:`translate_attributes`).
 
     Returns
     -------
@@ -274,7 +360,8 @@ def plan_lindi_array(zarray: dict, zattrs: dict, path: str, sample: Any = None) 
     if scalar not in (True, False):
         raise LegacyFormatError(f"{where}: malformed {SCALAR_ATTR} {scalar!r} (expected true)")
     plan = plan_array(zarray, hints, path)
-    plan.attributes = {**translate_attributes(zattrs, where), **plan.attributes}
+    attributes = translate_attributes(zattrs, where, kerchunk=kerchunk)
+    plan.attributes = {**attributes, **plan.attributes}
     if scalar:
         if plan.v2_shape != (1,):
             raise LegacyFormatError(

@@ -116,25 +116,35 @@ def _hdf5_nbytes(read_io: Any) -> int:
     return total
 
 
-def _builders_to_hdf5(read_io: Any, dst: Path) -> None:
+def _builders_to_hdf5(read_io: Any, dst: Path, bar: Any = None, keep_storage: bool = True) -> None:
     """Write the builders read from the source (Zarr store or HDF5 file) into a new HDF5 file,
     then cache the specs.
 
     ``HDF5IO.export`` rebuilds every container when data is copied (``link_data=False``), which
     adds spec defaults the source never held; writing the source's builders as read keeps the
     file exact, as the HDF5 -> Zarr direction does. Datasets of an HDF5 source are copied by
-    HDF5 itself (``h5py`` copy), so they keep their chunks and filters.
+    HDF5 itself (``h5py`` copy), so they keep their chunks and filters. Numeric arrays of a
+    Zarr source keep their chunk shape, codecs (as HDF5 filters) and fill value and are copied
+    block by block, advancing ``bar`` (:mod:`nwbzarr.convert.hdf5_out`).
     """
     from hdmf.backends.hdf5.h5_utils import H5SpecWriter
-    from hdmf.backends.io import HDMFIO
     from hdmf.backends.utils import NamespaceToBuilderHelper
     from pynwb import NWBHDF5IO
 
+    from .hdf5_out import copy_deferred, wrap_zarr_datasets
+
     source = getattr(read_io, "abspath", None) or read_io.source
+    builder = read_io.read_builder()  # what HDMFIO.export does, with the arrays wrapped
+    update = bar.update if bar is not None else None
+    wrapped = wrap_zarr_datasets(builder, progress=update, keep_storage=keep_storage)
+    if bar is not None and bar.total is None and wrapped.total:
+        bar.total = wrapped.total
+        bar.refresh()
     with NWBHDF5IO(str(dst), "w", manager=read_io.manager) as out:
-        HDMFIO.export(out, src_io=read_io, write_args={"link_data": False, "export_source": source})
+        out.write_builder(builder=builder, link_data=False, export_source=source)
     catalog = read_io.manager.namespace_catalog
     with h5py.File(dst, "a") as f:
+        copy_deferred(f, wrapped, update)  # stored gzip chunks, written as they are
         specs = f.require_group("specifications")
         f.attrs[".specloc"] = specs.ref
         for name in catalog.namespaces:
@@ -200,7 +210,12 @@ def convert(
         to Zarr v3 codecs, see docs/storage.md §6) and fill value, grouped into shards of about
         ``shard_mb``; ``chunk_mb`` and ``codec`` then apply only to arrays the policy chunks
         (contiguous HDF5 datasets, text, compounds). False re-chunks and re-compresses every
-        array with the policy (CLI ``--rechunk``).
+        array with the policy (CLI ``--rechunk``). For an HDF5 destination from a Zarr
+        source, each numeric array keeps its (inner) chunk shape, fill value and codecs as
+        HDF5 filters (gzip, shuffle; Zstd, Blosc, LZ4 through hdf5plugin), copied block by
+        block with memory bounded by about one block (:mod:`nwbzarr.convert.hdf5_out`); a
+        codec without HDF5 filter is re-encoded with gzip and a warning. False writes gzip
+        level 4 + shuffle in hdmf's default chunks instead (a file any HDF5 reader opens).
     dask_scheduler : str or distributed.Client, optional
         Copy array data as Dask tasks on this cluster (address or client), one task per shard
         row; the tree and metadata are written in this process. Workers must see ``src`` and
@@ -247,6 +262,13 @@ def convert(
         permission denied, disk full); ``dst`` is left as it was.
     ImportError
         If ``dask_scheduler`` is given without ``dask.distributed`` installed.
+
+    Warns
+    -----
+    UserWarning
+        For an HDF5 destination, once per Zarr array whose codec has no HDF5 filter here
+        (no hdf5plugin for Zstd / Blosc / LZ4, or a codec such as ``numcodecs.bz2``): it is
+        re-encoded with gzip; the message names the dataset.
     """
     from ..backend.io import ZarrIO
     from ..backend.nwb import NWBZarrIO
@@ -325,7 +347,7 @@ def convert(
                     total=total, unit="B", unit_scale=True, desc=f"convert {name}", leave=False
                 )
             if to_hdf5:
-                _builders_to_hdf5(read_io, tmp)
+                _builders_to_hdf5(read_io, tmp, bar, keep_storage)
             else:
                 cls = NWBZarrIO if kind == "hdf5" else ZarrIO
                 with cls(str(tmp), "w", manager=read_io.manager, **io_kwargs) as out:

@@ -39,6 +39,7 @@ import time
 import uuid
 import zlib
 from pathlib import Path
+from typing import Any
 
 __all__ = ["LocalCache", "DEFAULT_CACHE_MAX_BYTES"]
 
@@ -92,6 +93,14 @@ class LocalCache:
 
     def __repr__(self) -> str:
         return f"LocalCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
+
+    # -- pickling (dask workers): the directory and the bound travel, the lock does not -------
+    def __getstate__(self) -> dict[str, Any]:
+        return {"directory": self.directory, "max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # as a new cache over the same directory: counters of this process, total re-scanned
+        self.__init__(state["directory"], state["max_bytes"])  # type: ignore[misc]
 
     @classmethod
     def from_env(cls) -> LocalCache | None:

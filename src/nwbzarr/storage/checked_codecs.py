@@ -328,3 +328,17 @@ def locate_corrupt_chunk(array: Any, selection: Any, limit: int = 4096) -> tuple
         return compat.sync(first_bad())
     except Exception:  # noqa: BLE001 - the store failed too: let the caller's error stand
         return None
+
+
+def __getattr__(name: str) -> Any:
+    """Install the pipeline on first lookup of its class (e.g. by ``pickle`` in a Dask worker).
+
+    A zarr array pickled in a process where :func:`install` ran names
+    ``nwbzarr.storage.checked_codecs.CheckedCodecPipeline``; a fresh process importing this
+    module has not created that class yet, so it is created on demand.
+    """
+    if name.startswith("Checked") and not _INSTALLED:
+        install()
+        if name in globals():
+            return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

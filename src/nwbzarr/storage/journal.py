@@ -44,7 +44,13 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
 from zarr.storage import LocalStore, WrapperStore
 
 from ..compat import Buffer, BufferPrototype, default_buffer_prototype
@@ -53,6 +59,7 @@ __all__ = [
     "JOURNAL_DIR",
     "JournaledStore",
     "committed_path",
+    "committed_view",
     "has_journal",
     "recover",
     "collect_garbage",
@@ -103,6 +110,33 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: Any) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def committed_view(root: str | os.PathLike[str], checked_pipeline: bool = False) -> Store:
+    """The read-only store of the committed content of the local store at ``root``.
+
+    What a :class:`JournaledStore` unpickles as: an
+    :class:`~nwbzarr.storage.inline_reads.InlineReadStore` over a read-only ``LocalStore``,
+    which reads a key an append has replaced from the journal's backup until it commits.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The store directory.
+    checked_pipeline : bool
+        Install nwbzarr's checked codec pipeline first (the pickling process had it, see
+        :func:`nwbzarr.storage.resolve.checked_pipeline_installed`).
+
+    Returns
+    -------
+    zarr.abc.store.Store
+    """
+    from .inline_reads import InlineReadStore
+    from .resolve import restore_checked_pipeline
+
+    restore_checked_pipeline(checked_pipeline)
+
+    return InlineReadStore(LocalStore(os.fspath(root), read_only=True))
 
 
 def has_journal(root: str | os.PathLike[str]) -> bool:
@@ -352,7 +386,9 @@ class JournaledStore(WrapperStore):
 
     Notes
     -----
-    See the module docstring for the design. Only one process may write through this wrapper.
+    See the module docstring for the design. Only one process may write through this wrapper:
+    a pickled one unpickles as a read-only view of the committed content
+    (:func:`committed_view`), and pickling during an append is refused (``AppendError``).
     """
 
     def __init__(self, store: LocalStore) -> None:
@@ -368,6 +404,41 @@ class JournaledStore(WrapperStore):
 
     def _with_store(self, store: LocalStore) -> JournaledStore:  # pragma: no cover - zarr API
         return type(self)(store)
+
+    # -- pickling (dask workers) ---------------------------------------------------------------
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the committed, read-only view of the store (for readers elsewhere).
+
+        A copy in another process must neither write (only one process writes a store) nor
+        see an append that may still be rolled back: outside an append the store pickles as
+        the reader mode ``"r"`` uses (:class:`~nwbzarr.storage.inline_reads.InlineReadStore`
+        over a read-only ``LocalStore``), which reads the committed bytes even while a later
+        append runs.
+
+        Returns
+        -------
+        tuple
+            ``(committed_view, (directory, checked_pipeline))``.
+
+        Raises
+        ------
+        AppendError
+            An append is in progress (changes made and not committed, or rolled back).
+        """
+        if self.changed or self._held_root is not None or self._log is not None or self._retained:
+            from ..errors import AppendError
+
+            pending = len(self._backed) + len(self._created) + (self._held_root is not None)
+            raise AppendError(
+                f"{self._dir}: cannot pickle the store in the middle of an append "
+                f"({pending} uncommitted change(s)): a copy elsewhere could neither see nor "
+                "undo them. Commit first (io.write(...) then io.close(), or leave the "
+                "NWBZarrIO block), then pickle, or open the store read-only (mode 'r') for "
+                "the workers"
+            )
+        from .resolve import checked_pipeline_installed
+
+        return (committed_view, (self._dir, checked_pipeline_installed()))
 
     @property
     def root(self) -> Path:

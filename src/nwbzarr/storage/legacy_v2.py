@@ -49,6 +49,15 @@ from ..compat import (
     sync,
     zdtype_from_native,
 )
+from ..conventions.attributes import ARRAY_DIMENSIONS_ATTR
+from ..conventions.dimension_names import (
+    ROOT_SCOPE,
+    ArrayDims,
+    Scope,
+    child_scope,
+    colnames_of,
+    group_dimension_names,
+)
 from ..conventions.legacy import (
     COMPOUND,
     NUMERIC,
@@ -155,13 +164,58 @@ class V2TranslatingStore(StoreCompat, Store):
         self.allow_pickle = bool(allow_pickle)
         self.omit_unreadable = bool(omit_unreadable)
         #: Members left out (``omit_unreadable``): store path (no leading ``/``) -> the error.
+        self._reset_caches()
+        root = getattr(base, "root", None) or getattr(base, "path", None)
+        self._label = str(root) if root is not None else str(base)
+
+    #: Attributes rebuilt from the underlying store, never pickled (see :meth:`__getstate__`).
+    _CACHED: tuple[str, ...] = (
+        "omitted",
+        "_consolidated",
+        "_docs",
+        "_plans",
+        "_compounds",
+        "_group_dims",
+    )
+
+    def _reset_caches(self) -> None:
+        """Empty what is read and translated on demand (documents, plans, decoded compounds)."""
         self.omitted: dict[str, Exception] = {}
         self._consolidated: Any = _MISSING
         self._docs: dict[str, Any] = {}
         self._plans: dict[str, ArrayPlan] = {}
         self._compounds: dict[str, np.ndarray] = {}
-        root = getattr(base, "root", None) or getattr(base, "path", None)
-        self._label = str(root) if root is not None else str(base)
+        self._group_dims: dict[str, tuple[dict[str, list[str]], Scope]] = {}
+
+    # -- pickling (dask workers) ----------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The underlying store and the options; the caches are rebuilt after unpickling.
+
+        Returns
+        -------
+        dict
+        """
+        from .resolve import checked_pipeline_installed
+
+        state = self.__dict__.copy()
+        for name in self._CACHED:
+            state.pop(name, None)
+        state["_checked_pipeline"] = checked_pipeline_installed()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the view with empty caches (documents are read again on first use).
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`__getstate__` returned.
+        """
+        from .resolve import restore_checked_pipeline
+
+        restore_checked_pipeline(state.pop("_checked_pipeline", False))
+        self.__dict__.update(state)
+        self._reset_caches()
 
     # -- identity -----------------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -361,9 +415,69 @@ class V2TranslatingStore(StoreCompat, Store):
             "attributes": plan.attributes,
             "storage_transformers": [],
         }
-        if plan.dimension_names:
-            meta["dimension_names"] = plan.dimension_names
+        names = await self._dimension_names(path, plan)
+        if names:
+            meta["dimension_names"] = names
+            meta["attributes"] = {**plan.attributes, ARRAY_DIMENSIONS_ATTR: names}
         return meta
+
+    async def _dimension_names(self, path: str, plan: ArrayPlan) -> list[str] | None:
+        """Names of the array's dimensions, chosen with its group's other arrays and in line
+        with its ancestors' (the rules of docs/storage.md §4; the ``_ARRAY_DIMENSIONS``
+        hdmf-zarr or kerchunk wrote are the candidates)."""
+        if not plan.shape:
+            return None
+        parent, _, name = path.rpartition("/")
+        names, _scope = await self._group_names(parent)
+        return names.get(name)
+
+    async def _group_names(self, group: str) -> tuple[dict[str, list[str]], Scope]:
+        """Names of the arrays of ``group`` and the scope of its children (ancestors first,
+        iteratively)."""
+        chain = []
+        node = group
+        while node not in self._group_dims:
+            chain.append(node)
+            if not node:
+                break
+            node = node.rpartition("/")[0]
+        for node in reversed(chain):
+            scope = self._group_dims[node.rpartition("/")[0]][1] if node else ROOT_SCOPE
+            arrays: dict[str, ArrayDims] = {}
+            for member in await self._array_names(node):
+                try:
+                    plan = await self._plan(_join(node, member))
+                except LegacyFormatError:
+                    continue
+                if plan is not None:
+                    arrays[member] = ArrayDims(tuple(plan.shape), plan.dimension_names)
+            attrs = await self._doc(_join(node, V2_ATTRS)) or {}
+            colnames = colnames_of(attrs.get("colnames")) if isinstance(attrs, dict) else None
+            chosen = group_dimension_names(arrays, colnames, scope, node.rpartition("/")[2])
+            self._group_dims[node] = (chosen, child_scope(scope, arrays, chosen))
+        return self._group_dims[group]
+
+    async def _array_names(self, parent: str) -> list[str]:
+        """Names of the arrays directly in group ``parent`` (from consolidated metadata when
+        the store had it, else by listing)."""
+        docs = await self._consolidated_docs()
+        if docs:
+            names = []
+            for key in docs:
+                node, _, leaf = key.rpartition("/")
+                above, _, member = node.rpartition("/")
+                if leaf == V2_ARRAY and node and above == parent:
+                    names.append(member)
+            return names
+        names = []
+        try:
+            async for member in self._base.list_dir(parent):
+                if member not in (V2_GROUP, V2_ARRAY, V2_ATTRS, V2_CONSOLIDATED):
+                    if await self._doc(_join(parent, member, V2_ARRAY)) is not None:
+                        names.append(member)
+        except (NotImplementedError, OSError):
+            return []
+        return names[:100_000]
 
     async def _compound(self, path: str, plan: ArrayPlan) -> np.ndarray:
         """Decode a compound with text/reference fields whole (once) as a structured array."""

@@ -30,13 +30,25 @@ aiohttp sessions and asyncio primitives belong to one event loop. The reader kee
 (:func:`zarr.core.sync.sync`), as the virtual store does, it holds one session for its whole
 life. Redirect targets and learned file sizes are shared by all loops. Call
 :meth:`ByteRangeReader.close` when done.
+
+Pickling
+--------
+A reader pickles as its configuration: ``storage_options``, the cache (its directory and
+bound), the merge, concurrency, retry and timeout settings. Sessions, filesystems, request
+batches, semaphores (the per-loop state), redirect targets, learned file sizes and the request
+counters are not pickled; an unpickled reader (e.g. in a dask worker) starts as a new one,
+opens its sessions in the first loop it reads in, resolves redirects afresh (each hop checked
+again) and compares each server's answer with the recorded source sizes again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import random
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +127,40 @@ def open_range_reader(
     )
 
 
+#: What a pickled reader carries: its constructor's arguments (see "Pickling" above).
+_PICKLED_SETTINGS = (
+    "storage_options",
+    "cache",
+    "merge_gap",
+    "max_merged_bytes",
+    "max_concurrency",
+    "retries",
+    "backoff",
+    "timeout",
+)
+
+
+#: Readers that opened network sessions (closed at interpreter exit if still open).
+_SESSION_READERS: weakref.WeakSet[ByteRangeReader] = weakref.WeakSet()
+_EXIT_HOOKED = False
+
+
+def _close_at_exit(reader: ByteRangeReader) -> None:
+    """Remember ``reader`` so that its sessions are closed when the interpreter exits."""
+    global _EXIT_HOOKED
+    _SESSION_READERS.add(reader)
+    if not _EXIT_HOOKED:
+        # registered after zarr's own exit hook, so it runs first, while zarr's loop still runs
+        atexit.register(_close_session_readers)
+        _EXIT_HOOKED = True
+
+
+def _close_session_readers() -> None:
+    for reader in list(_SESSION_READERS):
+        with contextlib.suppress(Exception):
+            reader._close(2.0)
+
+
 @dataclass
 class _LoopState:
     """What the reader holds for one event loop."""
@@ -184,6 +230,27 @@ class ByteRangeReader:
             f"cache={self.cache!r})"
         )
 
+    # -- pickling ---------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The configuration of the reader, never its sessions or event-loop state.
+
+        Returns
+        -------
+        dict
+            The keyword arguments that make an equivalent new reader.
+        """
+        return {name: getattr(self, name) for name in _PICKLED_SETTINGS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Become a new reader with the pickled configuration (sessions made lazily).
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`__getstate__` returned.
+        """
+        self.__init__(**state)  # type: ignore[misc]
+
     # -- the RangeReader protocol ---------------------------------------------------------------
     async def read(self, ref: ByteRange) -> bytes:
         """Return the bytes of ``ref``; calls made in the same loop turn are merged.
@@ -247,8 +314,12 @@ class ByteRangeReader:
         """Close the network sessions of every event loop the reader was used in.
 
         Safe from any thread; in a running loop the closing is scheduled (use :meth:`aclose`
-        to wait for it).
+        to wait for it). Readers still holding sessions when the interpreter exits (e.g.
+        unpickled copies in dask workers, which nobody closes) are closed then.
         """
+        self._close(self.timeout)
+
+    def _close(self, timeout: float) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -262,7 +333,7 @@ class ByteRangeReader:
                 state.tasks.add(task)
                 task.add_done_callback(state.tasks.discard)
             elif loop.is_running():
-                asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(self.timeout)
+                asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout)
             else:
                 loop.run_until_complete(self.aclose())
 
@@ -409,6 +480,7 @@ class ByteRangeReader:
     def _http(self, state: _LoopState) -> HTTPRanges:
         http = state.filesystems.get("http")
         if http is None:
+            _close_at_exit(self)
             http = HTTPRanges(
                 self.storage_options, self.timeout, self._final_urls, self._sizes, self._count
             )
@@ -429,6 +501,7 @@ class ByteRangeReader:
                 raise ImportError(
                     f"{url}: reading {protocol}:// URLs needs {package}: pip install {package}"
                 ) from exc
+            _close_at_exit(self)
             state.filesystems[protocol] = fs
         return fs
 

@@ -125,6 +125,51 @@ class RemoteFile(io.RawIOBase):
         # builders read through h5py/hdmf carry the URL as their source
         return self.url
 
+    # -- pickling -------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The file's URL, block settings, size and position, and the reader's configuration.
+
+        Cached blocks are not pickled; the unpickled file owns its copy of the reader (a new
+        one: sessions made on first read, closed with the file).
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            The file is closed.
+        """
+        if self.closed:
+            raise ValueError(f"cannot pickle the closed remote file {self.url}")
+        return {
+            "url": self.url,
+            "reader": self._reader,
+            "block_size": self.block_size,
+            "max_blocks": self.max_blocks,
+            "size": self.size,
+            "pos": self._pos,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Reopen the file from what :meth:`__getstate__` returned (no request is made).
+
+        Parameters
+        ----------
+        state : dict
+        """
+        io.RawIOBase.__init__(self)
+        self.url = self.name = state["url"]
+        self.block_size = int(state["block_size"])
+        self.max_blocks = int(state["max_blocks"])
+        self._reader = state["reader"]
+        self._owns_reader = True
+        self._start_requests = self._reader.requests
+        self._blocks = OrderedDict()
+        self._pos = int(state["pos"])
+        self.size = int(state["size"])
+
     @property
     def requests(self) -> int:
         """Requests the reader made since this file was opened (all users of the reader)."""

@@ -190,6 +190,40 @@ def open_store(
     return LocalStore(os.fspath(path), read_only=read_only)
 
 
+# -- pickling: the codec pipeline pickled arrays name ---------------------------------------------
+def checked_pipeline_installed() -> bool:
+    """True if :mod:`nwbzarr.storage.checked_codecs` has installed its codec pipeline here.
+
+    Zarr arrays opened after the installation carry that pipeline, and pickle it by name
+    (``nwbzarr.storage.checked_codecs.CheckedCodecPipeline``), a class made by the installation.
+    A store pickles this flag so that unpickling it installs the pipeline first
+    (:func:`restore_checked_pipeline`): an array pickles its store before its pipeline, so a
+    fresh process (a dask worker) can resolve the name.
+
+    Returns
+    -------
+    bool
+    """
+    import sys
+
+    module = sys.modules.get("nwbzarr.storage.checked_codecs")
+    return bool(getattr(module, "_INSTALLED", False))
+
+
+def restore_checked_pipeline(installed: bool) -> None:
+    """Install the checked codec pipeline when the pickling process had it (see above).
+
+    Parameters
+    ----------
+    installed : bool
+        What :func:`checked_pipeline_installed` returned where the store was pickled.
+    """
+    if installed:
+        from . import checked_codecs
+
+        checked_codecs.install()
+
+
 def _status(exc: BaseException) -> int | None:
     """HTTP status carried by an fsspec backend error (aiohttp, gcsfs, botocore), if any."""
     for attr in ("status", "code", "status_code"):

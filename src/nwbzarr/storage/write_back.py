@@ -54,6 +54,11 @@ def _write_files(root: Path, items: list[tuple[str, Buffer]]) -> None:
             f.write(value.as_buffer_like())
 
 
+def _identity(store: Store) -> Store:
+    """Unpickling helper: the store itself (a pickled :class:`WriteBackStore` is its store)."""
+    return store
+
+
 def _slice(value: Buffer, byte_range: ByteRequest | None) -> Buffer:
     if byte_range is None:
         return value
@@ -106,6 +111,25 @@ class WriteBackStore(WrapperStore):
 
     def _with_store(self, store: Store) -> WriteBackStore:
         return type(self)(store, self.max_value_bytes, self.max_pending_bytes, self.flush_items)
+
+    def __reduce__(self) -> tuple:
+        """Pickle as the wrapped store, read-only, and only when no write is held.
+
+        A copy in another process (a Dask worker) must never become a second writer of the
+        writes held here, nor see a store missing them: pickling while writes are pending
+        raises :class:`~nwbzarr.errors.ReadOnlyError` ("flush first").
+        """
+        from ..errors import ReadOnlyError
+
+        if self._pending or self._in_flight or self._tasks:
+            raise ReadOnlyError(
+                f"{self.root or self._store}: the store holds {len(self.pending_keys)} "
+                "unwritten values; close the file (or flush) before pickling it"
+            )
+        inner = self._store
+        if not inner.read_only and hasattr(inner, "with_read_only"):
+            inner = inner.with_read_only(True)
+        return (_identity, (inner,))
 
     @property
     def root(self) -> Any:

@@ -13,12 +13,17 @@ Never imports hdmf. The pieces, in the order data flow through them:
   :func:`index_to_json` is ``nwbzarr index``;
 * :class:`StagingStore` layers writes over a :class:`ReferenceStore` (amending a file without
   modifying it) and :func:`save_staged` writes the amendment as a new JSON (§15);
+* :func:`index_to_icechunk` / :func:`write_icechunk` store a reference set in an Icechunk
+  repository as one commit (virtual chunk references to the HDF5 file) and
+  :func:`open_icechunk_repository` opens one with its ``file://`` containers authorized
+  (docs/icechunk.md; the optional ``icechunk`` package is imported on first use);
 * :func:`upload_references` publishes a JSON and the local files it names to object storage
   (content-addressed objects, the JSON last; §16).
 """
 
 from .filters import HDF5Codecs, hdf5_codecs
 from .hdf5_index import index_hdf5
+from .icechunk import index_to_icechunk, open_icechunk_repository, write_icechunk
 from .lindi import LindiTranslatingStore
 from .manifest import ByteRange, ReferenceSet
 from .policy import AccessPolicy
@@ -37,8 +42,10 @@ __all__ = [
     "ReferenceStore",
     "hdf5_codecs",
     "index_hdf5",
+    "index_to_icechunk",
     "index_to_json",
     "load_references",
+    "open_icechunk_repository",
     "open_virtual_store",
     "parse_references",
     "save_references",
@@ -47,4 +54,5 @@ __all__ = [
     "StagingStore",
     "UploadReport",
     "upload_references",
+    "write_icechunk",
 ]

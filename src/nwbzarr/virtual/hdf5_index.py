@@ -31,11 +31,21 @@ import zarr
 from zarr.api.asynchronous import create_array as create_array_async
 from zarr.storage import MemoryStore
 
+from .. import limits
 from ..compat import GroupMetadata, default_buffer_prototype, sync
-from ..conventions.attributes import DTYPE_ATTR, LINKS_ATTR, OBJECT_REFERENCE, REFERENCE_FIELDS_ATTR
+from ..conventions import bounded_json
+from ..conventions.attributes import (
+    ARRAY_DIMENSIONS_ATTR,
+    DTYPE_ATTR,
+    LINKS_ATTR,
+    OBJECT_REFERENCE,
+    REFERENCE_FIELDS_ATTR,
+)
+from ..conventions.dimension_names import ArrayDims, colnames_of, name_arrays_by_group
 from ..conventions.layout import choose_chunks, compressors_for
 from ..conventions.references import link_entry, normalize_path
-from ..errors import HDF5IndexError, LinkCycleError, UnsupportedCodecError
+from ..conventions.spec_dims import SpecDims
+from ..errors import HDF5IndexError, LinkCycleError, NWBZarrError, UnsupportedCodecError
 from .filters import hdf5_codecs
 from .hdf5_values import (
     attribute_values,
@@ -257,6 +267,7 @@ class _Indexer:
             self.where = path
             self._dataset(dset, path)
         self.where = "/"
+        self._name_dimensions()
         sync(self._create_arrays())
         prototype = default_buffer_prototype()
         for group, path, links in self._groups:
@@ -325,6 +336,49 @@ class _Indexer:
             raise HDF5IndexError(f"{where}: the reference cannot be resolved ({err})") from err
         path = self._paths.get(target.id)
         return path if path is not None else normalize_path(target.name or "/")
+
+    def _name_dimensions(self) -> None:
+        """Give every array dimension names consistent within its group (xarray's rule).
+
+        Candidates: HDF5 dimension scales first, then the ``dims`` of the file's cached spec
+        (as the writer takes them from hdmf's), then the fallbacks of
+        :mod:`nwbzarr.conventions.dimension_names`.
+        """
+        colnames: dict[str, list[str] | None] = {}
+        types: dict[str, str | None] = {}
+        for group, path, _links in self._groups:
+            key = normalize_path(path)
+            colnames[key] = colnames_of(_raw_attr(group, "colnames"))
+            types[key] = _type_name(group)
+        specs = _cached_spec_dims(self.file)
+        dataset_types = {normalize_path(p): _type_name(d) for d, p in self._datasets}
+        arrays = {}
+        for path, kw, _ in self._arrays:
+            key = normalize_path(path)
+            shape = tuple(kw["shape"])
+            candidates = kw.get("dimension_names")
+            if specs and shape:
+                from_spec = specs.candidates(
+                    len(shape),
+                    key.rsplit("/", 1)[-1],
+                    dataset_types.get(key),
+                    _ancestors(key, types),
+                )
+                if from_spec is not None:
+                    candidates = (
+                        [c if c is not None else d for c, d in zip(candidates, from_spec)]
+                        if candidates
+                        else from_spec
+                    )
+            arrays[key] = ArrayDims(shape, candidates)
+        chosen = name_arrays_by_group(arrays, colnames)
+        for path, kw, _ in self._arrays:
+            names = chosen.get(normalize_path(path))
+            if names:
+                kw["dimension_names"] = names
+                kw["attributes"] = {**kw.get("attributes", {}), ARRAY_DIMENSIONS_ATTR: names}
+            else:
+                kw.pop("dimension_names", None)
 
     async def _create_arrays(self) -> None:
         """Create every array (and encode every inlined value) in one event-loop call."""
@@ -480,6 +534,68 @@ async def _create_one(store: MemoryStore, path: str, kwargs: dict, writes: list)
     array = await create_array_async(store, name=path.strip("/"), **kwargs)
     for region, values in writes:
         await array.setitem(region if region else Ellipsis, values)
+
+
+def _raw_attr(obj: h5py.HLObject, name: str) -> Any:
+    try:
+        return obj.attrs.get(name)
+    except (OSError, TypeError, ValueError, KeyError):
+        return None
+
+
+def _type_name(obj: h5py.HLObject) -> str | None:
+    """The ``neurodata_type`` (or ``data_type``) attribute of an object, as str."""
+    for key in ("neurodata_type", "data_type"):
+        value = _raw_attr(obj, key)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _ancestors(path: str, types: dict[str, str | None]) -> list[tuple[str, str | None]]:
+    """``(name, neurodata_type)`` of each group above ``path``, nearest first."""
+    out = []
+    parent = posixpath.dirname(path)
+    while True:
+        out.append((posixpath.basename(parent), types.get(parent)))
+        if parent in ("/", ""):
+            return out
+        parent = posixpath.dirname(parent)
+
+
+def _cached_spec_dims(h5file: h5py.File) -> SpecDims:
+    """The ``dims`` of the specs cached in the file (``/specifications``); empty if none.
+
+    Every source is untrusted text: JSON parsed under the nesting limit, at most
+    ``limits.max_json_bytes`` each; a source that is not readable JSON is skipped (names then
+    fall back), never an error.
+    """
+    sources: list = []
+    cache = h5file.get("specifications")
+    if not isinstance(cache, h5py.Group):
+        return SpecDims(sources)
+    most = limits.current().max_json_bytes
+    for namespace in cache.values():
+        if not isinstance(namespace, h5py.Group):
+            continue
+        for version in namespace.values():
+            if not isinstance(version, h5py.Group):
+                continue
+            for name, dset in version.items():
+                if name == "namespace" or not isinstance(dset, h5py.Dataset) or dset.shape != ():
+                    continue
+                try:
+                    text = dset[()]
+                    if len(text) > most:
+                        continue
+                    doc = bounded_json.loads(text, f"/specifications/{name}", HDF5IndexError)
+                    bounded_json.check_nesting(doc, f"/specifications/{name}")
+                except (NWBZarrError, OSError, TypeError, ValueError):
+                    continue
+                sources.append(doc)
+    return SpecDims(sources)
 
 
 def _dims(dset: h5py.Dataset) -> list | None:

@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 from zarr.abc.store import Store
 
-from ..conventions.attributes import LINKS_ATTR
+from ..conventions.attributes import LINKS_ATTR, SPECLOC_ATTR
 from ..conventions.legacy import (
     NUMERIC,
+    REFERENCE,
+    TEXT,
     V2_ARRAY,
     V2_ATTRS,
     V2_GROUP,
@@ -43,9 +45,11 @@ from ..conventions.legacy import (
     plan_array,
 )
 from ..conventions.lindi import (
+    dropped_value_message,
     external_array_link,
     plan_lindi_array,
     soft_link_target,
+    spec_cache_namespace,
     translate_attributes,
 )
 from ..conventions.references import link_entry
@@ -114,12 +118,38 @@ class LindiTranslatingStore(V2TranslatingStore):
         super().__init__(v2_store, use_consolidated=True)
         self._storage_options = dict(storage_options or {})
         self._policy = policy if policy is not None else AccessPolicy()
-        self._location = location
+        self._location = location  # (caches: made by _reset_caches, called by super().__init__)
+
+    #: Rebuilt after unpickling: caches, and the HDF5 files opened for external array links.
+    _CACHED = (
+        *V2TranslatingStore._CACHED,
+        "_all_docs",
+        "_soft_links",
+        "_external",
+        "_h5files",
+        "_h5_lock",
+    )
+
+    def _reset_caches(self) -> None:
+        """Empty the caches and forget open HDF5 files (pickling: they are not carried).
+
+        A pickled view carries the underlying store, ``storage_options``, the location and the
+        access policy (as resolved where it was pickled, see
+        :meth:`nwbzarr.virtual.policy.AccessPolicy.__reduce__`); HDF5 files named by
+        ``_EXTERNAL_ARRAY_LINK`` are opened again, and checked again, on first use.
+        """
+        super()._reset_caches()
         self._all_docs: dict[str, Any] | None = None
         self._soft_links: dict[str, str] = {}
         self._external: dict[str, tuple[str, str]] = {}
         self._h5files: dict[str, Any] = {}
         self._h5_lock = threading.Lock()
+
+    @property
+    def _kerchunk(self) -> bool:
+        """True when the keys come from a plain kerchunk file (not LINDI)."""
+        refset = getattr(self._base, "refset", None)
+        return getattr(refset, "dialect", None) == "kerchunk"
 
     # -- identity -----------------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -207,7 +237,7 @@ class LindiTranslatingStore(V2TranslatingStore):
         sample = None
         if link is None and zarray.get("dtype") == "|O":
             sample = await self._first_element(path, plan_array(zarray, {}, where))
-        plan = plan_lindi_array(zarray, zattrs, where, sample)
+        plan = plan_lindi_array(zarray, zattrs, where, sample, kerchunk=self._kerchunk)
         if link is not None:
             if plan.kind != NUMERIC:
                 raise LegacyFormatError(
@@ -239,7 +269,10 @@ class LindiTranslatingStore(V2TranslatingStore):
             return None
         where = f"{self._label}/{_join(path, V2_ATTRS)}"
         attrs = translate_attributes(
-            await self._doc(_join(path, V2_ATTRS)) or {}, where, root=path == ""
+            await self._doc(_join(path, V2_ATTRS)) or {},
+            where,
+            root=path == "",
+            kerchunk=self._kerchunk,
         )
         links = [
             link_entry(node.rpartition("/")[2], target)
@@ -248,6 +281,10 @@ class LindiTranslatingStore(V2TranslatingStore):
         ]
         if links:
             attrs[LINKS_ATTR] = links
+        if path == "" and SPECLOC_ATTR not in attrs:  # kerchunk drops the object reference
+            found = spec_cache_namespace(await self._consolidated_docs())
+            if found is not None and await self._base.exists(f"{found}/0"):
+                attrs[SPECLOC_ATTR] = found.partition("/")[0]
         return {"zarr_format": 3, "node_type": "group", "attributes": attrs}
 
     # -- chunks -------------------------------------------------------------------------------
@@ -258,7 +295,16 @@ class LindiTranslatingStore(V2TranslatingStore):
         path, plan, name = found
         if path in self._external:
             return await asyncio.to_thread(self._external_chunk, path, plan, name)
-        return await super()._chunk(key)
+        chunk = await super()._chunk(key)
+        if (
+            chunk is None
+            and not plan.v2_shape
+            and plan.kind in (TEXT, REFERENCE)
+            and plan.fill_value is None
+            and plan.v2_dtype.kind == "O"
+        ):  # a scalar whose only value is missing: kerchunk >= 0.2.8 leaves them out
+            raise ReferenceFileError(dropped_value_message(self._label, path))
+        return chunk
 
     def _h5_dataset(self, path: str, plan: ArrayPlan) -> Any:
         import h5py

@@ -37,6 +37,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .. import limits
@@ -57,6 +58,9 @@ __all__ = [
     "learned_source",
     "verify_opened",
     "SourceRecord",
+    "TrustRecords",
+    "export_trust",
+    "restore_trust",
 ]
 
 ENV_ALLOWED_ROOTS = "NWBZARR_ALLOWED_ROOTS"
@@ -118,6 +122,30 @@ class AccessPolicy:
     def __post_init__(self) -> None:
         object.__setattr__(self, "schemes", tuple(s.lower() for s in self.schemes))
         object.__setattr__(self, "allow_local", tuple(self.allow_local))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the policy in force here, so that a copy allows exactly what this one does.
+
+        The roots of ``NWBZARR_ALLOWED_ROOTS`` and the private-host setting
+        (``NWBZARR_ALLOW_PRIVATE_HOSTS``) are read now and pickled as explicit values, and the
+        ``allow_local`` roots as resolved absolute paths: an unpickled policy (in a dask worker
+        with another environment or working directory) does not consult its own environment.
+
+        Returns
+        -------
+        tuple
+            ``(AccessPolicy, arguments)`` of the resolved policy.
+        """
+        return (
+            AccessPolicy,
+            (
+                self.schemes,
+                tuple(self.local_roots(None)),
+                False,
+                self.allow_own_directory,
+                self.private_hosts_allowed(),
+            ),
+        )
 
     def local_roots(self, location: str | None) -> list[str]:
         """Return the allowed local roots (resolved, absolute) for a JSON at ``location``.
@@ -322,9 +350,11 @@ def _check_local(what: str, target: str, path: str, roots: list[str], kind: str)
         )
         raise UntrustedReferenceError(
             f"{what} points at the local file {target!r} (resolved: {real!r}), outside the "
-            f"allowed local roots ({shown}); {rule}. If the {kind} is "
-            f"trusted, allow the directory with AccessPolicy(allow_local=[{os.path.dirname(real)!r}"
-            f"]) or the {ENV_ALLOWED_ROOTS} environment variable"
+            f"allowed local roots ({shown}); {rule}. If the {kind} is trusted, allow its "
+            f"directory: set the environment variable {ENV_ALLOWED_ROOTS}="
+            f"{os.path.dirname(real)} (several directories separated by {os.pathsep!r}), or "
+            f"pass AccessPolicy(allow_local=[{os.path.dirname(real)!r}]) (allow_local= of "
+            "nwbzarr.virtual.open_virtual_store)"
         )
     try:
         st = os.stat(real)
@@ -486,6 +516,110 @@ def check_remote_source(url: str, size: int | None, etag: str | None = None) -> 
             f"{url}: the source now has ETag {etag}, the reference JSON recorded "
             f"{expected.etag}; its byte ranges cannot be trusted. Re-index the source "
             "(nwbzarr index SOURCE OUT.json) and open the new JSON"
+        )
+
+
+# -- pickling: what this process learned about a store's sources -------------------------------
+@dataclass(frozen=True)
+class TrustRecords:
+    """What the access checks of this process know about some sources, for a pickled store.
+
+    The records above (checked file identities, recorded source sizes, trusted origins) live
+    in the process that opened a reference JSON; a store unpickled in another process (a dask
+    worker) brings them along so that its reads are checked as they are here.
+
+    Parameters
+    ----------
+    host : str
+        The machine the identities were taken on (host name and boot id).
+    checked : tuple of (str, int, int, tuple of str)
+        ``(path, st_dev, st_ino, allowed roots)`` of each local source that passed the check.
+    expected : tuple of (str, SourceRecord)
+        What the reference JSON recorded about each source (size, ETag).
+    origins : tuple of (str, int or None)
+        Origins among the sources (and the JSON's own) that the user opened in this process.
+    """
+
+    host: str
+    checked: tuple[tuple[str, int, int, tuple[str, ...]], ...] = ()
+    expected: tuple[tuple[str, SourceRecord], ...] = ()
+    origins: tuple[tuple[str, int | None], ...] = ()
+
+
+def _host_id() -> str:
+    """This machine: host name plus the kernel's boot id (file identities hold per boot)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
+
+
+def export_trust(sources: Iterable[str], location: str | None = None) -> TrustRecords:
+    """The records of this process about ``sources``, to be pickled with a store.
+
+    Parameters
+    ----------
+    sources : iterable of str
+        Absolute paths or URLs the store's byte ranges name.
+    location : str, optional
+        Where the reference JSON was read from (its origin, if trusted, is carried too).
+
+    Returns
+    -------
+    TrustRecords
+    """
+    checked: list[tuple[str, int, int, tuple[str, ...]]] = []
+    expected: list[tuple[str, SourceRecord]] = []
+    origins: set[tuple[str, int | None]] = set()
+    with _LOCK:
+        for source in dict.fromkeys([*sources, *([location] if location else [])]):
+            scheme, path = split_scheme(source)
+            key = os.path.normpath(path) if scheme is None else source
+            found = _CHECKED.get(key) if scheme is None else None
+            if found is not None:
+                checked.append((key, found[0], found[1], found[2]))
+            record = _EXPECTED.get(key)
+            if record is not None:
+                expected.append((key, record))
+            origin = origin_of(source) if scheme is not None else None
+            if origin is not None and origin in _TRUSTED_ORIGINS:
+                origins.add(origin)
+    return TrustRecords(_host_id(), tuple(checked), tuple(expected), tuple(sorted(origins)))
+
+
+def restore_trust(records: TrustRecords) -> None:
+    """Make the records of a pickled store known to this process (called on unpickling).
+
+    Records this process already holds are kept. On the machine the records were taken on,
+    file identities are restored as they were checked (a file replaced since is refused when it
+    is read); on another machine (identities differ there) each local source is checked again
+    against the allowed roots recorded with it, and its identity taken now.
+
+    Parameters
+    ----------
+    records : TrustRecords
+        What :func:`export_trust` returned in the pickling process.
+
+    Raises
+    ------
+    UntrustedReferenceError
+        On another machine, a local source that now lies outside its allowed roots.
+    """
+    same_host = records.host == _host_id()
+    with _LOCK:
+        for key, record in records.expected:
+            _EXPECTED.setdefault(key, record)
+        _TRUSTED_ORIGINS.update(records.origins)
+        if same_host:
+            for key, dev, ino, roots in records.checked:
+                _CHECKED.setdefault(key, (dev, ino, roots))
+            return
+        missing = [(key, roots) for key, _, _, roots in records.checked if key not in _CHECKED]
+    for key, roots in missing:
+        _check_local(
+            f"{key} (a byte-range source of an unpickled store)", key, key, list(roots), "reference"
         )
 
 

@@ -10,8 +10,14 @@ of another file (see :mod:`nwbzarr.virtual.manifest`). Three layouts are read:
       {"version": 1,
        "nwbzarr": {"format_version": 1, "zarr_format": 3, "dialect": "hdf5",
                    "generator": "nwbzarr 0.1.0"},
-       "templates": {"u0": "data.nwb"},
+       "templates": {"u0": "/home/me/data.nwb"},
        "refs": {"zarr.json": "{...}", "acquisition/ts/data/c/0": ["{{u0}}", 4096, 8000]}}
+
+  A local source is written absolute in ``templates`` (fsspec resolves relative paths against
+  its working directory), and, when it lies under the JSON's directory, also relative to it
+  in the block (``"relative": {"u0": "data.nwb"}``); this reader prefers the relative form
+  while the template still ends with it, so a JSON moved together with its data keeps
+  reading. JSON written before (relative templates) reads as it always did.
 
 * **LINDI** ``.lindi.json``: ``{"version": 1, "refs": {...}}`` (or no ``version``), Zarr v2 keys
   whose ``.zattrs``/``.zarray``/``.zgroup`` are JSON objects, LINDI's special attributes;
@@ -126,6 +132,8 @@ def parse_references(
         if not isinstance(gens, list):
             raise ReferenceFileError(f"{where}: 'gen' must be a list")
         _check_bounds(document, templates, where)
+        if block is not None:
+            templates = _moved_templates(templates, block, where)
     else:
         raise ReferenceFileError(
             f"{where}: unknown reference file version {version!r} (this nwbzarr reads "
@@ -220,8 +228,10 @@ def save_references(
     url : str or mapping of str to str, optional
         Location to record instead of the source file's own: a string when the byte ranges
         name one source (e.g. the public URL of a local ``.nwb`` that was indexed), or a
-        mapping ``{source: url}``. Sources not replaced are written relative to the JSON's
-        directory when they lie under it (the pair can then move together), else absolute.
+        mapping ``{source: url}``. Sources not replaced are written as absolute paths in
+        ``templates`` (so fsspec's ``ReferenceFileSystem`` opens the JSON from any working
+        directory); those under the JSON's directory are also recorded relative to it in
+        ``nwbzarr.relative``, which nwbzarr reads, so the pair can move together.
 
     Notes
     -----
@@ -250,8 +260,11 @@ def save_references(
     else:
         replace = dict(url or {})
     names = {src: f"u{i}" for i, src in enumerate(sources)}
-    templates = {
-        names[src]: replace.get(src) or _written_location(src, json_dir) for src in sources
+    templates = {names[src]: replace.get(src) or _written_location(src) for src in sources}
+    relative = {  # read against the JSON's directory by nwbzarr, so the pair can move
+        names[src]: rel
+        for src in sources
+        if not replace.get(src) and (rel := _relative_location(src, json_dir)) is not None
     }
     header = {
         "version": 1,
@@ -263,6 +276,8 @@ def save_references(
         },
         "templates": templates,
     }
+    if relative:
+        header["nwbzarr"]["relative"] = relative
     records = {names[src]: rec for src in sources if (rec := _source_record(src))}
     if records:  # checked by the reader before it reads a source (SourceChangedError)
         header["nwbzarr"]["sources"] = records
@@ -590,19 +605,58 @@ def _printable(text: str) -> bool:
 _WHITESPACE = str.maketrans("", "", "\n\r\t")
 
 
-def _written_location(source: str, json_dir: str) -> str:
-    """Source location as written: relative to the JSON's directory when under it."""
+def _written_location(source: str) -> str:
+    """Source location as written in ``templates``: a URL as is, a local file absolute.
+
+    fsspec's ``ReferenceFileSystem`` resolves a relative path against its working directory,
+    not the JSON's, so a template that fsspec (and kerchunk, zindi) can open from anywhere is
+    absolute; the JSON-relative form goes into the ``"nwbzarr"`` block
+    (:func:`_relative_location`).
+    """
     scheme, path = split_scheme(source)
     if scheme is not None or not os.path.isabs(path):
         return source
+    return os.path.normpath(path)
+
+
+def _relative_location(source: str, json_dir: str) -> str | None:
+    """``source`` relative to the JSON's directory (``/``-separated) when under it, else None."""
+    scheme, path = split_scheme(source)
+    if scheme is not None or not os.path.isabs(path):
+        return None
     path = os.path.normpath(path)
     try:
         under = os.path.commonpath([path, json_dir]) == json_dir
     except ValueError:
         under = False
-    if not under:
-        return path
+    if not under or path == json_dir:
+        return None
     return os.path.relpath(path, json_dir).replace(os.sep, "/")
+
+
+def _moved_templates(templates: dict[str, str], block: Any, where: str) -> dict[str, str]:
+    """Templates with the JSON-relative locations of an nwbzarr block put in (see below).
+
+    ``save_references`` writes a local source under the JSON's directory twice: absolute in
+    ``templates`` (for fsspec) and relative in ``nwbzarr.relative``. nwbzarr reads the relative
+    form, resolved against wherever the JSON is now, so the JSON and its data can move
+    together. It does so only while the template still ends with that relative path (the
+    same file at its old place); a template changed since (another file, a URL) is followed.
+    The result is checked by the access policy like any other target.
+    """
+    relative = block.get("relative") if isinstance(block, dict) else None
+    if relative is None:
+        return templates
+    if not isinstance(relative, dict) or not all(isinstance(v, str) for v in relative.values()):
+        raise ReferenceFileError(f"{where}: 'nwbzarr.relative' must map names to strings")
+    out = dict(templates)
+    for name, rel in relative.items():
+        template = templates.get(name)
+        if not rel or template is None or split_scheme(template)[0] is not None:
+            continue
+        if template.replace(os.sep, "/").endswith("/" + rel.lstrip("/")):
+            out[name] = rel
+    return out
 
 
 def _write_atomic(path: str, data: bytes) -> None:

@@ -69,6 +69,9 @@ class StagingStore(StoreCompat, Store):
     -----
     Discarding a store that has changes never saved by :func:`save_staged` warns
     (``UserWarning``), so a forgotten ``save`` does not lose work silently.
+
+    A pickled store unpickles as a read-only snapshot of its current state (dask workers
+    read the amended view; writes and saves stay with the original): see :meth:`__getstate__`.
     """
 
     supports_writes: bool = True
@@ -117,8 +120,61 @@ class StagingStore(StoreCompat, Store):
             f"{len(self._deleted)} deleted, directory={self.directory!r})"
         )
 
+    # ------------------------------------------------------------------------- pickling
+
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("a StagingStore holds unsaved changes in memory and cannot be pickled")
+        """A read-only snapshot: the original references and the overlay as they are now.
+
+        The unpickled copy (e.g. in a dask worker) reads every value this store serves at the
+        time of pickling (inline values from memory, staged files from :attr:`directory`) and
+        refuses writes (:class:`~nwbzarr.errors.ReadOnlyError`): staged changes are saved by
+        the original store only. It neither owns nor removes the staging directory, so it
+        reads staged files for as long as the original store keeps them.
+
+        Returns
+        -------
+        dict
+        """
+        from ..storage.resolve import checked_pipeline_installed
+
+        return {
+            "checked_pipeline": checked_pipeline_installed(),
+            "base": self.base,
+            "inline_bytes": self.inline_bytes,
+            "directory": self.directory,
+            "overlay": dict(self._overlay),
+            "deleted": set(self._deleted),
+            "what": self._state["what"],
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Become the read-only snapshot pickled by :meth:`__getstate__`.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`__getstate__` returned.
+        """
+        from ..storage.resolve import restore_checked_pipeline
+
+        restore_checked_pipeline(state.get("checked_pipeline", False))
+        Store.__init__(self, read_only=True)
+        self.base = state["base"]
+        self.inline_bytes = int(state["inline_bytes"])
+        self.directory = state["directory"]
+        self._owns_directory = False
+        self._overlay = state["overlay"]
+        self._deleted = state["deleted"]
+        self._state = {"changes": 0, "saved_at": 0, "what": state["what"]}
+        self._finalizer = None
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"{self._state['what']}: this StagingStore is a read-only snapshot (an "
+                "unpickled copy, e.g. in a dask worker); write through the original store in "
+                "the process that opened the file, and save it there"
+            )
 
     @property
     def unsaved_changes(self) -> int:
@@ -131,8 +187,10 @@ class StagingStore(StoreCompat, Store):
         return sorted(self._overlay)
 
     def with_read_only(self, read_only: bool = False) -> Store:
-        """Return a read-only view of the current state (a :class:`ReferenceStore`)."""
+        """Return a read-only view of the current state (a :class:`ReferenceStore`), or the
+        store itself for ``read_only=False`` (refused, ``ReadOnlyError``, by a snapshot)."""
         if not read_only:
+            self._check_writable()
             return self
         return ReferenceStore(self.reference_set(), reader=self.base._reader)
 
@@ -199,7 +257,10 @@ class StagingStore(StoreCompat, Store):
         ------
         OSError
             The staging directory cannot be written.
+        ReadOnlyError
+            The store is an unpickled, read-only snapshot.
         """
+        self._check_writable()
         data = memoryview(value.as_buffer_like()).cast("B")  # no copy: a shard may be ~100 MB
         if len(data) <= self.inline_bytes or key.rpartition("/")[2] in METADATA_NAMES:
             entry: bytes | ByteRange = bytes(data)
@@ -220,7 +281,14 @@ class StagingStore(StoreCompat, Store):
             await self.set(key, value)
 
     async def delete(self, key: str) -> None:
-        """Remove ``key`` from the amended view (the original file is untouched)."""
+        """Remove ``key`` from the amended view (the original file is untouched).
+
+        Raises
+        ------
+        ReadOnlyError
+            The store is an unpickled, read-only snapshot.
+        """
+        self._check_writable()
         self._overlay.pop(key, None)
         if key in self.base.refset.refs:
             self._deleted.add(key)

@@ -101,14 +101,60 @@ class ReferenceStore(StoreCompat, Store):
         return f"ReferenceStore({where!r}, {len(self._refs)} keys, zarr v{self.refset.zarr_format})"
 
     def __getstate__(self) -> dict[str, Any]:
-        # A reader made here holds sessions and event-loop state: leave it out and make a new
-        # one after unpickling (dask workers); a reader given by the caller travels as is.
+        """The reference set, the reader's configuration and the access records of its sources.
+
+        A reader made by the store is left out (a new one is made on the first read after
+        unpickling); a reader given by the caller is pickled with it (a
+        :class:`~nwbzarr.storage.ranges.ByteRangeReader` pickles as its configuration, never
+        its sessions or event-loop state). The key listings are recomputed. What this process
+        learned about the sources when the reference JSON was checked (file identities,
+        recorded sizes, trusted origins: :func:`~nwbzarr.virtual.policy.export_trust`) is
+        carried so that an unpickled copy checks its reads as this store does.
+
+        Returns
+        -------
+        dict
+        """
+        from ..storage.resolve import checked_pipeline_installed
+        from .policy import export_trust
+
         state = self.__dict__.copy()
         if self._owns_reader:
             state["_reader"] = None
         for name in ("_sorted_keys", "_children"):
             state.pop(name, None)
+        state["_trust"] = export_trust(self._source_urls(), self.refset.location)
+        state["_checked_pipeline"] = checked_pipeline_installed()
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled store; its access records join this process's (see above).
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`__getstate__` returned.
+
+        Raises
+        ------
+        UntrustedReferenceError
+            Unpickled on another machine, a local source now lies outside the roots its
+            policy allowed.
+        """
+        from ..storage.resolve import restore_checked_pipeline
+        from .policy import restore_trust
+
+        restore_checked_pipeline(state.pop("_checked_pipeline", False))
+        trust = state.pop("_trust", None)
+        if trust is not None:
+            restore_trust(trust)
+        self.__dict__.update(state)
+
+    def _source_urls(self) -> tuple[str, ...]:
+        """The distinct files and URLs the byte ranges name."""
+        if self.refset.sources:
+            return tuple(self.refset.sources)
+        return tuple(dict.fromkeys(v.url for v in self._refs.values() if isinstance(v, ByteRange)))
 
     def with_read_only(self, read_only: bool = False) -> ReferenceStore:
         """Return a store over the same references; only ``read_only=True`` is possible.
