@@ -37,6 +37,16 @@ NWB_DIR = SHARED_DATA / "nwb"
 NWB_FILES = sorted(NWB_DIR.glob("*.nwb")) if NWB_DIR.is_dir() else []
 
 
+def sweep(files: list[Path]) -> list:
+    """``files`` as pytest params for a per-file sweep: the last file (the richest, the ecephys
+    session) runs in every pass; the others are marked ``slow`` (CI's version passes skip
+    them: they repeat the same code path, and pass 1 runs them all)."""
+    return [
+        pytest.param(p, id=p.name, marks=() if i == len(files) - 1 else pytest.mark.slow)
+        for i, p in enumerate(files)
+    ]
+
+
 def shared(*parts: str | os.PathLike) -> Path:
     """The path ``SHARED_DATA/parts...``; skips the calling test when it does not exist."""
     path = SHARED_DATA.joinpath(*parts)

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import zarr
-from conftest import NWB_FILES
+from conftest import NWB_FILES, sweep
 from hdmf.testing import TestCase
 from pynwb import NWBHDF5IO
 
@@ -24,7 +24,7 @@ def _has_object_ids(path) -> bool:
         return "object_id" in f.attrs
 
 
-@pytest.mark.parametrize("src", NWB_FILES, ids=[p.name for p in NWB_FILES])
+@pytest.mark.parametrize("src", sweep(NWB_FILES))
 def test_convert_reads_back_equal(src, tmp_path):
     dst = tmp_path / (src.stem + ".nwb.zarr")
     nwbzarr.convert(src, dst, progress=False)
@@ -58,7 +58,7 @@ def test_plain_zarr_reads_every_array(src, tmp_path):
     assert n > 10
 
 
-@pytest.mark.parametrize("src", NWB_FILES, ids=[p.name for p in NWB_FILES])
+@pytest.mark.parametrize("src", sweep(NWB_FILES))
 def test_zarr_back_to_hdf5_equal(src, tmp_path):
     zarr_path = tmp_path / "mid.nwb.zarr"
     back = tmp_path / "back.nwb"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import zarr
 import zarr.codecs.numcodecs as zn
-from conftest import NWB_FILES
+from conftest import NWB_FILES, sweep
 from nwb_compare import assert_same_nwbfile
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
@@ -272,7 +272,7 @@ def _assert_equal_files(src, other) -> None:
             assert_same_nwbfile(a.read(), b.read(), src)
 
 
-@pytest.mark.parametrize("src", NWB_FILES, ids=[p.name for p in NWB_FILES])
+@pytest.mark.parametrize("src", sweep(NWB_FILES))
 def test_shared_files_round_trip_equal(src, tmp_path):
     store, back = tmp_path / "s.nwb.zarr", tmp_path / "back.nwb"
     nwbzarr.convert(src, store, progress=False)

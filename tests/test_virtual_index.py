@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import zarr
-from conftest import NWB_FILES
+from conftest import NWB_FILES, sweep
 from hdmf.testing import TestCase
 from http_server import RangeHTTPServer
 from pynwb import NWBHDF5IO
@@ -68,7 +68,7 @@ def _json(value):
 
 
 # -- real NWB files -----------------------------------------------------------------------------
-@pytest.mark.parametrize("src", NWB_FILES, ids=[p.name for p in NWB_FILES])
+@pytest.mark.parametrize("src", sweep(NWB_FILES))
 def test_nwb_file_reads_as_pynwb_and_as_converted(src, tmp_path):
     refset = index_hdf5(src)
     assert refset.zarr_format == 3 and refset.dialect == "hdf5"

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import ECEPHYS_FILE, NWB_FILES, SHARED_DATA
+from conftest import ECEPHYS_FILE, NWB_FILES, SHARED_DATA, sweep
 from http_server import RangeHTTPServer
 from nwb_compare import assert_same_nodes, assert_same_nwbfile, zarr_nodes
 from pynwb import NWBHDF5IO
@@ -29,7 +29,7 @@ LINDI_FILES = sorted(LINDI_DIR.glob("*.lindi.json")) if LINDI_DIR.is_dir() else 
 
 
 # -- three views, every shared file ----------------------------------------------------------------
-@pytest.mark.parametrize("src", NWB_FILES, ids=[p.name for p in NWB_FILES])
+@pytest.mark.parametrize("src", sweep(NWB_FILES))
 def test_three_views_agree(src, tmp_path):
     refs_path = tmp_path / (src.stem + ".nwb.json")
     link = tmp_path / src.name  # the JSON refers to its file relative to its own directory

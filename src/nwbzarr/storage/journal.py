@@ -405,6 +405,19 @@ class JournaledStore(WrapperStore):
     def _with_store(self, store: LocalStore) -> JournaledStore:  # pragma: no cover - zarr API
         return type(self)(store)
 
+    def with_read_only(self, read_only: bool = False) -> JournaledStore:
+        """The same store directory, read-only or not (zarr's ``Store.with_read_only``).
+
+        zarr-python >= 3.1.6 gives every ``WrapperStore`` this method; 3.1.5 does not, and
+        ``zarr.open_group(store, mode="r")`` needs it on a writable store.
+
+        Parameters
+        ----------
+        read_only : bool
+            Whether the copy refuses writes.
+        """
+        return type(self)(self._store.with_read_only(read_only))
+
     # -- pickling (dask workers) ---------------------------------------------------------------
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the committed, read-only view of the store (for readers elsewhere).
