@@ -320,3 +320,11 @@ def test_legacy_v2_stores_and_lindi_json_open_in_xarray(kind, tmp_path) -> None:
 
                 store = V2TranslatingStore(zarr.storage.LocalStore(path, read_only=True))
             assert _open_everything(store) >= 1, path.name
+
+
+def test_a_group_of_many_clashing_arrays_is_named_in_one_pass() -> None:
+    """Hostile width: 20 000 arrays giving one name to 20 000 lengths (linear, not quadratic)."""
+    arrays = {f"a{i}": ArrayDims((i + 1,), ["t"]) for i in range(20_000)}
+    names = group_dimension_names(arrays)
+    firsts = [dims[0] for dims in names.values()]
+    assert len(set(firsts)) == len(arrays) and names["a0"] == ["t"]

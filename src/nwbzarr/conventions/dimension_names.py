@@ -294,13 +294,14 @@ def _resolve_conflicts(arrays: Mapping[str, ArrayDims], names: dict[str, list[st
             if length != keep or length is None or array in seen:
                 renamed.add((array, axis))
             seen.add(array)
+    taken = set(users) | set(arrays)  # built once: a group may hold very many arrays
     for array, axis in sorted(renamed):
-        names[array][axis] = _unique(array, axis, names[array][axis], arrays, names)
+        names[array][axis] = _unique(array, axis, names[array][axis], taken)
     for array in order:  # one array using one name twice
         seen_names: set[str] = set()
         for axis, name in enumerate(names[array]):
             if name in seen_names:
-                names[array][axis] = _unique(array, axis, name, arrays, names)
+                names[array][axis] = _unique(array, axis, name, taken)
             seen_names.add(names[array][axis])
 
 
@@ -315,16 +316,15 @@ def _kept_length(uses: list[tuple[str, int]], lengths: list[int | None]) -> int 
     return next(length for length in lengths if length is not None and counts[length] == best)
 
 
-def _unique(
-    array: str, axis: int, name: str, arrays: Mapping[str, ArrayDims], names: dict[str, list[str]]
-) -> str:
-    """A name for ``array``'s dimension ``axis`` used by no other dimension of the group."""
-    taken = {n for a, ns in names.items() for i, n in enumerate(ns) if (a, i) != (array, axis)}
-    taken.update(arrays)
+def _unique(array: str, axis: int, name: str, taken: set[str]) -> str:
+    """A name for ``array``'s dimension ``axis`` that is in no use (``taken``, updated): the
+    names the group's dimensions had or got, and its array names."""
     for candidate in (f"{array}_{name}", f"{array}_dim{axis}"):
         if candidate not in taken:
+            taken.add(candidate)
             return candidate
     k = 2
     while f"{array}_dim{axis}_{k}" in taken:
         k += 1
+    taken.add(f"{array}_dim{axis}_{k}")
     return f"{array}_dim{axis}_{k}"
