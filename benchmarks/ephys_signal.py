@@ -12,19 +12,33 @@ occasional biphasic spikes, rounded to int16 (microvolt-ish units, conversion 1e
 
 from __future__ import annotations
 
-import json
 import os
-import resource
 import sys
 from datetime import UTC, datetime
 
 import numpy as np
 from hdmf.data_utils import GenericDataChunkIterator
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# measurement helpers live in bench_runner (standard library only, every interpreter); the
+# task scripts keep calling them through this module
+from bench_runner import (  # noqa: E402, F401
+    children_peak_rss_mb,
+    cpu_seconds,
+    emit,
+    peak_rss_mb,
+    run_cli,
+    tree_stats,
+    workers_peak_rss_mb,
+)
+
 RATE = 30_000.0
 """Sampling rate in Hz."""
 N_CHANNELS = 384
 """Channels of the probe."""
+TRACE_CHANNEL = 191
+"""Channel whose whole trace the single-channel read takes (mid-probe, in no first chunk)."""
 TILE_SAMPLES = 16_384
 """Noise and spikes are drawn per tile of samples x channels, keyed by the tile position."""
 TILE_CHANNELS = 64
@@ -174,20 +188,46 @@ def write_raw(path: str, n_samples: int, seed: int = SEED) -> None:
             f.write(ephys_block(t0, t1, 0, N_CHANNELS, seed=seed).astype("<i2").tobytes())
 
 
-def expected_digests(path: str, n_samples: int, slices: list) -> dict:
-    """SHA-1 digests of the raw file (whole, and of the windows) as :func:`measure_reads`."""
+def expected_digests(path: str, n_samples: int, slices: list, channel: int = 0) -> dict:
+    """SHA-1 digests of the raw file as :func:`measure_reads` and :func:`measure_channel`
+    compute them: the whole recording, the windows and one channel's trace.
+
+    Parameters
+    ----------
+    path : str
+        Raw int16 file (:func:`write_raw`).
+    n_samples : int
+        Samples of the recording.
+    slices : list of tuple of int
+        Windows ``(t0, t1, c0, c1)``.
+    channel : int
+        Channel of the ``channel_sha1`` digest.
+
+    Returns
+    -------
+    dict
+        ``scan_sha1``, ``slices_sha1`` and ``channel_sha1`` (hex).
+    """
     import hashlib
 
     digest = hashlib.sha1()
+    cdigest = hashlib.sha1()
+    row_bytes = N_CHANNELS * 2
     with open(path, "rb") as f:
-        while block := f.read(1 << 24):
+        while block := f.read(BUFFER_SHAPE[0] * row_bytes):
             digest.update(block)
+            rows = np.frombuffer(block, dtype="<i2").reshape(-1, N_CHANNELS)
+            cdigest.update(np.ascontiguousarray(rows[:, channel]).tobytes())
     it = EphysIterator(n_samples, source=path)
     sdigest = hashlib.sha1()
     for a, b, c, d in slices:
         window = it._get_data((slice(a, b), slice(c, d)))
         sdigest.update(np.ascontiguousarray(window, dtype="<i2").tobytes())
-    return {"scan_sha1": digest.hexdigest(), "slices_sha1": sdigest.hexdigest()}
+    return {
+        "scan_sha1": digest.hexdigest(),
+        "slices_sha1": sdigest.hexdigest(),
+        "channel_sha1": cdigest.hexdigest(),
+    }
 
 
 def n_samples_for(seconds: float) -> int:
@@ -244,44 +284,6 @@ def random_slices(n_samples: int, n: int = 100, seed: int = 7) -> list[tuple[int
     return [(int(t), int(t) + length, int(c), int(c) + 32) for t, c in zip(t0s, c0s)]
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process, in MB (10**6 bytes)."""
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return kib * 1024 / 1e6
-
-
-def children_peak_rss_mb() -> float:
-    """Largest peak resident set size among waited-for child processes, in MB."""
-    kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return kib * 1024 / 1e6
-
-
-def workers_peak_rss_mb(before: float) -> float:
-    """Largest peak RSS (MB) of worker processes started since ``before`` was read from
-    :func:`children_peak_rss_mb`; 0.0 if none grew past it (importing h5py already runs a
-    ~35 MB child, so the raw value is never 0)."""
-    after = children_peak_rss_mb()
-    return after if after > before else 0.0
-
-
-def tree_stats(path: str) -> tuple[int, int]:
-    """Stored bytes and file count of a file or directory tree (``os.walk``)."""
-    if os.path.isfile(path):
-        return os.path.getsize(path), 1
-    total, count = 0, 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            total += os.path.getsize(os.path.join(root, f))
-            count += 1
-    return total, count
-
-
-def emit(result: dict) -> None:
-    """Print one result as the last line of stdout (JSON) for the driver to collect."""
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
-
-
 def measure_reads(open_and_read, n_samples: int, slices: list) -> dict:
     """Time opening, a full block scan and random window reads of the ElectricalSeries.
 
@@ -297,35 +299,82 @@ def measure_reads(open_and_read, n_samples: int, slices: list) -> dict:
     Returns
     -------
     dict
-        ``open_read_s``, ``scan_s``, ``slices_s`` (seconds, reads only; hashing excluded),
-        ``scan_sha1`` and ``slices_sha1`` (hex digests of the values read, for cross-tool
-        comparison) and ``read_rss_mb``.
+        ``open_read_s``, ``scan_s``, ``slices_s`` (wall seconds, reads only; hashing
+        excluded), the same as CPU seconds (``open_read_cpu_s``, ``scan_cpu_s``,
+        ``slices_cpu_s``; user + system, see :func:`cpu_seconds`), ``scan_sha1`` and
+        ``slices_sha1`` (hex digests of the values read, for cross-tool comparison) and
+        ``read_rss_mb``.
     """
     import hashlib
     import time
 
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     io, nwbfile = open_and_read()
-    open_s = time.perf_counter() - t0
+    open_s, open_cpu = time.perf_counter() - t0, cpu_seconds() - c0
     data = nwbfile.acquisition["ElectricalSeries"].data
-    scan_s, digest = 0.0, hashlib.sha1()
+    scan_s = scan_cpu = 0.0
+    digest = hashlib.sha1()
     for start in range(0, n_samples, BUFFER_SHAPE[0]):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         block = np.asarray(data[start : start + BUFFER_SHAPE[0]])
         scan_s += time.perf_counter() - t0
+        scan_cpu += cpu_seconds() - c0
         digest.update(np.ascontiguousarray(block, dtype="<i2").tobytes())
-    slices_s, sdigest = 0.0, hashlib.sha1()
+    slices_s = slices_cpu = 0.0
+    sdigest = hashlib.sha1()
     for a, b, c, d in slices:
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         window = np.asarray(data[a:b, c:d])
         slices_s += time.perf_counter() - t0
+        slices_cpu += cpu_seconds() - c0
         sdigest.update(np.ascontiguousarray(window, dtype="<i2").tobytes())
     io.close()
     return {
         "open_read_s": open_s,
+        "open_read_cpu_s": open_cpu,
         "scan_s": scan_s,
+        "scan_cpu_s": scan_cpu,
         "slices_s": slices_s,
+        "slices_cpu_s": slices_cpu,
         "scan_sha1": digest.hexdigest(),
         "slices_sha1": sdigest.hexdigest(),
         "read_rss_mb": peak_rss_mb(),
+    }
+
+
+def measure_channel(open_and_read, channel: int) -> dict:
+    """Open the file and read one channel's whole trace, ``data[:, channel]``, in one call.
+
+    Run in a process of its own: the peak RSS it reports is that of opening the file and
+    reading the trace (the imports included), so it shows how much a tool decodes or keeps
+    to return one column.
+
+    Parameters
+    ----------
+    open_and_read : callable
+        ``() -> (io, nwbfile)`` as for :func:`measure_reads`.
+    channel : int
+        Channel index (``0 <= channel < N_CHANNELS``).
+
+    Returns
+    -------
+    dict
+        ``channel_s`` and ``channel_cpu_s`` (the read alone, wall and CPU seconds),
+        ``channel_sha1`` (of the trace as little-endian int16) and ``channel_rss_mb``.
+    """
+    import hashlib
+    import time
+
+    io, nwbfile = open_and_read()
+    data = nwbfile.acquisition["ElectricalSeries"].data
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    trace = np.asarray(data[:, channel])
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    digest = hashlib.sha1(np.ascontiguousarray(trace, dtype="<i2").tobytes()).hexdigest()
+    io.close()
+    return {
+        "channel_s": wall,
+        "channel_cpu_s": cpu,
+        "channel_sha1": digest,
+        "channel_rss_mb": peak_rss_mb(),
     }

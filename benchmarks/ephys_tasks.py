@@ -8,6 +8,7 @@ Tasks::
     generate --raw PATH --samples N                       write the raw int16 recording
     write --tool TOOL --raw PATH --samples N --out PATH   write an NWB file from the raw file
     read --tool TOOL --samples N --out PATH               open, scan and window-read it
+    channel --tool TOOL --out PATH [--channel K]          open, read data[:, K] in one call
     convert-cli --src PATH --dst PATH                     ``nwbzarr convert SRC DST --quiet``
 
 TOOL is one of ``hdf5-raw``, ``hdf5-gzip`` (gzip 4), ``hdf5-gzip-shuffle`` (gzip 4 +
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,7 +53,7 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
 
         nwbfile = sig.make_nwbfile(_hdf5_data(tool, iterator))
         children_before = sig.children_peak_rss_mb()
-        t0 = time.perf_counter()
+        cpu0, t0 = sig.cpu_seconds(), time.perf_counter()
         with NWBHDF5IO(out, "w") as io:
             io.write(nwbfile)
     else:
@@ -66,14 +66,15 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
         if kwargs and "number_of_jobs" not in inspect.signature(nwbzarr.NWBZarrIO.write).parameters:
             return {"tool": tool, "unsupported": "write() has no number_of_jobs parameter"}
         children_before = sig.children_peak_rss_mb()
-        t0 = time.perf_counter()
+        cpu0, t0 = sig.cpu_seconds(), time.perf_counter()
         with nwbzarr.NWBZarrIO(out, "w") as io:
             io.write(nwbfile, **kwargs)
-    write_s = time.perf_counter() - t0
+    write_s, write_cpu = time.perf_counter() - t0, sig.cpu_seconds() - cpu0
     stored, files = sig.tree_stats(out)
     return {
         "tool": tool,
         "write_s": write_s,
+        "write_cpu_s": write_cpu,
         "raw_bytes": n_samples * sig.N_CHANNELS * 2,
         "stored_bytes": stored,
         "files": files,
@@ -82,10 +83,9 @@ def write(tool: str, raw: str, n_samples: int, out: str) -> dict:
     }
 
 
-def read(tool: str, n_samples: int, out: str) -> dict:
-    """Open ``out`` with ``tool``'s reader and measure reads (:func:`sig.measure_reads`)."""
-
-    # imports happen before the clock starts: only opening and read() are timed
+def _open_and_read(tool: str, out: str):
+    """``() -> (io, nwbfile)`` for ``tool``'s reader; the imports happen here, before any
+    clock starts (only opening and ``read()`` are timed)."""
     from pynwb import NWBHDF5IO
 
     import nwbzarr
@@ -96,25 +96,34 @@ def read(tool: str, n_samples: int, out: str) -> dict:
         io = opener(out, "r")
         return io, io.read()
 
+    return open_and_read
+
+
+def read(tool: str, n_samples: int, out: str) -> dict:
+    """Open ``out`` with ``tool``'s reader and measure reads (:func:`sig.measure_reads`)."""
+    open_and_read = _open_and_read(tool, out)
     slices = sig.random_slices(n_samples)
     return {"tool": tool, **sig.measure_reads(open_and_read, n_samples, slices)}
 
 
+def channel(tool: str, out: str, k: int) -> dict:
+    """Open ``out`` and read channel ``k``'s whole trace (:func:`sig.measure_channel`)."""
+    return {"tool": tool, **sig.measure_channel(_open_and_read(tool, out), k)}
+
+
 def convert_cli(src: str, dst: str) -> dict:
-    """Run ``nwbzarr convert SRC DST --quiet`` as a child process; time and its peak RSS."""
-    cmd = [sys.executable, "-m", "nwbzarr.cli", "convert", src, dst, "--quiet"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
+    """Run ``nwbzarr convert SRC DST --quiet`` as a child process; time, CPU, its peak RSS."""
+    proc, elapsed, cpu, peak = sig.run_cli(["convert", src, dst, "--quiet"], dst + ".peak")
     if proc.returncode != 0:
         return {"tool": "nwbzarr", "error": proc.stderr.strip()[-2000:]}
     stored, files = sig.tree_stats(dst)
     return {
         "tool": "nwbzarr",
         "convert_s": elapsed,
+        "convert_cpu_s": cpu,
         "stored_bytes": stored,
         "files": files,
-        "convert_rss_mb": sig.children_peak_rss_mb(),
+        "convert_rss_mb": peak,
     }
 
 
@@ -132,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--out", required=True)
         if name == "write":
             p.add_argument("--raw", required=True)
+    ch = sub.add_parser("channel")
+    ch.add_argument("--tool", choices=TOOLS, required=True)
+    ch.add_argument("--out", required=True)
+    ch.add_argument("--channel", type=int, default=sig.TRACE_CHANNEL)
     conv = sub.add_parser("convert-cli")
     conv.add_argument("--src", required=True)
     conv.add_argument("--dst", required=True)
@@ -144,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         result = write(args.tool, args.raw, args.samples, args.out)
     elif args.task == "read":
         result = read(args.tool, args.samples, args.out)
+    elif args.task == "channel":
+        result = channel(args.tool, args.out, args.channel)
     else:
         result = convert_cli(args.src, args.dst)
     sig.emit(result)

@@ -3,7 +3,7 @@
 Plain pynwb and numpy only (no nwbzarr), so both interpreters (nwbzarr's and the peer venv's)
 import it and build the same file: ``n`` small ``TimeSeries`` (``N_SAMPLES`` float64 values
 each, half with a sampling rate and half with timestamps) spread over ``N_MODULES`` processing
-modules.
+modules, and optionally a trials table.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ N_MODULES = 10
 N_SAMPLES = 100
 
 
-def make_nwbfile(n: int, n_modules: int = N_MODULES) -> NWBFile:
+def make_nwbfile(n: int, n_modules: int = N_MODULES, n_trials: int = 0) -> NWBFile:
     """Build the benchmark file in memory.
 
     Parameters
@@ -26,6 +26,9 @@ def make_nwbfile(n: int, n_modules: int = N_MODULES) -> NWBFile:
         Number of ``TimeSeries`` (``N_SAMPLES`` float64 values each, unit ``"V"``).
     n_modules : int
         Number of processing modules the series are spread over (round robin).
+    n_trials : int
+        Rows of a trials table (``start_time``, ``stop_time`` in s, float64; ``condition``,
+        one of 8 strings); 0 for none.
 
     Returns
     -------
@@ -55,11 +58,34 @@ def make_nwbfile(n: int, n_modules: int = N_MODULES) -> NWBFile:
             kwargs["rate"] = 30.0
             kwargs["starting_time"] = float(i)
         modules[i % n_modules].add(TimeSeries(**kwargs))
+    if n_trials:
+        nwbfile.trials = _trials(n_trials)
     return nwbfile
 
 
+def _trials(n_trials: int):
+    """A trials table of ``n_trials`` rows built from whole columns (``add_trial`` row by
+    row would dominate the set-up time)."""
+    from hdmf.common import VectorData
+    from pynwb.epoch import TimeIntervals
+
+    start = np.arange(n_trials, dtype="f8") * 2.0
+    columns = [
+        VectorData(name="start_time", description="start of the trial (s)", data=start),
+        VectorData(name="stop_time", description="end of the trial (s)", data=start + 1.5),
+        VectorData(
+            name="condition",
+            description="condition of the trial",
+            data=[f"condition_{i % 8}" for i in range(n_trials)],
+        ),
+    ]
+    return TimeIntervals(
+        name="trials", description="benchmark trials", columns=columns, id=list(range(n_trials))
+    )
+
+
 def read_first_values(nwbfile: NWBFile) -> int:
-    """Read ``data[0]`` of every series of a file opened for reading.
+    """Read ``data[0]`` of every series, and the trials' start times if there is a table.
 
     Parameters
     ----------
@@ -76,45 +102,6 @@ def read_first_values(nwbfile: NWBFile) -> int:
         for series in module.data_interfaces.values():
             float(series.data[0])
             count += 1
+    if nwbfile.trials is not None:
+        np.asarray(nwbfile.trials["start_time"][:])
     return count
-
-
-def time_io(io_class, path: str, n: int, **io_kwargs) -> dict[str, float]:
-    """Time writing then reading the benchmark file with one pynwb-style IO class.
-
-    Parameters
-    ----------
-    io_class : type
-        IO class taking ``(path, mode=...)`` (``NWBHDF5IO``, an ``NWBZarrIO``...).
-    path : str
-        File or store to create.
-    n : int
-        Number of series.
-    **io_kwargs
-        Passed to ``io_class``.
-
-    Returns
-    -------
-    dict
-        ``{"write": seconds, "read": seconds}`` of wall time; the file is built before the
-        clock starts.
-
-    Raises
-    ------
-    RuntimeError
-        If the read finds a different number of series than was written.
-    """
-    import time
-
-    nwbfile = make_nwbfile(n)
-    t0 = time.perf_counter()
-    with io_class(str(path), mode="w", **io_kwargs) as io:
-        io.write(nwbfile)
-    write = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with io_class(str(path), mode="r", **io_kwargs) as io:
-        count = read_first_values(io.read())
-    read = time.perf_counter() - t0
-    if count != n:
-        raise RuntimeError(f"{path}: read {count} series, wrote {n}")
-    return {"write": write, "read": read}

@@ -26,6 +26,7 @@ from zarr.codecs import BloscCodec, GzipCodec, TransposeCodec, ZstdCodec
 import nwbzarr
 from nwbzarr import NWBZarrIO, ZarrDataIO
 from nwbzarr.backend.dataio import storage_settings
+from nwbzarr.backend.settings import WriteSettings
 from nwbzarr.conventions.layout import (
     SHARDS_POLICY,
     SHARDS_REQUIRED,
@@ -170,13 +171,10 @@ def test_get_io_params_adds_link_data():
 
 def test_storage_settings_translation():
     data = ZarrDataIO(_values(), chunks=(10, 8), shards="auto", compressors=False, fillvalue=2)
-    assert storage_settings(data, "/x") == {
-        "chunks": (10, 8),
-        "shards": SHARDS_REQUIRED,
-        "compressors": [],
-        "fillvalue": 2,
-    }
-    assert storage_settings(ZarrDataIO(_values()), "/x") == {}
+    assert storage_settings(data, "/x") == WriteSettings(
+        chunks=(10, 8), shards=SHARDS_REQUIRED, compressors=(), fill_value=2
+    )
+    assert storage_settings(ZarrDataIO(_values()), "/x") == WriteSettings()
 
 
 def test_layout_rules():

@@ -75,7 +75,16 @@ def spike_times(unit: int) -> np.ndarray:
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB (10**6 bytes; ru_maxrss is KiB)."""
+    """Peak resident set size of this process in MB (10**6 bytes): Linux's ``VmHWM``, as
+    ``ru_maxrss`` keeps the driver's peak across ``execve`` (see ``ephys_signal.peak_rss_mb``);
+    ``ru_maxrss`` (KiB) without /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 

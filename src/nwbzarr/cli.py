@@ -232,7 +232,7 @@ def _report_interrupt(
     "--chunk-mb",
     type=float,
     default=None,
-    help="Target chunk size in MiB (default 4) for arrays the policy chunks: all with "
+    help="Target chunk size in MiB (default 0.25) for arrays the policy chunks: all with "
     "--rechunk, else only contiguous/text sources.",
 )
 @click.option(

@@ -247,6 +247,61 @@ def async_array(array: zarr.Array) -> Any:
     return array._async_array
 
 
+def array_config(array: zarr.Array) -> Any:
+    """The runtime configuration of an open array (``order``, ``write_empty_chunks``, and from
+    zarr 3.2 ``read_missing_chunks``): ``AsyncArray.config``, ``_config`` before zarr 3.1.6.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An open array.
+
+    Returns
+    -------
+    zarr.core.array_spec.ArrayConfig or None
+        None when this zarr keeps it under neither name.
+    """
+    aa = async_array(array)
+    config = getattr(aa, "config", None)
+    return config if config is not None else getattr(aa, "_config", None)
+
+
+def codec_tunable_attrs(codec: Any) -> tuple[str, ...]:
+    """Names of the settings a zarr codec fills in from the array's dtype when they were given
+    as None (Blosc's ``typesize``/``shuffle``: private ``_tunable_attrs``); ``()`` if none.
+
+    Parameters
+    ----------
+    codec : zarr codec
+        A codec object.
+
+    Returns
+    -------
+    tuple of str
+    """
+    return tuple(sorted(getattr(codec, "_tunable_attrs", ()) or ()))
+
+
+def regular_chunk_shape(metadata: Any) -> tuple[int, ...] | None:
+    """The chunk shape of Zarr v3 array metadata with a regular chunk grid, else None (the
+    grid's class is ``RegularChunkGrid`` up to zarr 3.3, ``RegularChunkGridMetadata`` after).
+
+    Parameters
+    ----------
+    metadata : zarr ArrayV3Metadata
+        An array's metadata.
+
+    Returns
+    -------
+    tuple of int or None
+    """
+    grid = getattr(metadata, "chunk_grid", None)
+    if type(grid).__name__ not in ("RegularChunkGrid", "RegularChunkGridMetadata"):
+        return None
+    shape = getattr(grid, "chunk_shape", None)
+    return None if shape is None else tuple(int(n) for n in shape)
+
+
 def async_group(group: zarr.Group) -> Any:
     """The ``AsyncGroup`` behind a ``zarr.Group`` (private field ``_async_group``).
 
@@ -1061,3 +1116,171 @@ def install_struct_reader() -> bool:
 
 install_struct_reader()
 __all__ += ["install_struct_reader"]
+
+
+# -- zarrs: the optional Rust codec pipeline (issue 17) -----------------------------------------
+#: ``codec_pipeline.path`` that selects zarrs (``pip install "nwbzarr[zarrs]"``).
+ZARRS_PIPELINE = "zarrs.ZarrsCodecPipeline"
+#: Environment variable read once at import: ``zarrs`` selects :data:`ZARRS_PIPELINE`.
+CODEC_PIPELINE_ENV = "NWBZARR_CODEC_PIPELINE"
+
+
+class ZarrsNotUsedWarning(UserWarning):
+    """zarrs is the selected codec pipeline, but this open or write cannot run through it.
+
+    zarr-python falls back to its own pipeline without a word when zarrs refuses a store;
+    nwbzarr says so with this warning (the data read or written are the same either way).
+    """
+
+
+def active_codec_pipeline() -> str:
+    """The fully qualified name of the codec pipeline zarr builds for arrays opened now.
+
+    Returns
+    -------
+    str
+        ``zarr.config``'s ``codec_pipeline.path`` (e.g. :data:`ZARRS_PIPELINE`,
+        ``nwbzarr.storage.checked_codecs.CheckedCodecPipeline`` or zarr's default).
+    """
+    return str(zarr.config.get("codec_pipeline.path", DEFAULT_CODEC_PIPELINE))
+
+
+def zarrs_selected() -> bool:
+    """Whether ``zarr.config`` selects a codec pipeline of the ``zarrs`` package.
+
+    Returns
+    -------
+    bool
+        True for :data:`ZARRS_PIPELINE` (or any class of the ``zarrs`` package).
+    """
+    return active_codec_pipeline().split(".", 1)[0] == "zarrs"
+
+
+def zarrs_refusal(store: Any) -> str | None:
+    """Why zarrs cannot read and write the chunks of ``store``, or None if it can.
+
+    Asks zarrs itself (its pipeline's public constructor
+    ``ZarrsCodecPipeline.from_array_metadata_and_store``, with the metadata of a one-byte
+    array) instead of listing store classes: zarrs raises ``NotImplementedError`` for a store
+    it does not support, which zarr-python catches quietly when it builds an array's pipeline.
+
+    Parameters
+    ----------
+    store : zarr.abc.store.Store
+        The store arrays will be opened on.
+
+    Returns
+    -------
+    str or None
+        None if zarrs accepts the store; else the reason (zarrs missing, or its message).
+    """
+    import importlib
+    import warnings
+
+    import zarr.storage
+
+    try:
+        pipeline = importlib.import_module("zarrs").ZarrsCodecPipeline
+    except (ImportError, AttributeError) as exc:
+        return f"zarrs is not importable ({exc}); pip install 'nwbzarr[zarrs]'"
+    probe = zarr.create_array(zarr.storage.MemoryStore(), shape=(1,), dtype="uint8")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # zarrs warns (and falls back) on what it refuses
+            impl = pipeline.from_array_metadata_and_store(
+                array_metadata=probe.metadata, store=store
+            )
+    except NotImplementedError as exc:
+        return str(exc) or f"zarrs does not support {type(store).__name__} stores"
+    except Exception as exc:  # noqa: BLE001 - any refusal: report it, zarr's pipeline reads
+        return f"{type(exc).__name__}: {exc}"
+    if getattr(impl, "impl", None) is None:
+        return f"zarrs built no Rust pipeline for {type(store).__name__} stores"
+    return None
+
+
+def codec_pipeline_of(array: zarr.Array) -> tuple[str, bool]:
+    """Which codec pipeline reads and writes ``array``'s chunks.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An open array.
+
+    Returns
+    -------
+    tuple
+        ``(name, rust)``: the pipeline's fully qualified class name, and whether zarrs' Rust
+        implementation is attached (False for every other pipeline, and for an array zarrs
+        took but refused, which it reads through zarr-python's pipeline).
+    """
+    pipeline = async_array(array).codec_pipeline
+    cls = type(pipeline)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    return name, name.split(".", 1)[0] == "zarrs" and getattr(pipeline, "impl", None) is not None
+
+
+def select_codec_pipeline_from_env(environ: dict[str, str] | None = None) -> str | None:
+    """Apply :data:`CODEC_PIPELINE_ENV` (``NWBZARR_CODEC_PIPELINE``) to ``zarr.config``.
+
+    ``zarrs`` selects :data:`ZARRS_PIPELINE` process-wide (as
+    ``zarr.config.set({"codec_pipeline.path": ...})`` does); ``zarr``, ``default`` or an
+    empty value leave zarr's configuration alone, so nwbzarr installs its checked pipeline.
+    Called once when nwbzarr is imported, before that installation.
+
+    Parameters
+    ----------
+    environ : dict, optional
+        The environment to read (default ``os.environ``).
+
+    Returns
+    -------
+    str or None
+        The pipeline path now selected because of the variable, or None if it changed nothing.
+
+    Warns
+    -----
+    ZarrsNotUsedWarning
+        ``zarrs`` was asked for but is not installed, or the value is not one of the above
+        (zarr's configuration is then left unchanged).
+    """
+    import importlib.util
+    import os
+    import warnings
+
+    value = (os.environ if environ is None else environ).get(CODEC_PIPELINE_ENV, "")
+    value = value.strip().lower()
+    if value in ("", "zarr", "default"):
+        return None
+    if value != "zarrs":
+        warnings.warn(
+            f"{CODEC_PIPELINE_ENV}={value!r} is not understood; use 'zarrs' (the Rust codec "
+            "pipeline) or 'zarr' (zarr-python's, with nwbzarr's decoded-size checks). "
+            "zarr's configuration is left as it is",
+            ZarrsNotUsedWarning,
+            stacklevel=2,
+        )
+        return None
+    if importlib.util.find_spec("zarrs") is None:
+        warnings.warn(
+            f"{CODEC_PIPELINE_ENV}=zarrs, but zarrs is not installed; reading and writing "
+            "through zarr-python's pipeline. Install it with pip install 'nwbzarr[zarrs]'",
+            ZarrsNotUsedWarning,
+            stacklevel=2,
+        )
+        return None
+    zarr.config.set({"codec_pipeline.path": ZARRS_PIPELINE})
+    return ZARRS_PIPELINE
+
+
+__all__ += [
+    "ZARRS_PIPELINE",
+    "CODEC_PIPELINE_ENV",
+    "ZarrsNotUsedWarning",
+    "active_codec_pipeline",
+    "zarrs_selected",
+    "zarrs_refusal",
+    "codec_pipeline_of",
+    "select_codec_pipeline_from_env",
+]
+select_codec_pipeline_from_env()

@@ -14,9 +14,10 @@ import numpy as np
 from hdmf.data_utils import DataIO
 
 from ..compat import dataio_declared
-from ..conventions.layout import SHARDS_REQUIRED
+from ..conventions.layout import SHARDS_POLICY, SHARDS_REQUIRED
 from ..errors import InvalidStorageSettingsError, UnsupportedCodecError
 from ..virtual.filters import codec_for_filter, hdf5_codecs, require_decodable
+from .settings import WriteSettings
 
 __all__ = ["ZarrDataIO", "storage_settings"]
 
@@ -34,8 +35,9 @@ _UNSET: Any = _Unset()
 class ZarrDataIO(DataIO):
     """Wrap data with Zarr storage settings for :class:`nwbzarr.ZarrIO`.
 
-    Settings left out follow nwbzarr's policy (``docs/storage.md`` §6): ~4 MiB chunks, shards
-    of up to 128 MiB for arrays of more than one chunk, Blosc-zstd for numbers.
+    Settings left out follow nwbzarr's policy (``docs/storage.md`` §6): ~256 KiB chunks (64
+    channels wide for 2-D arrays), shards of up to 128 MiB for arrays of more than one chunk,
+    Blosc-lz4 with bit shuffle for numbers.
 
     Parameters
     ----------
@@ -120,6 +122,23 @@ class ZarrDataIO(DataIO):
         super().__init__(data=data, dtype=dtype, shape=shape)
         self.__link_data = bool(link_data)
         self.__settings = settings
+        shards_given = settings.get("shards", _UNSET)
+        self.__write_settings = WriteSettings(
+            chunks=settings.get("chunks"),
+            shards=(
+                SHARDS_POLICY
+                if shards_given is _UNSET
+                else SHARDS_REQUIRED
+                if shards_given == "auto"
+                else shards_given
+            ),
+            compressors=(
+                tuple(settings["compressors"] or ()) if "compressors" in settings else None
+            ),
+            filters=settings.get("filters"),
+            serializer=settings.get("serializer"),
+            fill_value=settings.get("fill_value"),
+        )
 
     @property
     def link_data(self) -> bool:
@@ -134,6 +153,13 @@ class ZarrDataIO(DataIO):
         ``filters``, ``serializer``, ``shards`` (``None`` = not sharded, ``"auto"``).
         """
         return dict(self.__settings)
+
+    @property
+    def write_settings(self) -> WriteSettings:
+        """The settings given, typed as the writer takes them (``shards="auto"`` is
+        :data:`~nwbzarr.conventions.layout.SHARDS_REQUIRED`, ``compressors=False`` is ``()``;
+        fields not given keep their defaults, the policy)."""
+        return self.__write_settings
 
     def get_io_params(self) -> dict[str, Any]:
         """Return :attr:`io_settings` with ``link_data`` added, as hdmf-zarr does.
@@ -370,8 +396,8 @@ def _codec_message(name: str, codec: Any, kind: str) -> str:
     return msg
 
 
-def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
-    """Translate a ``DataIO`` wrapper into nwbzarr storage settings.
+def storage_settings(dataio: DataIO, path: str) -> WriteSettings:
+    """Translate a ``DataIO`` wrapper into the writer's typed storage settings.
 
     Parameters
     ----------
@@ -382,11 +408,12 @@ def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        Keys ``chunks``, ``shards`` (a shape, None, or
+    WriteSettings
+        ``chunks``, ``shards`` (a shape, None, or
         :data:`~nwbzarr.conventions.layout.SHARDS_REQUIRED` for ``ZarrDataIO(shards="auto")``),
-        ``compressors`` (``[]`` = none), ``filters``, ``serializer``, ``fillvalue``, ``shape``,
-        ``dtype`` (absent = policy default).
+        ``compressors`` (``()`` = none), ``filters``, ``serializer``, ``fill_value``,
+        ``shuffle`` (``H5DataIO(shuffle=True)``), and ``shape``/``dtype`` of a wrapper without
+        data; a field not given keeps its default (the policy).
 
     Raises
     ------
@@ -399,26 +426,15 @@ def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
         out["shape"] = shape or _safe(lambda: dataio.shape)
         out["dtype"] = dtype
     if isinstance(dataio, ZarrDataIO):
-        given = dataio.io_settings
-        for key in ("chunks", "filters", "serializer"):
-            if given.get(key) is not None:
-                out[key] = given[key]
-        if given.get("fill_value") is not None:
-            out["fillvalue"] = given["fill_value"]
-        if "compressors" in given:
-            out["compressors"] = list(given["compressors"] or [])
-        if "shards" in given:
-            shards = given["shards"]
-            out["shards"] = SHARDS_REQUIRED if shards == "auto" else shards
-        return out
+        return dataio.write_settings.replace(**out)
     settings = getattr(dataio, "io_settings", None) or {}
     if not settings:
-        return out
+        return WriteSettings.coerce(out)
     chunks = settings.get("chunks")
     if isinstance(chunks, tuple):
         out["chunks"] = chunks
     if settings.get("fillvalue") is not None:
-        out["fillvalue"] = settings["fillvalue"]
+        out["fill_value"] = settings["fillvalue"]
     compression = settings.get("compression")
     if compression is not None:
         out["compressors"] = _h5_compression(
@@ -426,7 +442,7 @@ def storage_settings(dataio: DataIO, path: str) -> dict[str, Any]:
         )
     if settings.get("shuffle"):
         out["shuffle"] = True
-    return out
+    return WriteSettings.coerce(out)
 
 
 def _data_dtype(dataio: DataIO) -> Any:

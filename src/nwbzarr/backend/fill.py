@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..compat import is_hdf5_filter_error
 from ..conventions.dtypes import numpy_dtype_for, text_value
+from ..conventions.layout import TEXT_ITEMSIZE
 from ..storage.journal import JournaledStore
 from ..storage.write_back import WriteBackStore
 from .parallel import ParallelJob, can_send_iterator, write_parallel
@@ -112,7 +113,7 @@ class FillMixin:
         # unbounded dimensions start empty and grow with the chunks actually written, so an
         # iterator of unknown length (even an empty one) yields exactly its values
         initial = tuple(0 if m is None else int(i) for m, i in zip(maxshape, recommended))
-        chunks = settings.get("chunks") or data.recommended_chunk_shape()
+        chunks = settings.get("chunks") or _chunk_hint(data, dtype, self._chunk_bytes)
         if chunks is not None:
             settings = {**settings, "chunks": tuple(chunks)}
         array = self._create_array(parent, name, initial, dtype, attrs, settings, labels, layout)
@@ -130,15 +131,30 @@ class FillMixin:
     def _dci_queue_exhaust(self) -> None:
         """Drain queued chunk iterators round-robin; each buffers its chunks per shard (or
         chunk) and writes a region once it is complete (:mod:`nwbzarr.backend.stream`)."""
-        while self._dci_queue:
-            buffer, data = self._dci_queue.pop(0)
-            try:
-                chunk = next(data)
-            except StopIteration:
-                buffer.finish()
-                continue
-            buffer.add(chunk)
-            self._dci_queue.append((buffer, data))
+        try:
+            while self._dci_queue:
+                buffer, data = self._dci_queue.pop(0)
+                try:
+                    chunk = next(data)
+                except StopIteration:
+                    buffer.finish()
+                    continue
+                except BaseException:
+                    buffer.abort()
+                    raise
+                try:
+                    buffer.add(chunk)
+                except BaseException:
+                    buffer.abort()
+                    raise
+                # drop the piece before the iterator makes the next: two pieces alive at once
+                # would set the peak memory of a streamed write
+                del chunk
+                self._dci_queue.append((buffer, data))
+        except BaseException:
+            for buffer, _ in self._dci_queue:  # no temporary shard file is left behind
+                buffer.abort()
+            raise
 
     # -- parallel writes (write(number_of_jobs=...)) --------------------------------------------
     def _queue_parallel(self, array: zarr.Array, data: Any, dtype: Any, path: str) -> bool:
@@ -214,6 +230,19 @@ class FillMixin:
             options.multiprocessing_context,
             self.progress,
         )
+
+
+def _chunk_hint(data: AbstractDataChunkIterator, dtype: Any, chunk_bytes: int) -> Any:
+    """The iterator's recommended chunk shape if it is at most ``2 x chunk_bytes``, else None
+    (the layout policy chooses; docs/storage.md §6 rule 4). ``GenericDataChunkIterator``
+    recommends ~10 MB chunks, which make every small window decode megabytes."""
+    chunks = data.recommended_chunk_shape()
+    if chunks is None:
+        return None
+    itemsize = TEXT_ITEMSIZE if dtype is str else np.dtype(dtype).itemsize
+    if int(np.prod([max(1, int(c)) for c in chunks])) * itemsize > 2 * int(chunk_bytes):
+        return None
+    return chunks
 
 
 def _local_base(store: Any) -> Any:

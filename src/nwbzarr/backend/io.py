@@ -7,6 +7,7 @@ the unified Zarr v3 convention described in ``docs/storage.md``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -22,14 +23,16 @@ from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
 from .. import errors
-from ..compat import sync
-from ..conventions.attributes import ROOT_NAME, WRITE_IN_PROGRESS_ATTR
+from ..compat import default_buffer_prototype, sync
+from ..conventions.attributes import INLINE_CHUNKS_ATTR, ROOT_NAME, WRITE_IN_PROGRESS_ATTR
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
+from ..conventions.zarr_json import encode, encode_consolidated
 from ..errors import (
     NotNWBStoreError,
     ReadOnlyError,
     UnsupportedOptionError,
 )
+from ..storage.cache import inline_chunk_entries
 from ..storage.journal import JournaledStore
 from ..storage.resolve import (
     is_remote_url,
@@ -84,10 +87,10 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         ``UnsupportedOptionError`` (a ``ValueError``).
     chunk_bytes, shard_bytes : int
         Target uncompressed chunk and shard sizes in bytes for new arrays
-        (defaults 4 MiB and 128 MiB; ``shard_bytes=0`` disables sharding).
+        (defaults 256 KiB and 128 MiB; ``shard_bytes=0`` disables sharding).
     codec : str
-        Default compressor for numeric arrays: ``blosc-zstd`` (default), ``blosc-lz4``,
-        ``zstd``, ``gzip`` or ``none``.
+        Default compressor for numeric arrays: ``blosc-lz4`` (default; lz4 level 5, bit
+        shuffle), ``blosc-zstd``, ``zstd``, ``gzip`` or ``none``.
     herd_path : str, optional
         Path of an HERD zip file, as in HDMFIO.
     cache : nwbzarr.storage.cache.LocalCache or str, optional
@@ -276,8 +279,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
                 attrs = root.attrs.asdict()
                 if WRITE_IN_PROGRESS_ATTR in attrs:
                     del root.attrs[WRITE_IN_PROGRESS_ATTR]
-                with _QuietZarr():  # readers trust only the consolidated copy: always refresh
-                    zarr.consolidate_metadata(root.store)
+                self._consolidate()  # readers trust only the consolidated copy: always refresh
                 journal.commit()
             return pending
         if self._writing and not self._write_failed:
@@ -287,8 +289,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         elif self._writing:
             self._restore_if_unchanged()
         if not self._write_failed and self._consolidate_on_close:
-            with _QuietZarr():
-                zarr.consolidate_metadata(root.store)
+            self._consolidate()
         self._flush_store()
         return pending
 
@@ -300,10 +301,28 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         if self._journal is not None or self._virtual_kind is not None:
             return
         self._flush_store()
-        with _QuietZarr():
-            zarr.consolidate_metadata(self._root.store)
+        self._consolidate()
+
+    def _consolidate(self) -> None:
+        """Write the consolidated metadata of every node into the root ``zarr.json``.
+
+        A new store (a :class:`WriteBackStore`, which holds every document written through
+        it) is consolidated from the documents themselves: one listing, then the dict this
+        object wrote for each document still held as that very buffer (others parsed once),
+        assembled as ``zarr.consolidate_metadata`` would (same document, same bytes, see
+        :func:`nwbzarr.conventions.zarr_json.consolidated_root`). Other stores (appends,
+        store objects) go through ``zarr.consolidate_metadata``.
+        """
+        store = self._root.store
+        if not isinstance(store, WriteBackStore):
+            with _QuietZarr():
+                zarr.consolidate_metadata(store)
+            sync(_add_inline_chunks(store))
+            return
+        sync(_consolidate_documents(store, self._node_documents))
 
     def _flush_store(self) -> None:
+        self._flush_sets()  # nodes queued by the writer first (write.py)
         store = self._root.store
         if isinstance(store, WriteBackStore):
             sync(store.flush())
@@ -379,6 +398,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             A worker process failed; the store stays marked incomplete.
         """
         self._check_writable()
+        self._publish_deferred = True  # published once below, after the spec cache
         try:
             with (
                 _QuietZarr(),
@@ -399,6 +419,10 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         except BaseException:
             self._write_failed = True
             raise
+        finally:
+            self._publish_deferred = False
+        if consolidate_metadata:
+            self._publish_written()
 
     def read(self, **kwargs: Any) -> Container:
         """Read the root container (data stays lazy).
@@ -477,6 +501,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             # the source's builders are written as read, which keeps the file exactly
             ckwargs["clear_cache"] = True
         write_args.setdefault("consolidate_metadata", consolidate_metadata)
+        self._publish_deferred = True  # published once below, after the spec cache
         try:
             with (
                 _QuietZarr(),
@@ -497,6 +522,10 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         except BaseException:
             self._write_failed = True
             raise
+        finally:
+            self._publish_deferred = False
+        if write_args["consolidate_metadata"]:
+            self._publish_written()
 
     @classmethod
     def export_io(
@@ -537,3 +566,108 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         if dtype is not str and np.dtype(dtype).kind == "O":
             raise TypeError(f"cannot determine a storage dtype for {type(data).__name__}")
         return dtype
+
+
+_DOCUMENT = "zarr.json"
+
+
+async def _consolidate_documents(store: WriteBackStore, known: dict) -> None:
+    """Consolidate a new store's metadata from its documents (see ``ZarrIO._consolidate``).
+
+    Parameters
+    ----------
+    store : WriteBackStore
+        The store of a new file.
+    known : dict
+        ``zarr.json`` key -> (buffer written, document, indent) of the documents the writer
+        built; a document is reused only while the store still holds that same buffer.
+    """
+    from zarr import config
+
+    indent = config.get("json_indent")
+    proto = default_buffer_prototype()
+    documents: dict[str, dict] = {}
+    encoded: dict[str, bytes] = {}
+    for key in await _document_keys(store):
+        value = await store.get(key, proto)
+        if value is None:
+            continue
+        held = known.get(key)
+        if held is not None and held[0] is value:
+            documents[key] = held[1]
+            if held[2] == indent:
+                encoded[key] = value.to_bytes()
+        else:
+            documents[key] = json.loads(value.to_bytes())
+    root = documents.pop(_DOCUMENT, None)
+    if root is None:
+        return
+    cut = len(_DOCUMENT) + 1
+    nodes = {key[:-cut]: doc for key, doc in documents.items()}
+    members = {}
+    for path, doc in nodes.items():
+        # as zarr's walk from the root: a node counts if every ancestor is a group
+        parts = path.split("/")
+        ancestors = ("/".join(parts[:i]) for i in range(1, len(parts)))
+        if all(nodes.get(a, {}).get("node_type") == "group" for a in ancestors):
+            members[path] = doc
+    raw = {key[:-cut]: value for key, value in encoded.items() if key[:-cut] in members}
+    local = _local_root(store)
+    if local is not None:
+        root.setdefault("attributes", {})[INLINE_CHUNKS_ATTR] = inline_chunk_entries(local, members)
+    await store.set(
+        _DOCUMENT, proto.buffer.from_bytes(encode_consolidated(root, members, raw, indent))
+    )
+
+
+def _local_root(store: Any) -> str | None:
+    """The directory of a local store (through nwbzarr's write wrappers), else None."""
+    if isinstance(store, (WriteBackStore, JournaledStore)):
+        root = store.root
+    elif isinstance(store, zarr.storage.LocalStore):
+        root = store.root
+    else:
+        return None
+    return str(root) if root is not None and os.path.isdir(str(root)) else None
+
+
+async def _add_inline_chunks(store: Any) -> None:
+    """Refresh :data:`INLINE_CHUNKS_ATTR` in the root ``zarr.json`` of a local store just
+    consolidated by zarr (an append's journaled store): the small single-chunk arrays a
+    remote reader needs while opening, taken from the chunk files as they now are."""
+    local = _local_root(store)
+    if local is None:
+        return
+    proto = default_buffer_prototype()
+    value = await store.get(_DOCUMENT, proto)
+    if value is None:
+        return
+    document = json.loads(value.to_bytes())
+    members = (document.get("consolidated_metadata") or {}).get("metadata") or {}
+    document.setdefault("attributes", {})[INLINE_CHUNKS_ATTR] = inline_chunk_entries(local, members)
+    await store.set(
+        _DOCUMENT, proto.buffer.from_bytes(encode(document, zarr.config.get("json_indent")))
+    )
+
+
+async def _document_keys(store: WriteBackStore) -> list[str]:
+    """Keys of every ``zarr.json`` in the store: on disk (one ``os.walk`` of a local store,
+    much cheaper than zarr's path globbing) and held by the wrapper."""
+    root = store.root
+    keys: set[str] = set()
+    if root is not None and os.path.isdir(str(root)):
+        base = str(root)
+
+        def walk() -> list[str]:
+            found = []
+            for directory, _, files in os.walk(base):
+                if _DOCUMENT in files:
+                    rel = os.path.relpath(directory, base).replace(os.sep, "/")
+                    found.append(_DOCUMENT if rel == "." else f"{rel}/{_DOCUMENT}")
+            return found
+
+        keys.update(walk())
+    else:
+        keys.update([k async for k in store.list()])
+    keys.update(store.pending_keys)
+    return sorted(k for k in keys if k == _DOCUMENT or k.endswith("/" + _DOCUMENT))

@@ -24,7 +24,7 @@ from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 from ..compat import array_from_async, async_array
 from ..conventions.dtypes import builder_dtype_name
 from ..errors import CorruptChunkError, NWBZarrError
-from ..storage import checked_codecs
+from ..storage import checked_codecs, local_chunks
 from . import grow
 
 checked_codecs.install()
@@ -130,6 +130,9 @@ class ZarrArrayView(zarr.Array):
 
     #: The ZarrIO that read the array (None for a view built elsewhere).
     _nwbzarr_io = None
+    #: The lean local reader of this array (:mod:`nwbzarr.storage.local_chunks`), made on
+    #: first read.
+    _nwbzarr_reader = None
 
     @classmethod
     def wrap(cls, array: zarr.Array, io: Any = None) -> ZarrArrayView:
@@ -168,12 +171,22 @@ class ZarrArrayView(zarr.Array):
             return values[()]
         return values
 
+    def _read(self, key: Any) -> Any:
+        """``key`` read by the lean local reader when it handles it, else by zarr-python."""
+        reader = self._nwbzarr_reader = local_chunks.reader_for(self, self._nwbzarr_reader)
+        try:
+            values = reader.read(key)
+        except CorruptChunkError as err:
+            err._nwbzarr_located = True  # names the store, array and chunk key already
+            raise
+        return zarr.Array.__getitem__(self, key) if values is None else values
+
     def __getitem__(self, key: Any) -> Any:
         key = _h5py_like_key(key)
-        return self._convert(checked_read(self, key, self._nwbzarr_io, super().__getitem__))
+        return self._convert(checked_read(self, key, self._nwbzarr_io, self._read))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = np.asarray(self[...])
+        out = np.asarray(self[...])  # the lean local reader when it applies
         return out if dtype is None else out.astype(dtype)
 
     def astype(self, dtype: Any) -> np.ndarray:

@@ -18,7 +18,8 @@ from typing import Any
 import zarr
 from zarr.storage import LocalStore, WrapperStore
 
-from ..compat import UnstableSpecificationWarning, is_consolidated_metadata_error
+from .. import compat
+from ..compat import UnstableSpecificationWarning, is_consolidated_metadata_error, sync
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..errors import (
     IncompleteStoreError,
@@ -28,8 +29,9 @@ from ..errors import (
     StoreExistsError,
     StoreNotFoundError,
 )
+from ..storage.cache import RemoteReadCache
 from ..storage.inline_reads import InlineReadStore
-from ..storage.journal import JournaledStore, collect_garbage, recover
+from ..storage.journal import JOURNAL_DIR, JournaledStore, collect_garbage, recover
 from ..storage.legacy_v2 import V2TranslatingStore, is_legacy_v2_store
 from ..storage.resolve import (
     has_zarr_root,
@@ -141,10 +143,15 @@ class OpenMixin:
         if self.is_remote() and not read_only:
             raise ReadOnlyError(f"{path}: remote stores are read-only; open with mode='r'")
         store = open_store(path, read_only=read_only, storage_options=self._storage_options)
+        if read_only and isinstance(path, str) and is_remote_url(path):
+            # a URL: each key is fetched at most once while the file is open (storage/cache.py)
+            store = RemoteReadCache(store)
         if not read_only and not isinstance(path, str):
             store = _consolidating(store)  # a store object (an Icechunk session's store, ...)
         if read_only and isinstance(store, LocalStore):
-            store = InlineReadStore(store)  # small files read without a thread round trip
+            store = _local_read_store(store, path)
+        elif not read_only and compat.zarrs_selected():
+            _zarrs_not_used(path, "nwbzarr writes and appends go through its own stores", 4)
         with _QuietZarr():
             if mode == "a" and not exists and local:
                 self._created_by_append = True  # removed again if nothing is written
@@ -195,7 +202,7 @@ class OpenMixin:
 
     def _open_existing(self, store: Any, mode: str) -> zarr.Group:
         use_consolidated = True if mode == "r" else False
-        if not isinstance(store, V2TranslatingStore) and is_legacy_v2_store(store):
+        if not isinstance(store, V2TranslatingStore) and _is_legacy_v2(store):
             if mode not in READ_ONLY_MODES:
                 v2_io = "NWBZarrV2IO" if self._typed_root_required else "ZarrV2IO"
                 raise ReadOnlyError(
@@ -245,6 +252,73 @@ class OpenMixin:
                 "a complete file; write it again with mode='w'"
             )
         return root
+
+
+def _is_legacy_v2(store: Any) -> bool:
+    """:func:`~nwbzarr.storage.legacy_v2.is_legacy_v2_store`, asking a remote store for its root
+    ``zarr.json`` first: that document is kept by :class:`RemoteReadCache` for the open that
+    follows, and ``.zgroup`` is asked for only when it is absent (one request for a v3 store).
+    Never raises."""
+    if isinstance(store, RemoteReadCache):
+        try:
+            if sync(store.exists("zarr.json")):
+                return False
+        except Exception:  # unreadable: opening reports it (remote_errors)
+            return False
+    return is_legacy_v2_store(store)
+
+
+def _local_read_store(store: LocalStore, path: Any) -> Any:
+    """The store a read-only open of the local store ``store`` reads through.
+
+    Normally :class:`~nwbzarr.storage.inline_reads.InlineReadStore` (small files read without
+    a thread round trip; a reader sees the committed bytes while an append runs). When zarrs
+    is the selected codec pipeline (``zarr.config``'s ``codec_pipeline.path``, or
+    ``NWBZARR_CODEC_PIPELINE=zarrs``), the plain ``LocalStore``: zarrs reads chunks straight
+    from the directory and refuses any wrapper, which zarr-python would answer by falling back
+    to its own pipeline without a word. Where zarrs cannot be used (it is missing or refuses
+    the store, a legacy v2 store, an append running) the wrapper stays and
+    :class:`~nwbzarr.compat.ZarrsNotUsedWarning` says why.
+
+    Parameters
+    ----------
+    store : zarr.storage.LocalStore
+        The read-only store of ``path``.
+    path : str
+        The store's path, named in the warning.
+
+    Returns
+    -------
+    zarr.abc.store.Store
+        ``store`` itself (zarrs reads it) or ``InlineReadStore(store)``.
+    """
+    if not compat.zarrs_selected():
+        return InlineReadStore(store)
+    root = Path(store.root)
+    if (root / ".zgroup").is_file() and not (root / "zarr.json").is_file():
+        reason = "a legacy Zarr v2 store is read through nwbzarr's translating store"
+    elif (root / JOURNAL_DIR).exists():
+        reason = (
+            "an append into the store is running (or was interrupted), and only nwbzarr's "
+            "store reads the bytes it committed"
+        )
+    else:
+        reason = compat.zarrs_refusal(store)
+    if reason is None:
+        return store
+    _zarrs_not_used(path, reason, 5)
+    return InlineReadStore(store)
+
+
+def _zarrs_not_used(path: Any, reason: str, stacklevel: int) -> None:
+    """Warn that zarrs, although selected, does not run for ``path`` (see above); the
+    warning names the frame ``stacklevel`` levels up (the caller of ``ZarrIO(...)``)."""
+    warnings.warn(
+        f"{path}: zarrs is the selected codec pipeline, but {reason}; its chunks are read "
+        "and written by zarr-python's pipeline instead (same data, zarr-python's speed)",
+        compat.ZarrsNotUsedWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _consolidating(store: Any) -> Any:

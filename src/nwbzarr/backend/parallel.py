@@ -6,7 +6,9 @@ regions of its outer grid â€” shards, or chunks when the array is not sharded â€
 workers ever write the same storage object, and hands groups of regions to a
 ``concurrent.futures.ProcessPoolExecutor``. Each worker opens the destination array by its
 store path and computes each region's values with the iterator's own ``_get_data(selection)``,
-so the result does not depend on the iterator's buffer shape.
+so the result does not depend on the iterator's buffer shape. Shards of the layouts
+:func:`nwbzarr.backend.shard_writer.shard_layout` accepts are written by a
+:class:`~nwbzarr.backend.shard_writer.ShardStreamWriter` (no zarr merge per chunk).
 
 Iterators travel to the workers the way hdmf intends: the process pool's own transport
 serialises them, which ``GenericDataChunkIterator.__reduce__`` turns into
@@ -30,6 +32,7 @@ import zarr
 from hdmf.data_utils import GenericDataChunkIterator
 
 from ..errors import ParallelWriteError
+from .shard_writer import stream_writer
 
 Box = tuple[tuple[int, int], ...]
 
@@ -214,10 +217,24 @@ def _write_task(index: int, boxes: list[Box]) -> int:
         array = zarr.open_array(_WORKER["root"], path=array_path, mode="r+")
         opened[index] = (array, iterator, dtype)
     array, iterator, dtype = opened[index]
+    # shards of the codecs nwbzarr creates are encoded chunk by chunk and written as files
+    # (same bytes as zarr's own write); any other array goes through zarr
+    writer = stream_writer(array, tuple(array.shape), dtype, threads=0)
     nbytes = 0
-    for box in boxes:
-        selection = tuple(slice(a, b) for a, b in box)
-        values = np.asarray(iterator._get_data(selection=selection), dtype=dtype)
-        array[selection] = values
-        nbytes += values.nbytes
+    try:
+        for box in boxes:
+            selection = tuple(slice(a, b) for a, b in box)
+            values = np.asarray(iterator._get_data(selection=selection), dtype=dtype)
+            if writer is not None and all(a < b for a, b in box):
+                writer.add(box, values)
+            else:
+                array[selection] = values
+            nbytes += values.nbytes
+            del values
+        if writer is not None:
+            writer.finish()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     return nbytes

@@ -7,6 +7,12 @@ is not sharded) into a numpy buffer of that region's shape and writes the region
 full; regions still partly filled are written when the iterator ends. Memory stays at the
 yielded piece plus the regions partly filled, capped at ``max(2 x region, 64 MiB)``: beyond it
 the oldest partial region is written piece by piece (read-modify-write, correct but slower).
+
+New sharded arrays of a numeric dtype on a local store, with the codecs nwbzarr creates, skip
+the shard buffer: a :class:`~nwbzarr.backend.shard_writer.ShardStreamWriter` encodes each inner
+chunk as soon as it is whole and writes the shard files itself (same bytes as zarr-python),
+with memory bounded by the chunks in flight. Pieces that are not boxes of slices end the
+stream (what it holds is written) and continue through zarr as above.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import zarr
 from hdmf.data_utils import DataChunk
 
 from ..errors import ChunkIteratorError
+from .shard_writer import ShardStreamWriter, stream_writer
 
 #: Lowest cap (bytes) on the partial regions one iterator may hold in memory.
 MIN_BUFFER_BYTES = 64 * 2**20
@@ -62,6 +69,10 @@ class RegionBuffer:
         ``convert(values) -> numpy.ndarray`` of the storage dtype.
     progress : callable, optional
         Called with the number of bytes (uncompressed) of each write.
+    streaming : bool
+        Use a :class:`~nwbzarr.backend.shard_writer.ShardStreamWriter` when the array allows
+        it (:func:`~nwbzarr.backend.shard_writer.shard_layout`); False always writes through
+        zarr.
     """
 
     def __init__(
@@ -72,6 +83,7 @@ class RegionBuffer:
         path: str,
         convert: Callable[[Any], np.ndarray],
         progress: Callable[[int], Any] | None = None,
+        streaming: bool = True,
     ) -> None:
         self.array = array
         self.path = path
@@ -89,6 +101,9 @@ class RegionBuffer:
         region_bytes = math.prod(self.grid) * itemsize
         self.max_bytes = max(2 * region_bytes, MIN_BUFFER_BYTES)
         self.buffered_bytes = 0
+        self.stream: ShardStreamWriter | None = (
+            stream_writer(array, self.limit, dtype) if streaming and ndim else None
+        )
 
     # -- public -----------------------------------------------------------------------------
     def add(self, chunk: DataChunk) -> None:
@@ -97,10 +112,17 @@ class RegionBuffer:
         values = self.convert(chunk.data)
         box, values = self._box(chunk.selection, values)
         if box is None:
+            self._end_stream()
             self._direct(chunk.selection, values, chunk.get_min_bounds())
             return
         for axis, (_, stop) in enumerate(box):
             self.extent[axis] = max(self.extent[axis], stop)
+        if self.stream is not None:
+            if all(a < b for a, b in box):
+                self.stream.add(box, values)
+                if self.progress is not None:
+                    self.progress(int(values.nbytes))
+            return
         ranges = [range(a // g, -(-b // g)) for (a, b), g in zip(box, self.grid)]
         for block in itertools.product(*ranges):
             region_box = self._region_box(block)
@@ -120,6 +142,7 @@ class RegionBuffer:
 
     def finish(self) -> None:
         """Write every partly filled region and set the array's final shape."""
+        self._end_stream()
         for block in list(self.pending):
             region = self.pending.pop(block)
             box = tuple((a, min(b, e)) for (a, b), e in zip(region.box, self.extent))
@@ -129,7 +152,24 @@ class RegionBuffer:
         self.buffered_bytes = 0
         self._grow()
 
+    def abort(self) -> None:
+        """Drop what the streaming writer holds (its temporary shard files are removed);
+        called when the iterator fails, so no partial shard is left behind."""
+        if self.stream is not None:
+            self.stream.abort()
+            self.stream = None
+
     # -- internals --------------------------------------------------------------------------
+    def _end_stream(self) -> None:
+        """Finish the streaming writer: its shards are written, the array is resized and
+        later pieces go through zarr (every region it reached counts as written)."""
+        if self.stream is None:
+            return
+        stream, self.stream = self.stream, None
+        stream.finish()
+        self._grow()
+        self.done.update(self._all_blocks())
+
     def _region_box(self, block: tuple[int, ...]) -> Box:
         out = []
         for i, g, lim in zip(block, self.grid, self.limit):

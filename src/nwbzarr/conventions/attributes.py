@@ -36,9 +36,17 @@ DEFAULT_SPEC_LOC = "specifications"
 ROOT_NAME = "root"
 
 #: Attributes the backend owns; they never surface as builder attributes on read.
+#: Root attribute of a local store written by nwbzarr: ``{chunk key: base64 of the stored
+#: chunk, or None (never written: the array reads as its fill value)}`` for the small
+#: single-chunk arrays a reader needs while opening, so a remote open costs no request for
+#: them (:class:`nwbzarr.storage.cache.RemoteReadCache`; docs/storage.md §12). Rebuilt at
+#: every consolidation; readers that ignore it read the chunk files.
+INLINE_CHUNKS_ATTR = "_INLINE_CHUNKS"
+
 RESERVED_ATTRS = frozenset(
     {
         LINKS_ATTR,
+        INLINE_CHUNKS_ATTR,
         DTYPE_ATTR,
         REFERENCE_FIELDS_ATTR,
         SPECLOC_ATTR,

@@ -197,7 +197,7 @@ def convert(
         Replace ``dst`` if it exists and is an NWB file or store (an HDF5 file or a Zarr
         store whose root attributes have ``neurodata_type``/``nwb_version``).
     chunk_mb : float, optional
-        Target uncompressed chunk size in MiB for arrays the policy chunks (default 4).
+        Target uncompressed chunk size in MiB for arrays the policy chunks (default 0.25).
     shard_mb : float, optional
         Target uncompressed shard size in MiB for every chunked array (default
         :data:`CONVERT_SHARD_MB`, 96, which bounds memory; ``0`` disables sharding).

@@ -567,6 +567,39 @@ class JournaledStore(WrapperStore):
         if not await self.exists(key):
             await self.set(key, value)
 
+    async def adopt_file(self, key: str, path: str) -> None:
+        """Make the finished file ``path`` the value of ``key``, journaled as :meth:`set` is.
+
+        The key is logged (created) or its committed file kept as a backup (replaced) first,
+        exactly as for ``set``; then ``path`` is moved onto the key with ``os.replace``, so a
+        rollback or :func:`recover` undoes it like any other write. Used for shards written
+        to a temporary file by :class:`nwbzarr.backend.shard_writer.ShardStreamWriter`.
+
+        Parameters
+        ----------
+        key : str
+            Store key (not the root ``zarr.json``, nor in the journal).
+        path : str
+            A file in the store's directory tree (same file system); it is moved.
+
+        Raises
+        ------
+        ValueError
+            If ``key`` is the root ``zarr.json`` or not a store key, or the store is
+            read-only.
+        """
+        self._check_writable()
+        if key == ROOT_KEY:
+            raise ValueError("the root zarr.json of a journaled store is written at commit")
+        _check_key(key)
+        await asyncio.to_thread(self._adopt_file, key, os.fspath(path))
+
+    def _adopt_file(self, key: str, path: str) -> None:
+        self._before_change(key, deleting=False)
+        target = os.path.join(self._dir, key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(path, target)
+
     async def delete(self, key: str) -> None:
         self._check_writable()
         if key == ROOT_KEY:

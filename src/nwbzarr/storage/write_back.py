@@ -19,6 +19,7 @@ absent, so creating a node costs no file-system lookup.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,48 @@ class WriteBackStore(WrapperStore):
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         for key, value in values:
             await self.set(key, value)
+
+    async def adopt_file(self, key: str, path: str) -> None:
+        """Make the finished file ``path`` the value of ``key`` (the file is moved).
+
+        The store's way to take a large value written to a file beside it (a shard written
+        by :class:`nwbzarr.backend.shard_writer.ShardStreamWriter`) without reading it into
+        memory: any value of ``key`` held here (pending, or being written in a batch, which is
+        waited for) is forgotten, so it can never land after the file; then the wrapped store
+        adopts the file (its own ``adopt_file``, e.g. a journal's), or a ``LocalStore`` gets
+        it by ``os.replace``.
+
+        Parameters
+        ----------
+        key : str
+            Store key, e.g. ``acquisition/ts/data/c/0/0``.
+        path : str
+            A file on the same file system as the wrapped store (e.g. in the array's
+            directory); it is moved, atomically.
+
+        Raises
+        ------
+        TypeError
+            If the wrapped store can take no files (neither ``adopt_file`` nor a
+            ``LocalStore``).
+        ValueError
+            If the store is read-only.
+        """
+        self._check_writable()
+        if key in self._in_flight:
+            await self._drain()  # the older value must not land after the file
+        self._forget(key)
+        inner = self._store
+        if hasattr(inner, "adopt_file"):
+            await inner.adopt_file(key, path)
+        elif isinstance(inner, LocalStore):
+            target = Path(inner.root) / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        else:
+            raise TypeError(
+                f"{type(inner).__name__} cannot adopt files; write {key} with set() instead"
+            )
 
     async def delete(self, key: str) -> None:
         if key in self._in_flight:

@@ -4,9 +4,10 @@
 :class:`~nwbzarr.virtual.manifest.ReferenceSet` in the unified Zarr v3 convention of
 docs/storage.md (§11 describes the mapping): every group and dataset becomes a ``zarr.json``
 (metadata built once per node by zarr-python in a ``MemoryStore``, consolidated into the root
-``zarr.json``), every stored HDF5 chunk becomes one Zarr chunk whose key points at the chunk's
-bytes in the file (codecs from :func:`nwbzarr.virtual.filters.hdf5_codecs`), and contiguous
-datasets are cut into ranges of whole rows. Values that live in the HDF5 heap or object header
+``zarr.json`` from the documents by :mod:`nwbzarr.conventions.zarr_json`), every stored
+HDF5 chunk becomes one Zarr chunk whose key points at the chunk's bytes in the file (codecs
+from :func:`nwbzarr.virtual.filters.hdf5_codecs`), and contiguous datasets are cut into ranges
+of whole rows. Values that live in the HDF5 heap or object header
 (text, references, compounds, compact datasets) and small pieces are read and inlined, encoded
 by zarr-python, so the bytes are exactly what zarr reads.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import posixpath
@@ -27,7 +29,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import zarr
 from zarr.api.asynchronous import create_array as create_array_async
 from zarr.storage import MemoryStore
 
@@ -45,6 +46,7 @@ from ..conventions.dimension_names import ArrayDims, colnames_of, name_arrays_by
 from ..conventions.layout import choose_chunks, compressors_for
 from ..conventions.references import link_entry, normalize_path
 from ..conventions.spec_dims import SpecDims
+from ..conventions.zarr_json import consolidated_root, encode
 from ..errors import HDF5IndexError, LinkCycleError, NWBZarrError, UnsupportedCodecError
 from .filters import hdf5_codecs
 from .hdf5_values import (
@@ -58,6 +60,9 @@ from .hdf5_values import (
 from .manifest import ByteRange, ReferenceSet, gc_paused
 
 __all__ = ["index_hdf5", "check_hard_link_loops"]
+
+#: Arrays created per event-loop call while indexing.
+CREATE_BATCH = 256
 
 #: Block size (bytes) of the fsspec file h5py reads a remote file through.
 REMOTE_BLOCK_SIZE = 256 * 1024
@@ -120,8 +125,7 @@ def index_hdf5(
                 # deflate is numcodecs.zlib) and consolidated metadata are not the user's
                 warnings.filterwarnings("ignore", message="Numcodecs codecs are not in")
                 warnings.filterwarnings("ignore", message="Consolidated metadata is currently")
-                with gc_paused():  # one small object per chunk, no cycles
-                    refs = indexer.run()
+                refs = indexer.run()
         except (HDF5IndexError, UnsupportedCodecError):
             raise
         except (OSError, RuntimeError, KeyError, ValueError) as err:
@@ -248,9 +252,15 @@ class _Indexer:
         self.max_chunk_bytes = int(max_chunk_bytes)
         self.inline_bytes = int(inline_bytes)
         self.where = "/"
-        self._paths: dict[Any, str] = {}  # object id -> path where the walk placed it
-        self._groups: list[tuple[h5py.Group, str, list]] = []
-        self._datasets: list[tuple[h5py.Dataset, str]] = []
+        # object (file number, address) -> path where the walk placed it; keyed by address,
+        # not by h5py ObjectID, so that no HDF5 object stays open after its visit (4000 open
+        # datasets held 80 MB of HDF5 object headers)
+        self._paths: dict[tuple[int, int], str] = {}
+        self._groups: list[tuple[str, list]] = []  # (path, links)
+        self._datasets: list[str] = []  # paths
+        # what dimension naming needs of each node, read during the walk
+        self._group_colnames: dict[str, Any] = {}
+        self._types: dict[str, str | None] = {}
         self._store_dict: dict[str, Any] = {}
         self._store = MemoryStore(self._store_dict)
         self._ranges: dict[str, ByteRange] = {}
@@ -261,17 +271,21 @@ class _Indexer:
     def run(self) -> dict:
         # the root too: a hard link back to it (``f["a/up"] = f["/"]``) becomes a link, so a
         # group that contains itself is indexed once (reading it raises LinkCycleError)
-        self._paths[self.file["/"].id] = "/"
-        self._walk(self.file, "/")
-        for dset, path in self._datasets:
-            self.where = path
-            self._dataset(dset, path)
+        self._paths[_object_key(self.file["/"])] = "/"
+        with gc_paused():  # one small object per chunk, no cycles
+            self._walk(self.file, "/")
+            for path in self._datasets:
+                self.where = path
+                self._dataset(self.file[path], path)
+        # zarr's array creation below makes cyclic garbage (coroutines, tasks): with the
+        # collector paused it piled up to 115 MB on a file of 4000 small datasets
         self.where = "/"
         self._name_dimensions()
         sync(self._create_arrays())
         prototype = default_buffer_prototype()
-        for group, path, links in self._groups:
+        for path, links in self._groups:
             self.where = path
+            group = self.file[path]
             attrs = attribute_values(group, path, self._path_of, is_root=path == "/")
             entries = [self._link_json(*link) for link in links]
             if entries:
@@ -279,7 +293,19 @@ class _Indexer:
             key = _key(path, "zarr.json")
             doc = GroupMetadata(attributes=attrs).to_buffer_dict(prototype)["zarr.json"]
             self._store_dict[key] = doc
-        zarr.consolidate_metadata(self._store)
+        # consolidated from the documents themselves (zarr.consolidate_metadata would open
+        # every node again through zarr objects: a third of the index time of a file of
+        # thousands of small series)
+        suffix = "/zarr.json"
+        members = {
+            key[: -len(suffix)]: json.loads(value.to_bytes())
+            for key, value in self._store_dict.items()
+            if key.endswith(suffix)
+        }
+        root = json.loads(self._store_dict["zarr.json"].to_bytes())
+        self._store_dict["zarr.json"] = prototype.buffer.from_bytes(
+            encode(consolidated_root(root, members), indent=None)
+        )
         refs: dict = {k: v.to_bytes() for k, v in self._store_dict.items()}
         refs.update(self._ranges)
         return refs
@@ -300,7 +326,7 @@ class _Indexer:
                         stacklevel=4,
                     )
                     continue
-                links.append((name, target.id, posixpath.join(path, link.path), "."))
+                links.append((name, _object_key(target), posixpath.join(path, link.path), "."))
                 continue
             if isinstance(link, h5py.ExternalLink):
                 links.append((name, None, link.path, link.filename))
@@ -308,17 +334,22 @@ class _Indexer:
             obj = group.get(name)
             if obj is None:
                 continue
-            if obj.id in self._paths:  # a second hard link: a link, as hdmf reads it
-                links.append((name, obj.id, self._paths[obj.id], "."))
+            key = _object_key(obj)
+            if key in self._paths:  # a second hard link: a link, as hdmf reads it
+                links.append((name, key, self._paths[key], "."))
                 continue
-            self._paths[obj.id] = child_path
+            self._paths[key] = child_path
             children.append((name, obj, child_path))
-        self._groups.append((group, path, links))
+        self._groups.append((path, links))
+        norm = normalize_path(path)
+        self._group_colnames[norm] = colnames_of(_raw_attr(group, "colnames"))
+        self._types[norm] = _type_name(group)
         for _name, obj, child_path in children:
             if isinstance(obj, h5py.Group):
                 self._walk(obj, child_path)
             elif isinstance(obj, h5py.Dataset):
-                self._datasets.append((obj, child_path))
+                self._datasets.append(child_path)
+                self._types[normalize_path(child_path)] = _type_name(obj)
             else:
                 raise HDF5IndexError(
                     f"{child_path}: HDF5 named datatypes are not mapped to Zarr nodes"
@@ -334,7 +365,7 @@ class _Indexer:
             target = self.file[ref]
         except (ValueError, KeyError, OSError) as err:
             raise HDF5IndexError(f"{where}: the reference cannot be resolved ({err})") from err
-        path = self._paths.get(target.id)
+        path = self._paths.get(_object_key(target))
         return path if path is not None else normalize_path(target.name or "/")
 
     def _name_dimensions(self) -> None:
@@ -344,14 +375,10 @@ class _Indexer:
         (as the writer takes them from hdmf's), then the fallbacks of
         :mod:`nwbzarr.conventions.dimension_names`.
         """
-        colnames: dict[str, list[str] | None] = {}
-        types: dict[str, str | None] = {}
-        for group, path, _links in self._groups:
-            key = normalize_path(path)
-            colnames[key] = colnames_of(_raw_attr(group, "colnames"))
-            types[key] = _type_name(group)
+        colnames = self._group_colnames
+        types = self._types
         specs = _cached_spec_dims(self.file)
-        dataset_types = {normalize_path(p): _type_name(d) for d, p in self._datasets}
+        dataset_types = types
         arrays = {}
         for path, kw, _ in self._arrays:
             key = normalize_path(path)
@@ -381,10 +408,18 @@ class _Indexer:
                 kw.pop("dimension_names", None)
 
     async def _create_arrays(self) -> None:
-        """Create every array (and encode every inlined value) in one event-loop call."""
-        await asyncio.gather(
-            *(_create_one(self._store, path, kw, writes) for path, kw, writes in self._arrays)
-        )
+        """Create every array (and encode every inlined value), a batch at a time.
+
+        Batches of :data:`CREATE_BATCH` keep zarr's per-array temporaries (and the inlined
+        values, dropped once encoded) from piling up for files of thousands of datasets.
+        """
+        for start in range(0, len(self._arrays), CREATE_BATCH):
+            batch = self._arrays[start : start + CREATE_BATCH]
+            await asyncio.gather(
+                *(_create_one(self._store, path, kw, writes) for path, kw, writes in batch)
+            )
+            for _path, _kw, writes in batch:
+                writes.clear()
 
     # -- datasets ---------------------------------------------------------------------------
     def _dataset(self, dset: h5py.Dataset, path: str) -> None:
@@ -534,6 +569,12 @@ async def _create_one(store: MemoryStore, path: str, kwargs: dict, writes: list)
     array = await create_array_async(store, name=path.strip("/"), **kwargs)
     for region, values in writes:
         await array.setitem(region if region else Ellipsis, values)
+
+
+def _object_key(obj: h5py.HLObject) -> tuple[int, int]:
+    """An HDF5 object's identity that does not keep it open: (file number, header address)."""
+    info = h5py.h5o.get_info(obj.id)
+    return (info.fileno, info.addr)
 
 
 def _raw_attr(obj: h5py.HLObject, name: str) -> Any:
