@@ -133,6 +133,9 @@ def committed(tmp_path_factory) -> dict:
     }
 
 
+# ~25 s of kill-and-recover cycles: pure file operations, not version-specific, so CI runs
+# it in pass 1 only (the other append-crash tests run in every pass)
+@pytest.mark.slow
 def test_append_killed_at_many_moments_keeps_previous_content(committed, tmp_path):
     events = committed["events"]
     assert events >= 10, events

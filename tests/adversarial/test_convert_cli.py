@@ -498,6 +498,9 @@ def _wait_for(proc: subprocess.Popen, ready, timeout: float) -> bool:
     return False
 
 
+# ~15 s of kill cycles: pure file operations, not version-specific, so CI runs it in pass 1
+# only (the other conversion-safety tests run in every pass)
+@pytest.mark.slow
 def test_sigkill_at_many_moments_never_loses_the_destination(
     good_store, store_copy, big_source, tmp_path
 ):

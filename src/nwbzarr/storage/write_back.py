@@ -113,6 +113,19 @@ class WriteBackStore(WrapperStore):
     def _with_store(self, store: Store) -> WriteBackStore:
         return type(self)(store, self.max_value_bytes, self.max_pending_bytes, self.flush_items)
 
+    def with_read_only(self, read_only: bool = False) -> WriteBackStore:
+        """A new wrapper of the same store, read-only or not (zarr's ``Store.with_read_only``).
+
+        zarr-python >= 3.1.6 gives every ``WrapperStore`` this method; 3.1.5 does not. The
+        new wrapper does not see values this one still holds: :meth:`flush` first.
+
+        Parameters
+        ----------
+        read_only : bool
+            Whether the copy refuses writes.
+        """
+        return self._with_store(self._store.with_read_only(read_only))
+
     def __reduce__(self) -> tuple:
         """Pickle as the wrapped store, read-only, and only when no write is held.
 
