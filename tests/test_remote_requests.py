@@ -431,3 +431,20 @@ def test_writer_note_is_hidden_and_refreshed_by_an_append(tmp_path):
             assert base64.b64decode(text) == (store / key).read_bytes(), key
     with NWBZarrIO(store, mode="r") as io:
         np.testing.assert_array_equal(io.read().acquisition["extra"].data[:], np.arange(7.0))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than Python decodes
+        b'{"attributes": {"_INLINE_CHUNKS": {"a/c/0": "not base64!"}}, "consolidated_metadata"',
+        json.dumps({"attributes": {INLINE_CHUNKS_ATTR: ["a", "list"]}}).encode(),
+    ],
+    ids=["deep", "truncated", "wrong-type"],
+)
+def test_hostile_root_documents_seed_nothing(server, document):
+    """A root ``zarr.json`` that is too deep, truncated or of the wrong shape seeds no entry
+    and raises nothing here (zarr reports the document when it reads it)."""
+    cache = _cache(server, "converted.nwb.zarr")
+    cache._seed_inline(document)
+    assert not cache._kept

@@ -845,8 +845,8 @@ class RemoteReadCache(WrapperStore):
         """Remember the chunks the root ``zarr.json`` carries in :data:`INLINE_CHUNKS_ATTR`."""
         try:
             meta = json.loads(document)
-        except ValueError:
-            return  # zarr reports a broken document itself
+        except (ValueError, RecursionError):
+            return  # zarr reports a broken (or absurdly nested) document itself
         attrs = meta.get("attributes") if isinstance(meta, dict) else None
         inline = attrs.get(INLINE_CHUNKS_ATTR) if isinstance(attrs, dict) else None
         consolidated = meta.get("consolidated_metadata") if isinstance(meta, dict) else None
