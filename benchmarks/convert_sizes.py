@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import nwbzarr
-from nwbzarr.summary import summarize
+from nwbzarr.summary.tree import summarize
 
 
 def main(nwb_dir: Path) -> None:

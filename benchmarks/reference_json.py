@@ -19,8 +19,8 @@ import time
 
 from zarr.core.sync import sync
 
-from nwbzarr.virtual.manifest import ByteRange, ReferenceSet
-from nwbzarr.virtual.refs import load_references, save_references
+from nwbzarr.formats.kerchunk.references import load_references, save_references
+from nwbzarr.storage.manifest import ByteRange, ReferenceSet
 from nwbzarr.virtual.store import ReferenceStore
 
 

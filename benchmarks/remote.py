@@ -47,8 +47,8 @@ READ_TOOLS = [  # (tool, label, runs in the peer venv)
     ("nwbzarr-json", "nwbzarr (reference JSON)", False),
 ]
 NWBZARR_API = (
-    "from nwbzarr.virtual.hdf5_index import index_hdf5; "
-    "from nwbzarr.virtual.refs import save_references, load_references; "
+    "from nwbzarr.formats.hdf5.index import index_hdf5; "
+    "from nwbzarr.formats.kerchunk.references import save_references, load_references; "
     "from nwbzarr.virtual.store import ReferenceStore; from nwbzarr import read_nwb"
 )
 NWBZARR_SRC = [br.REPO / "src"]

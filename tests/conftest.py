@@ -10,9 +10,19 @@ those files only through this module: the ``shared_data`` fixture, :func:`shared
 skips the calling test when absent), or the module-level lists (empty when absent, so their
 parametrized tests are reported as skipped). Nothing here fails for want of shared data.
 
-It also holds what several test modules share: :func:`hdf5_views` (an HDF5 file beside its
-reference JSON and converted store), :func:`assert_validates_in_fresh_interpreter` and the
-``quiet_warnings`` fixture.
+It also holds what several test modules share:
+
+* :func:`sweep` (a per-file sweep's pytest params: all but the last file marked ``slow``),
+  :func:`hdf5_views` (an HDF5 file beside its reference JSON and converted store) and
+  :func:`assert_validates_in_fresh_interpreter`;
+* fixtures: ``quiet_warnings`` (warnings ignored while a test runs), ``shared_data`` and
+  ``ecephys_file`` (above), ``rich`` (the rich mock NWB file of ``helpers.build_rich_file``
+  written once per module: ``(nwbfile, store path)``) and ``server`` (a loopback HTTP server
+  with Range support, ``http_server.RangeHTTPServer``, over the directory given by the
+  module's own ``served_dir`` fixture, started for each test so its request log starts empty).
+
+Plain helpers that are not fixtures (the rich file's builder, ``write``, ``zattrs``,
+``ArrayIterator``) live in ``helpers.py``; the HTTP server in ``http_server.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,3 +155,29 @@ def ecephys_file() -> Path:
     """The real NWB file shipped in the repository (data/sample_ecephys.nwb)."""
     assert ECEPHYS_FILE.is_file(), f"the shipped sample is missing: {ECEPHYS_FILE}"
     return ECEPHYS_FILE
+
+
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory):
+    """The rich mock file (``helpers.build_rich_file``), written once per module.
+
+    Returns ``(original nwbfile, store path)``.
+    """
+    from helpers import build_rich_file, write  # pynwb: loaded only by the tests that use it
+
+    nwbfile = build_rich_file()
+    path = write(nwbfile, tmp_path_factory.mktemp("rich") / "rich.nwb.zarr")
+    return nwbfile, path
+
+
+@pytest.fixture
+def server(served_dir: Path) -> Iterator:
+    """A loopback HTTP server with Range support (``http_server.RangeHTTPServer``) over
+    ``served_dir``, started for each test (so its request log starts empty).
+
+    ``served_dir`` is the directory to serve: a module using ``server`` defines that fixture.
+    """
+    from http_server import RangeHTTPServer
+
+    with RangeHTTPServer(served_dir) as srv:
+        yield srv

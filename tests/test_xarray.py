@@ -316,7 +316,7 @@ def test_legacy_v2_stores_and_lindi_json_open_in_xarray(kind, tmp_path) -> None:
                 (tmp_path / nwb.name).symlink_to(nwb)
                 store = open_virtual_store(copy, allow_local=[nwb.parent])
             else:
-                from nwbzarr.storage.legacy_v2 import V2TranslatingStore
+                from nwbzarr.formats.hdmf_zarr_v2.store import V2TranslatingStore
 
                 store = V2TranslatingStore(zarr.storage.LocalStore(path, read_only=True))
             assert _open_everything(store) >= 1, path.name

@@ -149,8 +149,8 @@ def index(tool: str, src: str, out: str) -> dict:
             def run() -> None:
                 _index_kerchunk(src, out)
         else:
-            import nwbzarr.virtual.hdf5_index  # noqa: F401
-            import nwbzarr.virtual.refs  # noqa: F401
+            import nwbzarr.formats.hdf5.index  # noqa: F401
+            import nwbzarr.formats.kerchunk.references  # noqa: F401
 
             def run() -> None:
                 remote_tasks._index_nwbzarr(src, None, out)

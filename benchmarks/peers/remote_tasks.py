@@ -155,8 +155,8 @@ def _index_lindi(src: str, url: str, out: str) -> None:
 
 def _index_nwbzarr(src: str, url: str, out: str):
     """nwbzarr reference JSON of ``src``; returns the reference set."""
-    from nwbzarr.virtual.hdf5_index import index_hdf5
-    from nwbzarr.virtual.refs import save_references
+    from nwbzarr.formats.hdf5.index import index_hdf5
+    from nwbzarr.formats.kerchunk.references import save_references
 
     refset = index_hdf5(src, url=url)
     save_references(refset, out)
@@ -183,8 +183,8 @@ def index(tool: str, srcs: list[str], urls: list[str], outs: list[str]) -> dict:
     if tool == "lindi":
         import lindi  # noqa: F401 - imported before the clock starts
     else:
-        import nwbzarr.virtual.hdf5_index  # noqa: F401
-        import nwbzarr.virtual.refs  # noqa: F401
+        import nwbzarr.formats.hdf5.index  # noqa: F401
+        import nwbzarr.formats.kerchunk.references  # noqa: F401
     files = []
     for src, url, out in zip(srcs, urls, outs, strict=True):
         result: dict = {"src": src}

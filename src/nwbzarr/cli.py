@@ -7,10 +7,15 @@ Every command runs inside :func:`_command_errors`: any exception becomes exactly
 as click prints them.
 """
 
+# The nwbzarr (and optional-dependency) imports inside the commands are function-local on
+# purpose: ``nwbzarr --help`` must not load zarr, hdmf or pynwb (tests/test_api_surface.py).
+
 from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
+import json
 import os
 import sys
 import traceback
@@ -321,8 +326,7 @@ def info(path: str, depth: int | None, headers: tuple[str, ...]) -> None:
     the chunk byte ranges). Over plain HTTP a store's file count and stored bytes are unknown
     (HTTP cannot list directories).
     """
-    from .summary import summarize
-    from .summary_text import format_summary
+    from .summary import format_summary, summarize
 
     storage_options = _headers_option(headers)
     with _command_errors(path):
@@ -426,8 +430,8 @@ def index(
             raise click.UsageError(
                 "--url and --header do not go with --icechunk (virtual chunks name the local SRC)"
             )
-        from .virtual.icechunk import index_local, write_icechunk
-        from .virtual.manifest import ByteRange
+        from .formats.icechunk.repository import index_local, write_icechunk
+        from .storage.manifest import ByteRange
 
         with _command_errors(src, repo):
             _quiet_icechunk_logs()
@@ -516,8 +520,6 @@ def _require_inspector(command: str) -> None:
 
 
 def _import_modules(modules: str | None) -> None:
-    import importlib
-
     for name in _split(modules) or []:
         try:
             importlib.import_module(name)
@@ -781,8 +783,6 @@ def validate_command(
         click.echo(" - no errors found.")
     status = 1 if report.errors else 0
     if json_output_path is not None:
-        import json
-
         with _command_errors(path, json_output_path):
             document = {"exitcode": status, "errors": [str(e) for e in report.errors]}
             with open(json_output_path, "w", encoding="utf-8") as f:

@@ -14,22 +14,31 @@ Supported: zarr-python 3.1.x to 3.4.x, hdmf >= 4, pynwb >= 3.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+import zarr.abc.store
 import zarr.errors
+
+from .errors import ReadOnlyError
 
 __all__ = [
     "Buffer",
     "BufferPrototype",
     "default_buffer_prototype",
     "StoreCompat",
+    "StoreReadOnlyError",
+    "WrapperStoreCompat",
+    "ZARR_READ_ONLY_MESSAGE",
+    "read_only_store_error",
     "UnstableSpecificationWarning",
     "sync",
     "concurrent_map",
@@ -100,6 +109,99 @@ def _store_compat_members() -> dict[str, Any]:
 #: (``supports_partial_writes``, ``set_partial_values``: zarr < 3.1.3); empty otherwise.
 StoreCompat: type = type("StoreCompat", (), {"__module__": __name__, **_store_compat_members()})
 
+#: zarr's words for a write to a read-only store (``Store._check_writable``); zarr's store
+#: conformance suite (``zarr.testing.store.StoreTests``) looks for them.
+ZARR_READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
+
+
+class StoreReadOnlyError(ReadOnlyError, ValueError):
+    """A write to one of nwbzarr's read-only stores: nwbzarr's :class:`~nwbzarr.errors.
+    ReadOnlyError` and the ``ValueError`` zarr's own read-only stores raise, so callers of
+    either convention catch it."""
+
+
+def read_only_store_error(detail: str) -> StoreReadOnlyError:
+    """The error a read-only store raises for a write: zarr's wording, then ``detail``.
+
+    Parameters
+    ----------
+    detail : str
+        Which store refused what, and what to do instead.
+
+    Returns
+    -------
+    StoreReadOnlyError
+    """
+    return StoreReadOnlyError(f"{ZARR_READ_ONLY_MESSAGE}: {detail}")
+
+
+class WrapperStoreCompat:
+    """Base class (listed before ``zarr.storage.WrapperStore``) for nwbzarr's wrapper stores.
+
+    zarr-python >= 3.4 gives every ``WrapperStore`` ``get_sync``/``set_sync``/``delete_sync``
+    and ``get_ranges`` that call the *wrapped* store directly, and its codec pipeline takes
+    the synchronous path whenever the wrapped store can. nwbzarr's wrappers change what a key
+    reads or how it is written (held writes, the append journal, committed snapshots, a read
+    cache), so here the synchronous methods run the wrapper's own coroutines (on zarr's event
+    loop, from a thread that is not running it), ``_supports_sync_io`` is False (zarr's
+    pipeline keeps to the asynchronous methods), and ``get_ranges`` is zarr's ``Store``
+    default, built on the wrapper's ``get``. On older zarr-python nothing calls these.
+    """
+
+    @property
+    def _supports_sync_io(self) -> bool:
+        return False
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: Any = None,
+    ) -> Buffer | None:
+        """The value of ``key`` (or a byte range of it) as the async ``get`` returns it.
+
+        Parameters
+        ----------
+        key : str
+            Store key.
+        prototype : BufferPrototype, optional
+            Buffer type of the answer (zarr's default if omitted).
+        byte_range : ByteRequest, optional
+            Part of the value.
+
+        Returns
+        -------
+        Buffer or None
+        """
+        proto = prototype or default_buffer_prototype()
+        return sync(self.get(key, proto, byte_range))  # type: ignore[attr-defined]
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        """Write ``value`` under ``key`` through the async ``set``.
+
+        Parameters
+        ----------
+        key : str
+            Store key.
+        value : Buffer
+            The bytes.
+        """
+        sync(self.set(key, value))  # type: ignore[attr-defined]
+
+    def delete_sync(self, key: str) -> None:
+        """Delete ``key`` through the async ``delete``.
+
+        Parameters
+        ----------
+        key : str
+            Store key.
+        """
+        sync(self.delete(key))  # type: ignore[attr-defined]
+
+    if hasattr(zarr.abc.store.Store, "get_ranges"):  # zarr >= 3.2
+        get_ranges = zarr.abc.store.Store.get_ranges
+
 
 class _NeverRaised(Warning):
     """Stands in for a zarr warning class this zarr-python does not have."""
@@ -110,6 +212,34 @@ class _NeverRaised(Warning):
 UnstableSpecificationWarning: type[Warning] = getattr(
     zarr.errors, "UnstableSpecificationWarning", _NeverRaised
 )
+
+
+#: Messages of zarr's notices about parts of our convention (docs/storage.md) that zarr-python
+#: calls unstable or non-standard: consolidated metadata in v3, numcodecs codecs in v3 (HDF5
+#: filters of a virtual view: shuffle, fletcher32, ...), and an append's journal directory
+#: (``.nwbzarr-*``, storage/journal.py) found while listing a group.
+ZARR_NOTICES: tuple[str, ...] = (
+    "Consolidated metadata is currently not part",
+    "Numcodecs codecs are not in the Zarr version 3",
+    r"Object at \.nwbzarr-\w+ is not recognized",
+)
+
+
+@contextlib.contextmanager
+def quiet_zarr_warnings() -> Iterator[None]:
+    """Silence zarr's notices about what our convention uses on purpose (structured dtypes,
+    consolidated metadata and numcodecs codecs in Zarr v3, journal directories), inside the
+    ``with`` block only; every other warning still reaches the caller.
+
+    The one place these filters live: modules reading or writing stores use this instead of
+    their own ``warnings.filterwarnings`` lists.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
+        for message in ZARR_NOTICES:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
 
 # -- zarr: event loop ---------------------------------------------------------------------------
 #: zarr's ``sync(coro)``: run a coroutine on zarr's I/O event loop and return its result.
@@ -870,8 +1000,8 @@ def wrap_pynwb_entry_points(ours: Callable[[Any], bool], backend: type) -> list[
 
 # == issue 15: HDF5 export from nwbzarr, nwbinspector's view of zarr arrays ====================
 # Both shims are installed on first use (copy_data_on_hdf5_export by register_with_pynwb,
-# nwbinspector_locates_zarr_arrays by nwbzarr.inspection); tests: tests/test_pynwb_hooks.py
-# and tests/test_inspect.py.
+# nwbinspector_locates_zarr_arrays by nwbzarr.inspection); tests: tests/backend/test_nwb.py
+# and tests/test_inspection.py.
 _EXPORT_PARAMETERS = ("src_io", "container", "write_args", "cache_spec")
 
 
@@ -948,8 +1078,8 @@ def nwbinspector_locates_zarr_arrays() -> bool:
 # -- h5py / hdmf: the h5py-like view (nwbzarr.h5view) ------------------------------------------
 # hdmf's HDF5IO and pynwb's NWBHDF5IO take only h5py objects: docval types ``h5py.File`` /
 # ``h5py.Group`` / ``h5py.Dataset``, ``isinstance`` checks against them and ``h5py.Reference``.
-# The view's classes (nwbzarr/h5view/nodes.py) subclass those four without calling their
-# ``__init__`` (no HDF5 identifier is behind them) and override every public member.
+# The view's classes (nwbzarr/h5view/groups.py, datasets.py) subclass those four without calling
+# their ``__init__`` (no HDF5 identifier is behind them) and override every public member.
 #
 # One hdmf internal is wrapped: ``HDF5IO._check_str_dtype`` wraps every variable-length text
 # dataset it reads in ``hdmf.utils.StrDataset``, an ``h5py.Dataset`` subclass that forwards only
@@ -1028,7 +1158,7 @@ __all__ += ["h5py_view_bases", "wrap_hdf5io_text_datasets", "hdf5_library_lock"]
 # fields, fill value as an object of field values); zarr 3.1 knows only "structured" (pairs,
 # base64 fill value) and fails to open any group whose consolidated metadata lists a "struct"
 # array: a store written by nwbzarr or hdmf-zarr 0.14 on zarr 3.4 would not open on zarr 3.1.5.
-# Installed at import of this module; test: tests/test_attribute_values.py.
+# Installed at import of this module; test: tests/backend/test_attribute_values.py.
 _STRUCT_PROBE = {
     "name": "struct",
     "configuration": {"fields": [{"name": "a", "data_type": "int8"}]},

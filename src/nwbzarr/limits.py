@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .errors import LimitExceededError
 
-__all__ = ["Limits", "current", "override", "exceeded", "env_name"]
+__all__ = ["Limits", "current", "value", "override", "exceeded", "env_name"]
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -99,38 +99,90 @@ def _parse(field: dataclasses.Field, raw: str) -> object:
 
 _FIELDS = dataclasses.fields(Limits)
 _ENV_NAMES = tuple(env_name(f.name) for f in _FIELDS)
+_BY_NAME = {f.name: (f, env_name(f.name)) for f in _FIELDS}
 _CACHE: dict[tuple, Limits] = {}
+#: ``(field, raw environment value) -> parsed value`` for :func:`value`.
+_PARSED: dict[tuple[str, str], object] = {}
+
+
+def _parse_env(f: dataclasses.Field, raw: str) -> object:
+    """The value of limit ``f``'s environment variable holding ``raw`` (a non-blank string)."""
+    try:
+        return _parse(f, raw)
+    except ValueError as exc:
+        raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid value") from exc
 
 
 def current() -> Limits:
     """The limits in force now: defaults, then environment variables, then :func:`override`.
 
     Cheap enough for hot paths (one environment lookup per field; the parsed result is cached
-    for each distinct set of values).
+    for each distinct set of values). A hot path that needs one limit calls :func:`value`,
+    which reads only that limit's variable.
 
     Raises
     ------
     ValueError
         If an ``NWBZARR_*`` limit variable holds no number.
     """
-    raw_values = tuple(os.environ.get(name) for name in _ENV_NAMES)
-    key = (raw_values, tuple(sorted(_OVERRIDES.items())))
+    raw_values = tuple(map(os.environ.get, _ENV_NAMES))
+    key = (raw_values, tuple(sorted(_OVERRIDES.items())) if _OVERRIDES else ())
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
     values: dict[str, object] = {}
     for f, raw in zip(_FIELDS, raw_values):
         if raw is not None and raw.strip():
-            try:
-                values[f.name] = _parse(f, raw)
-            except ValueError as exc:
-                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid value") from exc
+            values[f.name] = _parse_env(f, raw)
     values.update(_OVERRIDES)
     result = Limits(**values)
     if len(_CACHE) > 64:
         _CACHE.clear()
     _CACHE[key] = result
     return result
+
+
+def value(field: str) -> object:
+    """The value of one limit in force now, as ``getattr(current(), field)`` gives it.
+
+    Reads only ``field``'s own environment variable (``NWBZARR_<FIELD>``, looked up on every
+    call, so setting it takes effect at once; its parsed value is cached per raw string), then
+    :func:`override`. Unlike :func:`current`, an invalid value in *another* limit's variable
+    does not raise here.
+
+    Parameters
+    ----------
+    field : str
+        A field name of :class:`Limits` (``"max_chunk_bytes"``).
+
+    Returns
+    -------
+    object
+        The limit (int, float or bool, as the field's type).
+
+    Raises
+    ------
+    TypeError
+        If ``field`` is not a field of :class:`Limits`.
+    ValueError
+        If the field's environment variable holds no number.
+    """
+    if field in _OVERRIDES:
+        return _OVERRIDES[field]
+    found = _BY_NAME.get(field)
+    if found is None:
+        raise TypeError(f"unknown limit {field!r}; known: {sorted(_BY_NAME)}")
+    f, name = found
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return f.default
+    parsed = _PARSED.get((field, raw), _PARSED)
+    if parsed is _PARSED:
+        parsed = _parse_env(f, raw)
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[(field, raw)] = parsed
+    return parsed
 
 
 @contextlib.contextmanager

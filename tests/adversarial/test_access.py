@@ -17,10 +17,10 @@ from zarr.core.sync import sync
 import nwbzarr
 import nwbzarr.cli
 from nwbzarr.errors import SourceChangedError, UntrustedReferenceError
+from nwbzarr.formats.kerchunk.references import load_references, save_references
+from nwbzarr.storage.manifest import ByteRange, ReferenceSet
+from nwbzarr.storage.policy import AccessPolicy
 from nwbzarr.storage.ranges import open_range_reader
-from nwbzarr.virtual.manifest import ByteRange, ReferenceSet
-from nwbzarr.virtual.policy import AccessPolicy
-from nwbzarr.virtual.refs import load_references, save_references
 
 from .conftest import SECRET_TOKEN, assert_no_secret, marker_files
 

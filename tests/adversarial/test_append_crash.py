@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_roundtrip_mock import build_rich_file, write
+from helpers import build_rich_file, write
 
 import nwbzarr
 from nwbzarr.storage.journal import JOURNAL_DIR

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from nwbzarr import limits
-from nwbzarr.conventions.legacy import parse_json_document
-from nwbzarr.conventions.safe_pickle import safe_unpickle
 from nwbzarr.errors import LegacyFormatError, LimitExceededError, ReferenceFileError
-from nwbzarr.storage.legacy_chunks import _decode_objects
-from nwbzarr.virtual.refs import parse_references
+from nwbzarr.formats.hdmf_zarr_v2.chunks import _decode_objects
+from nwbzarr.formats.hdmf_zarr_v2.conventions import parse_json_document
+from nwbzarr.formats.hdmf_zarr_v2.safe_pickle import safe_unpickle
+from nwbzarr.formats.kerchunk.references import parse_references
 
 from .conftest import run_capped
 
@@ -46,7 +46,7 @@ print(json.dumps(results))
 _PICKLE_BOMBS = """
 import io, pickle, warnings
 import numpy as np
-from nwbzarr.conventions.safe_pickle import safe_unpickle
+from nwbzarr.formats.hdmf_zarr_v2.safe_pickle import safe_unpickle
 
 warnings.simplefilter("ignore")
 
@@ -82,7 +82,7 @@ BOMBS = {"shared_lists": shared_lists, "wide_dtype": wide_dtype, "deep_lists": d
 
 _REFS_BOMBS = """
 import json, os, tempfile, warnings
-from nwbzarr.virtual.refs import load_references, parse_references
+from nwbzarr.formats.kerchunk.references import load_references, parse_references
 
 warnings.simplefilter("ignore")
 
@@ -336,9 +336,9 @@ def test_legacy_v2_zstd_bomb_is_refused_before_decompressing():
     import numcodecs
     import numpy as np
 
-    from nwbzarr.conventions.legacy import ArrayPlan
     from nwbzarr.errors import CorruptChunkError
-    from nwbzarr.storage.legacy_chunks import decode_v2_chunk
+    from nwbzarr.formats.hdmf_zarr_v2.chunks import decode_v2_chunk
+    from nwbzarr.formats.hdmf_zarr_v2.conventions import ArrayPlan
 
     bomb = numcodecs.Zstd(level=19).encode(np.zeros(64 << 20, dtype="u1"))  # 64 MiB of zeros
     assert len(bomb) < 1 << 16

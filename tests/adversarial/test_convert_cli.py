@@ -22,7 +22,6 @@ from click.testing import CliRunner
 
 import nwbzarr
 from nwbzarr.cli import EXIT_INTERRUPTED, main
-from nwbzarr.convert import atomic
 from nwbzarr.errors import (
     NotNWBStoreError,
     NWBZarrError,
@@ -31,6 +30,7 @@ from nwbzarr.errors import (
     UnsafeDestinationError,
     UnsupportedDataError,
 )
+from nwbzarr.storage import atomic
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -359,9 +359,9 @@ def test_os_errors_during_conversion_are_one_line(ecephys_file, store_copy, monk
     raised: list[BaseException] = []
 
     def failing(exc, write=True):
-        def export(out, read_io, keep_storage, bar, client, dst):
+        def export(out, read_io, bar, client, copies):
             if write:
-                real_export(out, read_io, keep_storage, bar, client, dst)  # the temp is written
+                real_export(out, read_io, bar, client, copies)  # the temp is written
             raised.append(exc)
             raise exc
 

@@ -24,9 +24,9 @@ from nwbzarr.errors import (
     SourceChangedError,
     UntrustedReferenceError,
 )
+from nwbzarr.formats.kerchunk.references import load_references
+from nwbzarr.storage.manifest import ByteRange
 from nwbzarr.storage.ranges import open_range_reader
-from nwbzarr.virtual.manifest import ByteRange
-from nwbzarr.virtual.refs import load_references
 
 from .conftest import marker_files, run_capped
 
@@ -150,7 +150,7 @@ def test_200_ignoring_range_is_read_only_up_to_the_range(server):
         import json
         from zarr.core.sync import sync
         from nwbzarr.storage.ranges import open_range_reader
-        from nwbzarr.virtual.manifest import ByteRange
+        from nwbzarr.storage.manifest import ByteRange
         from nwbzarr.errors import RemoteReadError
         url = {server.url("ignore200")!r}
         with open_range_reader(cache=False, retries=0) as reader:
@@ -249,7 +249,7 @@ def test_remote_source_with_another_size_is_refused(tmp_path):
 def test_no_private_host_resolution_needed_for_public_names():
     # a name that does not resolve is not refused at load (no connection can be made to it);
     # a literal private address is refused without any lookup
-    from nwbzarr.virtual.policy import check_url_host
+    from nwbzarr.storage.policy import check_url_host
 
     check_url_host("https://nonexistent.invalid/x.nwb", what="test")
     for url in ("http://[::1]:8080/x", "http://0.0.0.0/x", "http://10.1.2.3/x"):
@@ -262,8 +262,8 @@ def test_remote_index_records_the_source_size(tmp_path):
     import h5py
     import numpy as np
 
-    from nwbzarr.virtual.hdf5_index import index_hdf5
-    from nwbzarr.virtual.refs import save_references
+    from nwbzarr.formats.hdf5.index import index_hdf5
+    from nwbzarr.formats.kerchunk.references import save_references
 
     root = tmp_path / "served"
     root.mkdir()

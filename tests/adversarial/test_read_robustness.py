@@ -29,8 +29,8 @@ from nwbzarr.errors import (
     LinkCycleError,
     MalformedAttributeError,
 )
+from nwbzarr.formats.hdf5.index import check_hard_link_loops, index_hdf5
 from nwbzarr.storage.checked_codecs import zstd_content_size
-from nwbzarr.virtual.hdf5_index import check_hard_link_loops, index_hdf5
 
 from .conftest import run_capped
 

@@ -4,8 +4,8 @@ A store opened with ``"a"`` or ``"r+"`` is read with ``io.read()``, changed thro
 written with ``io.write(nwbfile)``. Three kinds of change reach the store:
 
 * new containers (groups, arrays, links) and changed attributes of existing groups and arrays,
-  written by ``io.write`` (:mod:`nwbzarr.backend.write`, with the refresh of existing arrays'
-  attributes below);
+  written by ``io.write`` (:class:`nwbzarr.backend.write.Writer`, which also refreshes the
+  attributes and rows of existing arrays);
 * rows appended to arrays read from the store (``add_row``, ``add_unit``, ...), written at once
   through the lazy views (:mod:`nwbzarr.backend.grow`), as h5py does in ``r+``;
 * references appended to containers that have no path yet, stored as placeholders and filled
@@ -37,7 +37,6 @@ from ..conventions.attributes import (
     REFERENCE_FIELDS_ATTR,
     WRITE_IN_PROGRESS_ATTR,
 )
-from ..conventions.references import builder_path
 from ..errors import AppendError, StoreNotFoundError
 from .grow import (
     PENDING_PREFIX,
@@ -53,40 +52,151 @@ APPEND_MODES = ("a", "r+")
 _ROOT_KEY = "zarr.json"
 
 
-class AppendMixin:
-    """Append-mode bookkeeping mixed into :class:`nwbzarr.ZarrIO` (before ``WriteMixin``)."""
+class AppendSession:
+    """What an append (``a``/``r+``) remembers between ``io.read()``, changes through the
+    lazy views (:mod:`nwbzarr.backend.grow`) and ``io.write``/``close``: placeholders of
+    references to containers not built yet, the arrays grown, the fields of the containers
+    read, and the root metadata before the first change (see the module doc).
 
-    _snapshot: tuple[Any, dict] | None = None
-    _views_changed = False
-    _exiting_with_error = False
+    Attributes
+    ----------
+    pending_targets : dict of str to Any
+        Placeholder token -> the container it stands for.
+    pending_sites : list of tuple
+        ``(array, index, field, token)`` of every placeholder stored.
+    touched_arrays : set of str
+        Paths of arrays grown through the lazy views.
+    views_changed : bool
+        Rows were appended through the views since the last completed ``write_builder``.
+    """
 
-    # -- state -------------------------------------------------------------------------------
-    @property
-    def _pending_targets(self) -> dict[str, Any]:
-        if "_pending_targets_" not in self.__dict__:
-            self.__dict__["_pending_targets_"] = {}
-        return self.__dict__["_pending_targets_"]
+    def __init__(self) -> None:
+        self.pending_targets: dict[str, Any] = {}
+        self.pending_sites: list[tuple[Any, int, str | None, str]] = []
+        self.touched_arrays: set[str] = set()
+        self.views_changed = False
+        self._fields_at_read: dict[int, tuple[Any, dict]] | None = None
+        self._snapshot: tuple[Any, dict] | None = None
 
-    @property
-    def _pending_sites(self) -> list:
-        if "_pending_sites_" not in self.__dict__:
-            self.__dict__["_pending_sites_"] = []
-        return self.__dict__["_pending_sites_"]
+    # -- references to containers not written yet --------------------------------------------
+    def pending_reference(self, target: Any) -> str:
+        """A placeholder for a reference to ``target``, a container not built yet.
 
-    @property
-    def _touched_arrays(self) -> set[str]:
-        if "_touched_arrays_" not in self.__dict__:
-            self.__dict__["_touched_arrays_"] = set()
-        return self.__dict__["_touched_arrays_"]
+        Parameters
+        ----------
+        target : hdmf.container.AbstractContainer
+            The referenced container.
 
-    def _pending_reference(self, target: Any) -> str:
-        """A placeholder for a reference to ``target``, a container not built yet."""
-        for token, known in self._pending_targets.items():
+        Returns
+        -------
+        str
+            The placeholder stored in its place (the same one for the same target).
+        """
+        for token, known in self.pending_targets.items():
             if known is target:
                 return token
-        token = f"{PENDING_PREFIX}{len(self._pending_targets)}"
-        self._pending_targets[token] = target
+        token = f"{PENDING_PREFIX}{len(self.pending_targets)}"
+        self.pending_targets[token] = target
         return token
+
+    def note_growth(self, array: zarr.Array) -> None:
+        """Record that rows were appended to ``array`` through a lazy view."""
+        self.views_changed = True
+        self.touched_arrays.add(array.path.strip("/"))
+
+    # -- fields changed between read and write -------------------------------------------------
+    def remember_fields(self, container: Any) -> None:
+        """Note every container's field values, to find the ones changed before ``write``."""
+        self._fields_at_read = {
+            id(obj): (obj, dict(obj.fields)) for obj in container.objects.values()
+        }
+
+    def flag_changed_fields(self, container: Any) -> None:
+        """Mark containers whose fields were set or replaced since reading as modified.
+
+        pynwb does not flag a container whose optional field was set after reading
+        (``device.manufacturer = ...``). Only those are rebuilt: rebuilding unchanged ones
+        would store attributes the original never had (spec defaults such as a Subject's
+        ``age__reference``).
+        """
+        seen = self._fields_at_read
+        for obj in container.objects.values():
+            before = None if seen is None else seen.get(id(obj))
+            if before is None or before[0] is not obj:
+                if seen is None:
+                    obj.set_modified()
+                continue
+            fields, now = before[1], obj.fields
+            if fields.keys() != now.keys() or any(now[k] is not v for k, v in fields.items()):
+                obj.set_modified()
+
+    # -- failure handling --------------------------------------------------------------------
+    def take_snapshot(self, root: zarr.Group) -> None:
+        """Record the store's state before the first change of an append (see module doc);
+        nothing for a new store."""
+        attrs = root.attrs.asdict()
+        if not ("neurodata_type" in attrs or "data_type" in attrs):
+            return  # a new store: nothing to preserve
+        raw = sync(root.store.get(_ROOT_KEY, prototype=default_buffer_prototype()))
+        self._snapshot = (raw, _fingerprint(root))
+
+    def restore_if_unchanged(self, root: zarr.Group) -> bool:
+        """After a failure: put back the root metadata if the failed change wrote nothing.
+
+        Returns
+        -------
+        bool
+            True if the store was restored to its state before the append.
+        """
+        if self._snapshot is None:
+            return False
+        raw, before = self._snapshot
+        if raw is None or _fingerprint(root) != before:
+            return False
+        sync(root.store.set(_ROOT_KEY, raw))
+        return True
+
+    def table_problem(self, root: zarr.Group, source: Any) -> AppendError | None:
+        """An error if a table grown through read arrays has columns of different lengths.
+
+        hdmf appends a row column by column; a row interrupted half way (an exception the caller
+        caught) would otherwise be stored as a table that no reader can construct.
+        """
+        problems = []
+        for gpath in sorted({p.rpartition("/")[0] for p in self.touched_arrays}):
+            try:
+                group = root[gpath] if gpath else root
+            except KeyError:
+                continue
+            problems += _table_length_problems(group)
+        if not problems:
+            return None
+        return AppendError(
+            f"{source}: rows were appended only in part: {'; '.join(problems)}. A row "
+            "interrupted half way cannot be stored; the store is left marked incomplete"
+        )
+
+    def unresolved_references(self, source: Any) -> AppendError | None:
+        """An error for placeholders whose targets were never written (then forgotten)."""
+        if not self.pending_sites:
+            return None
+        where = sorted({"/" + a.path for a, *_ in self.pending_sites})
+        names = sorted(
+            {getattr(self.pending_targets[t], "name", "?") for *_, t in self.pending_sites}
+        )
+        self.pending_sites.clear()
+        return AppendError(
+            f"{source}: {', '.join(where)} refer to {', '.join(names)}, which were never "
+            "written; add them to the file and call io.write(nwbfile) before closing. The store "
+            "is left marked incomplete"
+        )
+
+
+class AppendMixin:
+    """Append-mode steps of :class:`nwbzarr.ZarrIO`; the state lives in
+    the :class:`AppendSession` the I/O object owns (``append_session``)."""
+
+    _exiting_with_error = False
 
     def pending_object(self, token: str, builders: bool) -> Any:
         """The target of a placeholder read back before ``io.write`` (container or builder).
@@ -96,7 +206,7 @@ class AppendMixin:
         KeyError
             If ``token`` is not a placeholder of this I/O object.
         """
-        target = self._pending_targets[token]
+        target = self.append_session.pending_targets[token]
         if builders:
             built = self.manager.get_builder(target)
             return built if built is not None else target
@@ -111,7 +221,7 @@ class AppendMixin:
         ValueError
             If the store was opened in a write-only mode.
         """
-        if self._created_by_append and not self._writing:
+        if self._created_by_append and not self.writer.started:
             raise StoreNotFoundError(
                 f"{self.source}: no NWB file to read; mode 'a' found nothing at this path (the "
                 "empty store it made is removed on close). Check the path, or write a new file "
@@ -120,33 +230,8 @@ class AppendMixin:
         container = super().read(**kwargs)
         if self._mode in APPEND_MODES:
             unlock_vector_indexes(container.objects.values())
-            self._remember_fields(container)
+            self.append_session.remember_fields(container)
         return container
-
-    def _remember_fields(self, container: Any) -> None:
-        """Note every container's field values, to find the ones changed before ``write``."""
-        self.__dict__["_fields_at_read_"] = {
-            id(obj): (obj, dict(obj.fields)) for obj in container.objects.values()
-        }
-
-    def _flag_changed_fields(self, container: Any) -> None:
-        """Mark containers whose fields were set or replaced since reading as modified.
-
-        pynwb does not flag a container whose optional field was set after reading
-        (``device.manufacturer = ...``). Only those are rebuilt: rebuilding unchanged ones
-        would store attributes the original never had (spec defaults such as a Subject's
-        ``age__reference``).
-        """
-        seen = self.__dict__.get("_fields_at_read_")
-        for obj in container.objects.values():
-            before = None if seen is None else seen.get(id(obj))
-            if before is None or before[0] is not obj:
-                if seen is None:
-                    obj.set_modified()
-                continue
-            fields, now = before[1], obj.fields
-            if fields.keys() != now.keys() or any(now[k] is not v for k, v in fields.items()):
-                obj.set_modified()
 
     def write(self, container: Any, **kwargs: Any) -> None:
         """Write ``container``; in append modes, store every changed attribute too.
@@ -159,68 +244,29 @@ class AppendMixin:
             If a table grown through read arrays has columns of different lengths.
         """
         if self._mode in APPEND_MODES:
-            self._flag_changed_fields(container)
+            self.append_session.flag_changed_fields(container)
         super().write(container, **kwargs)
         if self._mode in APPEND_MODES:
-            self._remember_fields(container)
+            self.append_session.remember_fields(container)
 
-    def write_builder(self, builder: Any, *args: Any, **kwargs: Any) -> None:
-        """Write the builder tree, then fill in references appended before their targets existed.
-
-        Arguments after ``builder`` are those of
-        :meth:`nwbzarr.backend.write.WriteMixin.write_builder`, by position or by name.
+    def _after_write_builder(self) -> None:
+        """After ``write_builder``: fill in references appended before their targets existed,
+        and check the tables grown through read arrays.
 
         Raises
         ------
         AppendError
             If a table grown through read arrays has columns of different lengths.
         """
-        super().write_builder(builder, *args, **kwargs)
         self._fill_pending_references()
-        problem = self._table_problem()
+        problem = self.append_session.table_problem(self._root, self.source)
         if problem is not None:
             raise problem
-        self._views_changed = False
-
-    def write_dataset(self, parent: zarr.Group, builder: DatasetBuilder, **kwargs: Any) -> Any:
-        """Write a dataset; in append modes, refresh the attributes and rows of one already
-        stored (see :meth:`nwbzarr.backend.write.WriteMixin.write_dataset` for the rest).
-
-        Raises
-        ------
-        UnsupportedDataError
-            If the data cannot be stored.
-        AppendError
-            If a dataset builder not read from this store names a node that already exists
-            (nothing stored is overwritten by a builder that did not come from it).
-        """
-        if self._mode in APPEND_MODES:
-            if self.get_written(builder):
-                self._refresh_dataset_attributes(parent, builder)
-            elif builder.name in parent:
-                where = f"{parent.path}/{builder.name}".lstrip("/")
-                raise AppendError(
-                    f"{self.source}: /{where} already exists and this dataset builder was not "
-                    "read from the store, so writing it would overwrite stored data; read the "
-                    "file and change its container, or write the new tree to a new file"
-                )
-        return super().write_dataset(parent, builder, **kwargs)
-
-    def _refresh_dataset_attributes(self, parent: zarr.Group, builder: DatasetBuilder) -> None:
-        """Store attributes changed on a dataset read from the store (e.g. one set in pynwb)."""
-        try:
-            node = parent[builder.name]
-        except KeyError:
-            return
-        if not isinstance(node, zarr.Array) or node.path.strip("/") != builder_path(builder).strip(
-            "/"
-        ):
-            return  # a link, or a dataset of another store
-        self._update_attributes(node, self._encode_attributes(builder.attributes, "/" + node.path))
-        self._grow_written_dataset(node, builder)
+        self.append_session.views_changed = False
 
     def _grow_written_dataset(self, node: zarr.Array, builder: DatasetBuilder) -> None:
-        """Store rows added in memory to a dataset written earlier in this session.
+        """Store rows added in memory to a dataset written earlier in this session (the
+        writer's ``grow_written`` callback, called in append modes).
 
         A column written by one ``io.write`` keeps its in-memory list in the container; rows
         added before the next ``io.write`` are appended here instead of being skipped.
@@ -251,94 +297,40 @@ class AppendMixin:
 
     def _fill_pending_references(self) -> None:
         """Replace placeholders whose targets ``io.write`` has now built by their paths."""
+        session = self.append_session
         left = []
-        for array, index, field, token in self._pending_sites:
-            target = self._pending_targets[token]
+        for array, index, field, token in session.pending_sites:
+            target = session.pending_targets[token]
             if self.manager.get_builder(target) is None:
                 left.append((array, index, field, token))
                 continue
-            path = self._reference_path(target, "/" + array.path)
+            path = self.writer.reference_path(target, "/" + array.path)
             if field is None:
                 array[index : index + 1] = [path]
             else:
                 set_compound_field(array, index, field, path)
-        self._pending_sites[:] = left
+        session.pending_sites[:] = left
 
     # -- failure handling --------------------------------------------------------------------
-    def _snapshot_before_write(self) -> None:
-        """Record the store's state before the first change of an append (see module doc)."""
-        root = self._root
-        attrs = root.attrs.asdict()
-        if self._mode not in APPEND_MODES or not (
-            "neurodata_type" in attrs or "data_type" in attrs
-        ):
-            return  # a new store: nothing to preserve
-        raw = sync(root.store.get(_ROOT_KEY, prototype=default_buffer_prototype()))
-        self._snapshot = (raw, _fingerprint(root))
-
-    def _restore_if_unchanged(self) -> bool:
-        """After a failure: put back the root metadata if the failed change wrote nothing.
-
-        Returns
-        -------
-        bool
-            True if the store was restored to its state before the append.
-        """
-        if self._snapshot is None:
-            return False
-        raw, before = self._snapshot
-        if raw is None or _fingerprint(self._root) != before:
-            return False
-        sync(self._root.store.set(_ROOT_KEY, raw))
-        return True
-
-    def _table_problem(self) -> AppendError | None:
-        """An error if a table grown through read arrays has columns of different lengths.
-
-        hdmf appends a row column by column; a row interrupted half way (an exception the caller
-        caught) would otherwise be stored as a table that no reader can construct.
-        """
-        problems = []
-        for gpath in sorted({p.rpartition("/")[0] for p in self._touched_arrays}):
-            try:
-                group = self._root[gpath] if gpath else self._root
-            except KeyError:
-                continue
-            problems += _table_length_problems(group)
-        if not problems:
-            return None
-        return AppendError(
-            f"{self.source}: rows were appended only in part: {'; '.join(problems)}. A row "
-            "interrupted half way cannot be stored; the store is left marked incomplete"
-        )
-
     def _unresolved_references_error(self) -> AppendError | None:
         """An error for an append that cannot be completed (marks the write failed): a reference
         whose target was never written, or a table grown only in part."""
-        if not self._write_failed and self._views_changed:
-            problem = self._table_problem()
+        session = self.append_session
+        if not self.writer.failed and session.views_changed:
+            problem = session.table_problem(self._root, self.source)
             if problem is not None:
-                self._write_failed = True
+                self.writer.mark_failed()
                 return problem
-        if not self._pending_sites:
-            return None
-        self._write_failed = True
-        where = sorted({"/" + a.path for a, *_ in self._pending_sites})
-        names = sorted(
-            {getattr(self._pending_targets[t], "name", "?") for *_, t in self._pending_sites}
-        )
-        self._pending_sites.clear()
-        return AppendError(
-            f"{self.source}: {', '.join(where)} refer to {', '.join(names)}, which were never "
-            "written; add them to the file and call io.write(nwbfile) before closing. The store "
-            "is left marked incomplete"
-        )
+        problem = session.unresolved_references(self.source)
+        if problem is not None:
+            self.writer.mark_failed()
+        return problem
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
             self._exiting_with_error = True
-            if self._views_changed:  # rows appended, not followed by a completed io.write
-                self._write_failed = True
+            if self.append_session.views_changed:  # rows appended, no completed io.write
+                self.writer.mark_failed()
         self.close()
 
 

@@ -16,7 +16,7 @@ from hdmf.data_utils import DataIO
 from ..compat import dataio_declared
 from ..conventions.layout import SHARDS_POLICY, SHARDS_REQUIRED
 from ..errors import InvalidStorageSettingsError, UnsupportedCodecError
-from ..virtual.filters import codec_for_filter, hdf5_codecs, require_decodable
+from ..formats.hdf5.filters import codec_for_filter, hdf5_codecs, require_decodable
 from .settings import WriteSettings
 
 __all__ = ["ZarrDataIO", "storage_settings"]

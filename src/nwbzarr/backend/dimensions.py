@@ -34,7 +34,7 @@ from ..conventions.dimension_names import (
     group_dimension_names,
 )
 from ..conventions.spec_dims import dims_for_ndim
-from ..virtual.hdf5_values import dimension_names as hdf5_dimension_names
+from ..formats.hdf5.values import dimension_names as hdf5_dimension_names
 
 #: HDF5 attributes that only bookkeep dimension scales; they are expressed as
 #: ``dimension_names`` in Zarr and never copied as attributes.

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,12 +23,16 @@ from hdmf.data_utils import AbstractDataChunkIterator, GenericDataChunkIterator
 from tqdm import tqdm
 
 from ..compat import is_hdf5_filter_error
-from ..conventions.dtypes import numpy_dtype_for, text_value
 from ..conventions.layout import TEXT_ITEMSIZE
+from ..errors import CorruptChunkError
 from ..storage.journal import JournaledStore
 from ..storage.write_back import WriteBackStore
+from .dataio import ZarrDataIO
+from .lazy import checked_read
 from .parallel import ParallelJob, can_send_iterator, write_parallel
+from .rawcopy import copy_raw_rows, raw_plan
 from .stream import RegionBuffer
+from .text import text_array
 
 
 @dataclasses.dataclass
@@ -39,22 +43,52 @@ class _ParallelOptions:
     jobs: list = dataclasses.field(default_factory=list)
 
 
-class FillMixin:
-    """Data movement for :class:`nwbzarr.backend.write.WriteMixin`."""
+class Filler:
+    """Moves data into arrays a :class:`nwbzarr.backend.write.Writer` created: block copies,
+    queued chunk iterators and the worker-process jobs of one ``write`` call.
 
-    #: Optional callable receiving the number of uncompressed bytes written per block.
-    progress = None
-    #: Options of the current ``write`` call (one process outside ``write``).
-    _parallel = _ParallelOptions()
+    Parameters
+    ----------
+    store : zarr store
+        The store being written (worker processes open its local directory by path).
+    flush : callable
+        Lands every buffered write in the store (called before worker processes start).
+    progress : callable, optional
+        Receives the number of uncompressed bytes written, block by block.
+    copy_sink : callable, optional
+        ``(array, data, kept, step) -> bool`` taking over block copies (e.g.
+        :class:`nwbzarr.convert.dask_copy.DaskCopies`); True means it will copy ``data``.
+    """
 
-    #: Optional callable ``(array, data, kept, step) -> bool`` taking over block copies (e.g.
-    #: :class:`nwbzarr.convert.dask_copy.DaskCopies`); True means it will copy ``data``.
-    copy_sink = None
+    def __init__(
+        self,
+        store: Any,
+        flush: Callable[[], None],
+        progress: Callable[[int], Any] | None = None,
+        copy_sink: Callable[..., bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.flush = flush
+        self.progress = progress
+        self.copy_sink = copy_sink
+        #: Options of the current ``write`` call (one process outside ``write``).
+        self.parallel = _ParallelOptions()
+        #: ``(RegionBuffer, iterator)`` pairs waiting for :meth:`exhaust_iterators`.
+        self.iterators: list = []
 
-    def _copy_blocks(self, array: zarr.Array, data: Any, dtype: Any, kept: bool = False) -> None:
+    def copy_blocks(self, array: zarr.Array, data: Any, dtype: Any, kept: bool = False) -> None:
         """Copy ``data`` into ``array`` one shard-aligned block of leading rows at a time.
 
-        ``kept`` tells that ``array`` was created with the storage settings of ``data``.
+        Parameters
+        ----------
+        array : zarr.Array
+            The array to fill (its full shape).
+        data : array-like
+            The values.
+        dtype : numpy.dtype or str
+            Storage dtype (``str`` for text).
+        kept : bool
+            ``array`` was created with the storage settings of ``data``.
         """
         step = block_rows(array)
         n = array.shape[0]
@@ -76,9 +110,6 @@ class FillMixin:
 
     def _copy_raw(self, array: zarr.Array, data: Any, step: int) -> bool:
         """Copy an HDF5 dataset's stored chunk bytes into ``array`` if they can be reused."""
-        from .dataio import ZarrDataIO
-        from .rawcopy import copy_raw_rows, raw_plan
-
         if not ZarrDataIO.is_h5py_dataset(data):
             return False
         plan = raw_plan(array, data)
@@ -91,49 +122,41 @@ class FillMixin:
                     self.progress(nbytes)
         return True
 
-    def _write_iterator(
-        self,
-        parent: zarr.Group,
-        name: str,
-        data: AbstractDataChunkIterator,
-        spec_dtype: Any,
-        attrs: dict,
-        settings: dict,
-        labels: Any,
-    ) -> zarr.Array:
-        dtype = numpy_dtype_for(spec_dtype if spec_dtype is not None else data.dtype, None)
-        if dtype is not str and data.dtype is not None and spec_dtype is None:
-            dtype = np.dtype(data.dtype)
-        recommended = tuple(int(s) for s in (data.recommended_data_shape() or ()))
-        maxshape = data.maxshape or recommended
-        layout = tuple(
-            int(m) if m is not None else max(int(i), 1) * 1024
-            for m, i in zip(maxshape, recommended)
-        )
-        # unbounded dimensions start empty and grow with the chunks actually written, so an
-        # iterator of unknown length (even an empty one) yields exactly its values
-        initial = tuple(0 if m is None else int(i) for m, i in zip(maxshape, recommended))
-        chunks = settings.get("chunks") or _chunk_hint(data, dtype, self._chunk_bytes)
-        if chunks is not None:
-            settings = {**settings, "chunks": tuple(chunks)}
-        array = self._create_array(parent, name, initial, dtype, attrs, settings, labels, layout)
+    def queue_iterator(
+        self, array: zarr.Array, data: AbstractDataChunkIterator, dtype: Any, maxshape: tuple
+    ) -> None:
+        """Queue a chunk iterator's values for ``array``: for the worker pool when they can go
+        there, else for :meth:`exhaust_iterators` (through a per-shard buffer that grows the
+        array as chunks arrive, :mod:`nwbzarr.backend.stream`).
+
+        Parameters
+        ----------
+        array : zarr.Array
+            The array just created for the iterator (unbounded dimensions empty).
+        data : hdmf.data_utils.AbstractDataChunkIterator
+            The iterator.
+        dtype : numpy.dtype or str
+            Storage dtype.
+        maxshape : tuple
+            The iterator's maximum shape (None for unbounded dimensions).
+        """
         path = f"/{array.path}"
         if self._queue_parallel(array, data, dtype, path):
-            return array
+            return
 
         def convert(values: Any) -> np.ndarray:
             return text_array(values) if dtype is str else np.asarray(values, dtype=dtype)
 
         buffer = RegionBuffer(array, dtype, maxshape, path, convert, self.progress)
-        self._dci_queue.append((buffer, data))
-        return array
+        self.iterators.append((buffer, data))
 
-    def _dci_queue_exhaust(self) -> None:
+    def exhaust_iterators(self) -> None:
         """Drain queued chunk iterators round-robin; each buffers its chunks per shard (or
         chunk) and writes a region once it is complete (:mod:`nwbzarr.backend.stream`)."""
+        queue = self.iterators
         try:
-            while self._dci_queue:
-                buffer, data = self._dci_queue.pop(0)
+            while queue:
+                buffer, data = queue.pop(0)
                 try:
                     chunk = next(data)
                 except StopIteration:
@@ -150,20 +173,20 @@ class FillMixin:
                 # drop the piece before the iterator makes the next: two pieces alive at once
                 # would set the peak memory of a streamed write
                 del chunk
-                self._dci_queue.append((buffer, data))
+                queue.append((buffer, data))
         except BaseException:
-            for buffer, _ in self._dci_queue:  # no temporary shard file is left behind
+            for buffer, _ in queue:  # no temporary shard file is left behind
                 buffer.abort()
             raise
 
     # -- parallel writes (write(number_of_jobs=...)) --------------------------------------------
     def _queue_parallel(self, array: zarr.Array, data: Any, dtype: Any, path: str) -> bool:
         """Queue ``data`` for the worker pool if it can go there; return whether it was."""
-        if self._parallel.number_of_jobs <= 1 or not isinstance(data, GenericDataChunkIterator):
+        if self.parallel.number_of_jobs <= 1 or not isinstance(data, GenericDataChunkIterator):
             return False
         if dtype is str or not array.shape or 0 in array.shape:
             return False
-        store = _local_base(self._root.store)
+        store = _local_base(self.store)
         if not isinstance(store, zarr.storage.LocalStore):
             warnings.warn(
                 f"{path}: worker processes cannot open a {type(store).__name__} by path, so "
@@ -182,21 +205,27 @@ class FillMixin:
             return False
         grid = tuple(int(g) for g in (array.shards or array.chunks))
         job = ParallelJob(path, array.path, data, np.dtype(dtype), tuple(array.shape), grid)
-        self._parallel.jobs.append(job)
+        self.parallel.jobs.append(job)
         return True
 
     @contextlib.contextmanager
-    def _write_session(
+    def session(
         self,
         number_of_jobs: int,
         max_threads_per_process: int | None,
         multiprocessing_context: str | None,
         progress: bool,
     ) -> Iterator[None]:
-        """Set the parallel options and progress bar for one ``write`` call."""
+        """Set the parallel options and progress bar for one ``write`` call.
+
+        Raises
+        ------
+        ValueError
+            If ``number_of_jobs`` is less than 1.
+        """
         if int(number_of_jobs) < 1:
             raise ValueError(f"number_of_jobs must be at least 1, not {number_of_jobs}")
-        self._parallel = _ParallelOptions(
+        self.parallel = _ParallelOptions(
             int(number_of_jobs), max_threads_per_process, multiprocessing_context
         )
         previous = self.progress
@@ -206,14 +235,14 @@ class FillMixin:
         try:
             yield
         finally:
-            self._parallel = _ParallelOptions()
+            self.parallel = _ParallelOptions()
             self.progress = previous
             if bar is not None:
                 bar.close()
 
-    def _parallel_exhaust(self) -> None:
-        """Fill the arrays queued by :meth:`_queue_parallel` in worker processes."""
-        options = self._parallel
+    def exhaust_parallel(self) -> None:
+        """Fill the arrays queued for worker processes (``write(number_of_jobs=n)``)."""
+        options = self.parallel
         jobs, options.jobs = options.jobs, []
         if not jobs:
             return
@@ -221,9 +250,9 @@ class FillMixin:
         if isinstance(bar, tqdm):
             bar.total = (bar.total or bar.n) + sum(job.nbytes for job in jobs)
             bar.refresh()
-        self._flush_store()  # workers open the arrays by path: their metadata must be on disk
+        self.flush()  # workers open the arrays by path: their metadata must be on disk
         write_parallel(
-            str(_local_base(self._root.store).root),
+            str(_local_base(self.store).root),
             jobs,
             options.number_of_jobs,
             options.max_threads_per_process,
@@ -232,10 +261,25 @@ class FillMixin:
         )
 
 
-def _chunk_hint(data: AbstractDataChunkIterator, dtype: Any, chunk_bytes: int) -> Any:
+def chunk_hint(data: AbstractDataChunkIterator, dtype: Any, chunk_bytes: int) -> Any:
     """The iterator's recommended chunk shape if it is at most ``2 x chunk_bytes``, else None
     (the layout policy chooses; docs/storage.md §6 rule 4). ``GenericDataChunkIterator``
-    recommends ~10 MB chunks, which make every small window decode megabytes."""
+    recommends ~10 MB chunks, which make every small window decode megabytes.
+
+    Parameters
+    ----------
+    data : hdmf.data_utils.AbstractDataChunkIterator
+        The iterator.
+    dtype : numpy.dtype or str
+        Storage dtype (``str`` for text).
+    chunk_bytes : int
+        Target uncompressed chunk size.
+
+    Returns
+    -------
+    tuple or None
+        The chunk shape to use, or None.
+    """
     chunks = data.recommended_chunk_shape()
     if chunks is None:
         return None
@@ -265,8 +309,6 @@ def copy_threads() -> int:
 
 def _read_block(data: Any, start: int, stop: int) -> Any:
     if isinstance(data, zarr.Array):  # a chunk that does not decode: CorruptChunkError
-        from .lazy import checked_read
-
         return checked_read(data, slice(start, stop))
     try:
         return data[start:stop]
@@ -278,8 +320,6 @@ def _read_block(data: Any, start: int, stop: int) -> Any:
 
 def _hdf5_chunk_error(dset: Any, start: int, stop: int, err: OSError) -> Exception:
     """CorruptChunkError naming the dataset and the first chunk of rows that does not read."""
-    from ..errors import CorruptChunkError
-
     step = dset.chunks[0]
     bad = f"rows {start}:{stop}"
     for row in range(start - start % step, stop, step):
@@ -291,16 +331,3 @@ def _hdf5_chunk_error(dset: Any, start: int, stop: int, err: OSError) -> Excepti
     return CorruptChunkError(
         f"{dset.file.filename}: {dset.name}: {bad} cannot be decoded ({err}); the file is damaged"
     )
-
-
-def text_array(values: Any) -> np.ndarray:
-    """Return text values (str, bytes, datetimes; nested) as an object array of ``str``."""
-    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
-    if arr.dtype.kind == "U":
-        return arr.astype(object)
-    out = np.empty(arr.shape, dtype=object)
-    flat_in = arr.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i, v in enumerate(flat_in):
-        flat_out[i] = text_value(v)
-    return out

@@ -37,7 +37,7 @@ from ..compat import (
 from ..conventions.dtypes import text_value
 from ..errors import AppendError, ReadOnlyError, UnsupportedDataError
 from ..storage.journal import JournaledStore
-from .fill import text_array
+from .text import text_array
 
 #: Prefix of the placeholder stored for a reference whose target has no path yet (a container
 #: added in this session and not yet written); replaced by the target's path on ``io.write``.
@@ -75,16 +75,15 @@ def changing(io: Any, array: zarr.Array) -> Iterator[None]:
             f"{io.source}: cannot change {where}; the store was opened read-only (mode "
             f"{io.mode!r}). Open it with mode='a' or 'r+' to append to it"
         )
-    io._begin_write()
+    io.writer.begin()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
             yield
     except BaseException:
-        io._write_failed = True  # the store may be half changed: keep the marker
+        io.writer.mark_failed()  # the store may be half changed: keep the marker
         raise
-    io._views_changed = True
-    io._touched_arrays.add(array.path.strip("/"))
+    io.append_session.note_growth(array)
 
 
 # -- numeric and text arrays ------------------------------------------------------------------
@@ -171,8 +170,8 @@ def reference_value(io: Any, target: Any, where: str) -> str:
                 f"{where}: refers to {target.name!r} in another file ({source}); object "
                 "references must stay inside one file — copy the target into this file first"
             )
-        return io._pending_reference(target)
-    return io._reference_path(target, where)
+        return io.append_session.pending_reference(target)
+    return io.writer.reference_path(target, where)
 
 
 def append_references(io: Any, array: zarr.Array, targets: list) -> None:
@@ -227,7 +226,7 @@ def _note_pending(io: Any, array: zarr.Array, start: int, field: str | None, val
     """Tell ``io`` where pending placeholders were stored, to fill them in on ``io.write``."""
     for offset, value in enumerate(values):
         if isinstance(value, str) and value.startswith(PENDING_PREFIX):
-            io._pending_sites.append((array, start + offset, field, value))
+            io.append_session.pending_sites.append((array, start + offset, field, value))
 
 
 def widened_compound(dtype: np.dtype, records: list) -> np.dtype:

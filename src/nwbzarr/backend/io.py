@@ -7,9 +7,11 @@ the unified Zarr v3 convention described in ``docs/storage.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +19,40 @@ import numpy as np
 import zarr
 from hdmf.backends.io import HDMFIO
 from hdmf.backends.utils import WriteStatusTracker
-from hdmf.build import BuildManager, TypeMap
+from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
 from .. import errors
-from ..compat import default_buffer_prototype, sync
+from ..compat import default_buffer_prototype, quiet_zarr_warnings, sync
 from ..conventions.attributes import INLINE_CHUNKS_ATTR, ROOT_NAME, WRITE_IN_PROGRESS_ATTR
+from ..conventions.dtypes import infer_dtype
 from ..conventions.layout import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, DEFAULT_SHARD_BYTES
+from ..conventions.references import builder_path
 from ..conventions.zarr_json import encode, encode_consolidated
-from ..errors import (
-    NotNWBStoreError,
-    ReadOnlyError,
-    UnsupportedOptionError,
-)
+from ..errors import AppendError, NotNWBStoreError, ReadOnlyError, UnsupportedOptionError
 from ..storage.cache import inline_chunk_entries
 from ..storage.journal import JournaledStore
-from ..storage.resolve import (
-    is_remote_url,
-    join_location,
-)
+from ..storage.resolve import is_remote_url, join_location
 from ..storage.write_back import WriteBackStore
-from .amend import AmendMixin
-from .append import AppendMixin
-from .opening import MODES, READ_ONLY_MODES, OpenMixin, _QuietZarr, check_mode
-from .read import ReadMixin
-from .specs import SpecCacheMixin
-from .write import WriteMixin
+from ..virtual.staging import StagingStore
+from .amend import save_amendment
+from .append import APPEND_MODES, AppendMixin, AppendSession
+from .html import dataset_html
+from .linked import LinkedSources, store_key
+from .opening import (
+    MODES,
+    READ_ONLY_MODES,
+    OpenedStore,
+    OpenRequest,
+    can_read,
+    check_mode,
+    open_source,
+)
+from .read import Reader, root_is_typed
+from .specs import SpecCache, load_cached_namespaces
+from .write import Writer
 
 __all__ = ["ROOT_NAME", "SUPPORTED_ZARR_STORES", "ZarrIO"]
 
@@ -52,7 +60,7 @@ __all__ = ["ROOT_NAME", "SUPPORTED_ZARR_STORES", "ZarrIO"]
 SUPPORTED_ZARR_STORES: tuple[type, ...] = (Store,)
 
 
-class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCacheMixin, HDMFIO):
+class ZarrIO(AppendMixin, HDMFIO):
     """Read and write HDMF files as Zarr v3 stores.
 
     Parameters
@@ -102,6 +110,17 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         changed values larger than 4096 bytes until :meth:`save` (one file per value, named
         by its SHA-256). Default: a temporary directory, removed when this object is
         discarded (``save`` copies what the JSON needs next to it).
+    keep_storage : bool
+        Copy ``h5py.Dataset`` / ``zarr.Array`` data given without a ``DataIO`` wrapper with the
+        source's chunk shape, codecs and fill value (default); False applies the chunk/codec
+        policy to them too (what ``nwbzarr convert --rechunk`` passes).
+    progress_callback : callable, optional
+        Called with the number of uncompressed bytes written, block by block (a converter's
+        progress bar; ``write(progress=True)`` shows its own bar instead).
+    copy_sink : callable, optional
+        ``(array, data, kept, step) -> bool`` taking over block copies of array data (e.g.
+        :class:`nwbzarr.convert.dask_copy.DaskCopies`); returning True means it will copy
+        ``data`` into ``array`` itself (call :meth:`flush` before it does).
 
     Raises
     ------
@@ -116,7 +135,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         Reading a path that exists but is not a Zarr group.
     ReadOnlyError
         ``a``/``r+`` on a legacy hdmf-zarr (Zarr v2) store, which is read through
-        :class:`nwbzarr.storage.legacy_v2.V2TranslatingStore` in ``r``/``r-`` only; any
+        :class:`nwbzarr.formats.hdmf_zarr_v2.store.V2TranslatingStore` in ``r``/``r-`` only; any
         writable mode on a URL.
     RemoteAccessError
         The server of a URL refused access (HTTP 401/403): pass credentials in
@@ -128,6 +147,9 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
     IncompleteStoreError
         Reading a store whose last write did not complete.
     """
+
+    #: Refuse a store whose root group has no ``neurodata_type``/``data_type`` (NWB files).
+    _typed_root_required = False
 
     def __init__(
         self,
@@ -144,6 +166,9 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         herd_path: str | None = None,
         cache: Any = None,
         staging_dir: str | Path | None = None,
+        keep_storage: bool = True,
+        progress_callback: Callable[[int], Any] | None = None,
+        copy_sink: Callable[..., bool] | None = None,
         **kwargs: Any,
     ) -> None:
         check_mode(path, mode, f"use one of {', '.join(MODES)}")
@@ -162,23 +187,23 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         self._storage_options = storage_options
         self._cache = cache
         self._staging_dir = None if staging_dir is None else os.fspath(staging_dir)
-        self._virtual_kind: str | None = None  # "hdf5" / "references" once opened
         self._force_overwrite = force_overwrite
+        # how the source was opened (opening.py); kept after close(), which drops the root
+        self._opened: OpenedStore | None = None
+        self.append_session = AppendSession()  # what an append (a/r+) remembers
         self._chunk_bytes = int(chunk_bytes)
         self._shard_bytes = int(shard_bytes)
         self._codec = codec
         self._root: zarr.Group | None = None
-        self._root_builder = None
-        self._builders_by_path: dict[str, Any] = {}
-        self._deferred: list = []
+        # builders read, links to resolve, linked stores (read.py); made by open()
+        self._reader: Reader | None = None
+        # written/read state of builders, shared by the reader and the writer: written_status
         self._written = WriteStatusTracker()
-        self._dci_queue: list = []
-        self._writing = False
-        self._write_failed = False
-        self._consolidate_on_close = True
-        self._journal: JournaledStore | None = None  # append to a local store (journal.py)
-        self._created_by_append = False  # mode 'a' made a new store (opening.py)
-        self._external: dict[str, ZarrIO] = {}
+        # builders written, queued nodes, in-progress and failure flags (write.py); made by open()
+        self._writer: Writer | None = None
+        self._write_options = dict(
+            keep_storage=bool(keep_storage), progress=progress_callback, copy_sink=copy_sink
+        )
         if manager is None:
             manager = BuildManager(TypeMap(NamespaceCatalog()))
         elif isinstance(manager, TypeMap):
@@ -227,6 +252,58 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         # the name pynwb.validate(io=...) reads (HDF5IO's private attribute)
         return self._root
 
+    @property
+    def source(self) -> str | None:
+        """The file path or URL read or written (hdmf's ``HDMFIO.source``).
+
+        A store object opened for changes (``"a"``/``"r+"``, e.g. the store of a writable
+        Icechunk session) has no path; it gets a name unique to the store object so that
+        containers read from it count as read from this source when ``write`` rebuilds
+        their parents (hdmf refuses unmodified containers without a source).
+        """
+        source = super().source
+        if source is None and getattr(self, "_mode", None) in ("a", "r+"):
+            path = getattr(self, "_path", None)
+            if path is not None and not isinstance(path, str):
+                return f"<{type(path).__name__} at {id(path):#x}>"
+        return source
+
+    @property
+    def virtual_kind(self) -> str | None:
+        """``"hdf5"`` or ``"references"`` for an HDF5 file or reference JSON opened as a
+        virtual store (:mod:`nwbzarr.virtual.sources`), else None (a Zarr store)."""
+        opened = getattr(self, "_opened", None)
+        return None if opened is None else opened.virtual_kind
+
+    @property
+    def linked_sources(self) -> LinkedSources | None:
+        """The stores and HDF5 files external links of this store lead into: where a link's
+        ``source`` resolves to (access policy checked) and those opened (None before
+        opening)."""
+        reader = getattr(self, "_reader", None)
+        return None if reader is None else reader.linked
+
+    @property
+    def _journal(self) -> JournaledStore | None:
+        """The journal of an append to a local store (:mod:`nwbzarr.storage.journal`)."""
+        opened = self._opened
+        return None if opened is None else opened.journal
+
+    @property
+    def _created_by_append(self) -> bool:
+        """True if mode ``a`` made a new store where nothing was (removed if left empty)."""
+        opened = getattr(self, "_opened", None)
+        return opened is not None and opened.created_by_append
+
+    @property
+    def staging_store(self) -> StagingStore | None:
+        """The staging store of an amended HDF5 file or reference JSON (None otherwise).
+
+        It stays available after ``close()`` so that :meth:`save` can still be called.
+        """
+        opened = getattr(self, "_opened", None)
+        return None if opened is None else opened.staging
+
     def is_remote(self) -> bool:
         """True if the store was opened from a URL (``memory://`` included, see
         :func:`nwbzarr.storage.resolve.is_remote_url`)."""
@@ -234,11 +311,231 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
 
     def _store_root(self) -> str:
         root = self.abspath or ""
-        if self._virtual_kind is not None:  # a file: its links are relative to its directory
+        if self.virtual_kind is not None:  # a file: its links are relative to its directory
             return join_location(root, "..") if is_remote_url(root) else os.path.dirname(root)
         return root
 
     # -- open / close -------------------------------------------------------------------------
+    @staticmethod
+    def can_read(path: str | Path, storage_options: dict | None = None) -> bool:
+        """Return True if ``path`` is a Zarr group this backend can open: a Zarr v3 group, or a
+        legacy Zarr v2 group as hdmf-zarr < 0.14 wrote them (read-only).
+
+        For a URL this checks that ``zarr.json`` or ``.zgroup`` exists at its root (one or two
+        requests, sent with ``storage_options``). Never raises: missing paths, files,
+        non-Zarr directories and unreachable URLs return False.
+        """
+        return can_read(path, storage_options)
+
+    def open(self) -> None:
+        """Open the store in the mode given at construction (called by ``__init__``): the
+        first opener of :data:`nwbzarr.backend.opening.OPENERS` that can open it does."""
+        if self._root is not None:
+            return
+        request = OpenRequest(
+            self._path,
+            self._mode,
+            storage_options=self._storage_options,
+            cache=self._cache,
+            staging_dir=self._staging_dir,
+            force_overwrite=self._force_overwrite,
+            v2_io_name="NWBZarrV2IO" if self._typed_root_required else "ZarrV2IO",
+            v2_options=self._legacy_v2_options(),
+        )
+        self._opened = open_source(request)
+        self._root = self._opened.root
+        if self._writer is not None:  # opened again after close(): the same write state
+            self._writer.reopen(self._root, self._opened.journal)
+        else:
+            self._writer = Writer(
+                self._root,
+                self.manager,
+                self.source,
+                self._store_root(),
+                self._written,
+                chunk_bytes=self._chunk_bytes,
+                shard_bytes=self._shard_bytes,
+                codec=self._codec,
+                journal=self._opened.journal,
+                append_session=self.append_session if self._mode in APPEND_MODES else None,
+                grow_written=self._grow_written_dataset,
+                **self._write_options,
+            )
+        if self._reader is not None:  # opened again after close(): the same builders
+            self._reader.reopen(self._root)
+            return
+        self._reader = Reader(
+            self._root,
+            owner=self,
+            manager=self.manager,
+            written=self._written,
+            source=self.source,
+            key=store_key(self),
+            linked=LinkedSources(
+                str(self.source),
+                self._store_root(),
+                is_file=self.virtual_kind is not None,
+                open_store=self._open_linked,
+                manager=self.manager,
+            ),
+            typed_root_required=self._typed_root_required,
+            check_dataset=self._check_dataset,
+        )
+
+    def _open_linked(self, target: str) -> ZarrIO:
+        """Open a store an external link points into, read-only, as this class."""
+        return type(self)(
+            target, mode="r", manager=self.manager, storage_options=self._storage_options
+        )
+
+    def _check_dataset(self, array: zarr.Array, path: str) -> None:
+        """Hook called before each array of the store is read (nothing to check here)."""
+
+    # -- reading (read.py's Reader) -----------------------------------------------------------
+    def read_builder(self) -> GroupBuilder:
+        """Read the whole store into a :class:`hdmf.build.GroupBuilder` tree (data lazy).
+
+        Returns
+        -------
+        hdmf.build.GroupBuilder
+            The root builder, named ``"root"``.
+
+        Raises
+        ------
+        NotNWBStoreError
+            If the root group carries no ``neurodata_type``/``data_type`` attribute and this
+            IO reads NWB files only (:class:`nwbzarr.NWBZarrIO`); a plain :class:`ZarrIO`
+            reads any group (an HDMF file written with ``write_builder`` may have an untyped
+            root).
+        """
+        self._check_open("read")
+        return self._reader.read_builder()
+
+    def get_builder_at(self, path: str) -> Any:
+        """Return the builder read at an absolute path (reads the store if needed).
+
+        Raises
+        ------
+        KeyError
+            If no object exists at ``path``.
+        """
+        if not self._reader.walked:
+            self.read_builder()
+        return self._reader.builder_at(path)
+
+    def get_container_at(self, path: str) -> Container:
+        """Return the container built from the object at an absolute path."""
+        return self.manager.construct(self.get_builder_at(path))
+
+    def get_builder(self, zarr_obj: zarr.Group | zarr.Array | str) -> Any:
+        """Return the builder of a zarr node (or absolute path) of this store."""
+        path = zarr_obj if isinstance(zarr_obj, str) else "/" + zarr_obj.path
+        return self.get_builder_at(path)
+
+    def get_container(self, zarr_obj: zarr.Group | zarr.Array | str) -> Container:
+        """Return the container of a zarr node (or absolute path) of this store."""
+        return self.manager.construct(self.get_builder(zarr_obj))
+
+    def resolve_ref(self, zarr_ref: dict) -> tuple[str, zarr.Group | zarr.Array]:
+        """Resolve an object reference to the Zarr node it names, as hdmf-zarr does.
+
+        Parameters
+        ----------
+        zarr_ref : dict
+            The reference's JSON object (docs/storage.md): ``source`` (``"."`` for this
+            store, else a store path relative to this one, checked by the access policy) and
+            ``path`` (None or ``"/"`` for the root).
+
+        Returns
+        -------
+        tuple of (str, zarr.Group or zarr.Array)
+            The node's name (``"root"`` for the root group) and the node.
+
+        Raises
+        ------
+        ValueError
+            If no node exists at ``path`` (a ``KeyError`` subclass is not used, so that
+            hdmf-zarr's callers catching ``ValueError`` work).
+        UntrustedReferenceError
+            If ``source`` names a store the access policy refuses.
+        """
+        self._check_open("resolve a reference")
+        return self._reader.resolve_ref(zarr_ref)
+
+    # -- written-state lookups ----------------------------------------------------------------
+    @property
+    def written_status(self) -> WriteStatusTracker:
+        """Which builders this object wrote or read (one tracker, shared by reader and
+        writer)."""
+        return self._written
+
+    def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:
+        """True if ``builder`` was written (or read) by this object; with ``check_on_disk``
+        also require the node to exist in the store."""
+        written = self._written.get_written(builder)
+        if written and check_on_disk:
+            return self.get_builder_exists_on_disk(builder)
+        return written
+
+    def get_builder_disk_path(self, builder: Any, filepath: str | None = None) -> str:
+        """Return the local path of a builder's node inside the store directory."""
+        base = filepath if filepath is not None else self.abspath
+        return os.path.join(base, builder_path(builder).lstrip("/"))
+
+    def get_builder_exists_on_disk(self, builder: Any) -> bool:
+        """True if the builder's node exists in the open store."""
+        path = builder_path(builder).strip("/")
+        return path == "" or path in self._root
+
+    def _legacy_v2_options(self) -> dict:
+        """Keyword arguments of the translating store a legacy v2 store is read through."""
+        return {}
+
+    def save(
+        self, path: str | os.PathLike[str], *, url: str | Mapping[str, str] | None = None
+    ) -> dict[str, int]:
+        """Write the amended file as a new reference JSON; the original is never modified.
+
+        Can be called while the file is open (changes written so far are saved; more may
+        follow and be saved again) or after ``close()``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            JSON file to write. New and changed values larger than 4096 bytes are staged
+            files; those not already under the JSON's directory are placed in
+            ``<path without .json>.staging/`` next to it.
+        url : str or mapping of str to str, optional
+            Location to record for the original file(s) instead of where they were read from
+            (see :func:`nwbzarr.formats.kerchunk.references.save_references`).
+
+        Returns
+        -------
+        dict of str to int
+            ``staged_files``, ``staged_bytes``, ``inline_bytes``, ``original_refs`` (see
+            :func:`nwbzarr.virtual.staging.save_staged`).
+
+        Raises
+        ------
+        ReadOnlyError
+            The file was not opened as an amendable HDF5 file or reference JSON (mode
+            ``a``/``r+``).
+        AppendError
+            A write failed or references point at containers never written: nothing is
+            saved, since the result would not be a complete file.
+        ReferenceFileError
+            ``path`` is the original file.
+        """
+        staging = self.staging_store
+        if staging is not None and self._root is not None:
+            pending = self._finish_changes()
+            self._writer.started = False  # the next change marks the store again
+            if pending is not None:
+                raise pending
+            if self._writer.failed:
+                raise AppendError(f"{self._path}: a write failed; the amendment is not saved")
+        return save_amendment(staging, self._path, path, url=url)
+
     def close(self) -> None:
         """Finish pending writes, refresh consolidated metadata (writable modes), and close."""
         root = getattr(self, "_root", None)
@@ -249,13 +546,12 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             if self._mode not in READ_ONLY_MODES:
                 pending = self._finish_changes()
         finally:
-            for ext in self._external.values():
-                ext.close()
-            self._external = {}
-            if self._virtual_kind is not None:  # closes the HDF5 reader's network sessions
+            if self._reader is not None:
+                self._reader.linked.close()
+            if self.virtual_kind is not None:  # closes the HDF5 reader's network sessions
                 root.store.close()
             self._root = None
-            if self._created_by_append and not self._writing:
+            if self._created_by_append and not self._writer.started:
                 # mode 'a' on a missing path made an empty store that nothing was written to
                 shutil.rmtree(self._path, ignore_errors=True)
         if pending is not None and not self._exiting_with_error:
@@ -273,7 +569,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         self._flush_store()  # everything else lands before the marker is removed
         journal = self._journal
         if journal is not None:
-            if self._write_failed:
+            if self._writer.failed:
                 journal.rollback()  # the store is again exactly as committed
             elif journal.changed:
                 attrs = root.attrs.asdict()
@@ -282,13 +578,14 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
                 self._consolidate()  # readers trust only the consolidated copy: always refresh
                 journal.commit()
             return pending
-        if self._writing and not self._write_failed:
+        writer = self._writer
+        if writer.started and not writer.failed:
             attrs = root.attrs.asdict()
             if WRITE_IN_PROGRESS_ATTR in attrs:
                 del root.attrs[WRITE_IN_PROGRESS_ATTR]
-        elif self._writing:
-            self._restore_if_unchanged()
-        if not self._write_failed and self._consolidate_on_close:
+        elif writer.started:
+            self.append_session.restore_if_unchanged(self._root)
+        if not writer.failed and writer.consolidate_on_close:
             self._consolidate()
         self._flush_store()
         return pending
@@ -298,7 +595,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         writes and refresh the consolidated metadata. The in-progress marker stays until
         :meth:`close`. A journaled append keeps its root until commit (snapshot isolation);
         an amendment of an HDF5 file or reference JSON is staged until :meth:`save`."""
-        if self._journal is not None or self._virtual_kind is not None:
+        if self._journal is not None or self.virtual_kind is not None:
             return
         self._flush_store()
         self._consolidate()
@@ -315,17 +612,27 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         """
         store = self._root.store
         if not isinstance(store, WriteBackStore):
-            with _QuietZarr():
+            with quiet_zarr_warnings():
                 zarr.consolidate_metadata(store)
             sync(_add_inline_chunks(store))
             return
-        sync(_consolidate_documents(store, self._node_documents))
+        sync(_consolidate_documents(store, self._writer.node_documents))
+
+    def flush(self) -> None:
+        """Land every buffered write (queued node documents and chunks, the documents a new
+        store holds in memory) in the store, so that other processes opening arrays by path
+        see them. Consolidated metadata and the in-progress marker are left as they are.
+
+        Raises
+        ------
+        ValueError
+            If the ZarrIO is closed.
+        """
+        self._check_open("flush")
+        self._flush_store()
 
     def _flush_store(self) -> None:
-        self._flush_sets()  # nodes queued by the writer first (write.py)
-        store = self._root.store
-        if isinstance(store, WriteBackStore):
-            sync(store.flush())
+        self._writer.flush()  # queued nodes, then what a new store holds in memory
 
     def is_open(self) -> bool:
         """True while the store is open."""
@@ -343,12 +650,71 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
                 "'r+' to add to it, or 'w' to replace it"
             )
 
-    def _begin_write(self) -> None:
-        if not self._writing:
-            if self._journal is None:  # an append to a local store is journaled instead
-                self._snapshot_before_write()  # amend mode: lets close() undo a no-op failure
-                self._root.attrs.update({WRITE_IN_PROGRESS_ATTR: True})
-            self._writing = True
+    # -- writing (write.py's Writer) ----------------------------------------------------------
+    @property
+    def writer(self) -> Writer | None:
+        """The :class:`nwbzarr.backend.write.Writer` of the open store: what happens on write
+        (None before the store is opened)."""
+        return self._writer
+
+    def write_builder(
+        self,
+        builder: GroupBuilder,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+        export_source: str | None = None,
+        consolidate_metadata: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Write a root :class:`hdmf.build.GroupBuilder` into the open store.
+
+        The arguments are those of :meth:`nwbzarr.backend.write.Writer.write_builder`. With
+        ``consolidate_metadata`` (outside ``write``/``export``, which publish once at their
+        end) what was written is published at once; in append modes, references appended
+        before their targets existed are then filled in.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the store was opened read-only.
+        AppendError
+            If a table grown through read arrays has columns of different lengths.
+        """
+        self._check_writable()
+        writer = self._writer
+        writer.write_builder(
+            builder,
+            link_data=link_data,
+            exhaust_dci=exhaust_dci,
+            export_source=export_source,
+            consolidate_metadata=consolidate_metadata,
+            **kwargs,
+        )
+        if consolidate_metadata and not writer.publish_deferred:
+            self._publish_written()
+        self._after_write_builder()  # append.py
+
+    def write_group(self, parent: zarr.Group, builder: Any, **kwargs: Any) -> zarr.Group:
+        """Create (or update) the group of a group builder; see
+        :meth:`nwbzarr.backend.write.Writer.write_group`."""
+        return self._writer.write_group(parent, builder, **kwargs)
+
+    def write_dataset(self, parent: zarr.Group, builder: Any, **kwargs: Any) -> Any:
+        """Create and fill the array of a dataset builder; see
+        :meth:`nwbzarr.backend.write.Writer.write_dataset`."""
+        return self._writer.write_dataset(parent, builder, **kwargs)
+
+    def write_attributes(self, obj: zarr.Group | zarr.Array, attributes: dict) -> None:
+        """Encode HDMF attribute values and write them onto ``obj``; see
+        :meth:`nwbzarr.backend.write.Writer.write_attributes`."""
+        self._writer.write_attributes(obj, attributes)
+
+    def write_link(
+        self, parent: zarr.Group, builder: Any, export_source: str | None = None
+    ) -> dict:
+        """Add one soft or external link to ``parent``; see
+        :meth:`nwbzarr.backend.write.Writer.write_link`."""
+        return self._writer.write_link(parent, builder, export_source=export_source)
 
     # -- write / read / export ------------------------------------------------------------------
     def write(
@@ -398,31 +764,40 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             A worker process failed; the store stays marked incomplete.
         """
         self._check_writable()
-        self._publish_deferred = True  # published once below, after the spec cache
-        try:
-            with (
-                _QuietZarr(),
-                self._write_session(
-                    number_of_jobs, max_threads_per_process, multiprocessing_context, progress
-                ),
-            ):
-                super().write(
-                    container=container,
-                    link_data=link_data,
-                    exhaust_dci=exhaust_dci,
-                    consolidate_metadata=consolidate_metadata,
-                    **kwargs,
-                )
-                self._parallel_exhaust()
-                if cache_spec:
-                    self._cache_spec()
-        except BaseException:
-            self._write_failed = True
-            raise
-        finally:
-            self._publish_deferred = False
+        jobs = (number_of_jobs, max_threads_per_process, multiprocessing_context, progress)
+        with self._write_call(*jobs):
+            super().write(
+                container=container,
+                link_data=link_data,
+                exhaust_dci=exhaust_dci,
+                consolidate_metadata=consolidate_metadata,
+                **kwargs,
+            )
+            self._writer.exhaust_parallel()
+            if cache_spec:
+                self._cache_spec()
         if consolidate_metadata:
             self._publish_written()
+
+    @contextlib.contextmanager
+    def _write_call(
+        self,
+        number_of_jobs: int,
+        max_threads_per_process: int | None,
+        multiprocessing_context: str | None,
+        progress: bool,
+    ) -> Iterator[None]:
+        """One ``write``/``export`` call: parallel options and progress bar set, zarr's notices
+        quiet, publishing deferred to the caller (once, after the spec cache: a consolidated
+        root makes every later node creation re-read it), any failure marking the write
+        failed (``close`` then keeps the store marked incomplete)."""
+        with (
+            quiet_zarr_warnings(),
+            self._writer.call(
+                number_of_jobs, max_threads_per_process, multiprocessing_context, progress
+            ),
+        ):
+            yield
 
     def read(self, **kwargs: Any) -> Container:
         """Read the root container (data stays lazy).
@@ -440,12 +815,12 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
                 f"{self.source}: cannot read in mode {self._mode!r}; use 'r', 'r+' or 'a'"
             )
         self._check_open("read")
-        if not self._created_by_append and not self._root_is_typed():  # else: not found
+        if not self._created_by_append and not root_is_typed(self._root):  # else: not found
             raise NotNWBStoreError(
                 f"{self.source}: the root group has no 'data_type'/'neurodata_type' attribute, "
                 "so it holds no HDMF container; read its builders with read_builder()"
             )
-        with _QuietZarr():
+        with quiet_zarr_warnings():
             return super().read(**kwargs)
 
     def export(
@@ -501,31 +876,113 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
             # the source's builders are written as read, which keeps the file exactly
             ckwargs["clear_cache"] = True
         write_args.setdefault("consolidate_metadata", consolidate_metadata)
-        self._publish_deferred = True  # published once below, after the spec cache
-        try:
-            with (
-                _QuietZarr(),
-                self._write_session(
-                    number_of_jobs, max_threads_per_process, multiprocessing_context, False
-                ),
-            ):
-                HDMFIO.export(self, **ckwargs)
-                self._parallel_exhaust()
-                if cache_spec:
-                    ours = self.manager.namespace_catalog
-                    for ns in src_io.manager.namespace_catalog.namespaces:
-                        if ns not in ours.namespaces:
-                            ours.add_namespace(
-                                ns, src_io.manager.namespace_catalog.get_namespace(ns)
-                            )
-                    self._cache_spec()
-        except BaseException:
-            self._write_failed = True
-            raise
-        finally:
-            self._publish_deferred = False
+        jobs = (number_of_jobs, max_threads_per_process, multiprocessing_context, False)
+        with self._write_call(*jobs):
+            HDMFIO.export(self, **ckwargs)
+            self._writer.exhaust_parallel()
+            if cache_spec:
+                self._add_namespaces_of(src_io)
+                self._cache_spec()
         if write_args["consolidate_metadata"]:
             self._publish_written()
+
+    def _add_namespaces_of(self, src_io: HDMFIO) -> None:
+        """Add the namespaces of ``src_io``'s catalog missing from ours (to be cached)."""
+        ours = self.manager.namespace_catalog
+        theirs = src_io.manager.namespace_catalog
+        for ns in theirs.namespaces:
+            if ns not in ours.namespaces:
+                ours.add_namespace(ns, theirs.get_namespace(ns))
+
+    # -- spec cache (specs.py) --------------------------------------------------------------
+    def _spec_cache(self) -> SpecCache:
+        return SpecCache(self._root, self.source)
+
+    def _cache_spec(self) -> None:
+        self._spec_cache().write(self.manager.namespace_catalog)
+
+    def cache_namespaces(self, catalog: NamespaceCatalog) -> None:
+        """Cache the namespaces of ``catalog`` (their own versions) in this writable store.
+
+        A converter passes the namespaces cached in its source file, so the store keeps the
+        schema versions the data were written with rather than those of the pynwb doing the
+        conversion (``pynwb.validate`` and nwbinspector then judge it as they judge the
+        source). A version already cached is left as is.
+
+        Parameters
+        ----------
+        catalog : hdmf.spec.NamespaceCatalog
+            Namespaces to cache.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the store was opened read-only.
+        """
+        self._check_writable()
+        self._spec_cache().write(catalog)
+
+    @classmethod
+    def get_namespaces(
+        cls, path: str | Path, storage_options: dict | None = None
+    ) -> dict[str, str]:
+        """Return ``{namespace: newest cached version}`` of a store."""
+        with cls(path, mode="r", storage_options=storage_options) as io:
+            return io._spec_cache().versions()
+
+    @classmethod
+    def load_namespaces(
+        cls,
+        namespace_catalog: NamespaceCatalog | TypeMap,
+        path: str | Path | None = None,
+        namespaces: list[str] | None = None,
+        io: HDMFIO | None = None,
+        storage_options: dict | None = None,
+        **kwargs: Any,
+    ) -> dict:
+        """Load the namespaces cached in a store into a catalog or type map.
+
+        Parameters
+        ----------
+        namespace_catalog : hdmf.spec.NamespaceCatalog or hdmf.build.TypeMap
+            Where to load the namespaces.
+        path : str or pathlib.Path, optional
+            Store to read (ignored when ``io`` is given).
+        namespaces : list of str, optional
+            Names to load (default: all cached).
+        io : ZarrIO, optional
+            An open ZarrIO to read from instead of opening ``path``.
+        storage_options : dict, optional
+            fsspec options for remote URLs.
+        **kwargs
+            ``file``: an open root ``zarr.Group`` to read instead of ``path`` (pynwb's
+            validator passes ``io._file``). Others are ignored (pynwb passes HDF5-only options
+            such as ``driver`` and ``aws_region``).
+
+        Returns
+        -------
+        dict
+            Namespace name -> dependencies, as ``NamespaceCatalog.load_namespaces`` returns.
+
+        Raises
+        ------
+        UnknownNamespaceError
+            If a requested namespace is not cached in the store.
+        """
+        if io is not None:
+            return io.load_namespaces_io(namespace_catalog, namespaces)
+        file = kwargs.get("file")
+        if isinstance(file, zarr.Group):  # pynwb.validate(io=...) passes the open root group
+            return load_cached_namespaces(file, namespace_catalog, namespaces, str(path or file))
+        with cls(path, mode="r", storage_options=storage_options) as opened:
+            return opened.load_namespaces_io(namespace_catalog, namespaces)
+
+    def load_namespaces_io(
+        self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
+    ) -> dict:
+        """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
+        self._check_open("load namespaces")
+        return self._spec_cache().load(namespace_catalog, namespaces)
 
     @classmethod
     def export_io(
@@ -546,9 +1003,7 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
     @staticmethod
     def generate_dataset_html(dataset: Any) -> str:
         """HTML description of a dataset for Jupyter (shape, dtype, chunks, shards, codecs,
-        stored and raw bytes); see :func:`nwbzarr.summary_text.dataset_html`."""
-        from ..summary_text import dataset_html
-
+        stored and raw bytes); see :func:`nwbzarr.backend.html.dataset_html`."""
         return dataset_html(dataset)
 
     @staticmethod
@@ -560,7 +1015,6 @@ class ZarrIO(OpenMixin, AmendMixin, AppendMixin, WriteMixin, ReadMixin, SpecCach
         TypeError
             If ``data`` holds Python objects that have no storage dtype.
         """
-        from ..conventions.dtypes import infer_dtype
 
         dtype = infer_dtype(data)
         if dtype is not str and np.dtype(dtype).kind == "O":

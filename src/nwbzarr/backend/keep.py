@@ -16,13 +16,17 @@ import numpy as np
 import zarr
 
 from ..conventions.dtypes import numpy_dtype_for
+from ..conventions.layout import SHARDS_POLICY
+from ..errors import UnsupportedCodecError
+from ..formats.hdf5.filters import hdf5_codecs
 from .dataio import ZarrDataIO
+from .settings import WriteSettings
 
 __all__ = ["kept_settings"]
 
 
-def kept_settings(data: Any, spec_dtype: Any, path: str) -> dict[str, Any]:
-    """Storage settings of ``data`` to reuse for its copy, or ``{}`` to apply the policy.
+def kept_settings(data: Any, spec_dtype: Any, path: str) -> WriteSettings:
+    """Storage settings of ``data`` to reuse for its copy, or the policy's (``WriteSettings()``).
 
     Parameters
     ----------
@@ -35,12 +39,12 @@ def kept_settings(data: Any, spec_dtype: Any, path: str) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        Settings in the form of :func:`nwbzarr.backend.dataio.storage_settings`
-        (``chunks``, ``shards`` = ``"auto"`` or the source's, ``compressors``, ``filters``,
-        ``serializer``, ``fillvalue``) plus ``kept_from`` (the source array); ``{}`` when the
-        data is not an HDF5 or Zarr array, is scalar, contiguous, not numeric, or is converted
-        to a dtype of another item size.
+    WriteSettings
+        ``chunks``, ``shards`` (the policy's or the source's), ``compressors``, ``filters``,
+        ``serializer``, ``fill_value`` and ``kept_from`` (the source array) of the source;
+        ``WriteSettings()`` (every field the policy's) when the data is not an HDF5 or Zarr
+        array, is scalar, contiguous, not numeric, or is converted to a dtype of another item
+        size.
 
     Raises
     ------
@@ -49,36 +53,34 @@ def kept_settings(data: Any, spec_dtype: Any, path: str) -> dict[str, Any]:
         dataset and suggests ``keep_storage=False`` (``--rechunk``).
     """
     is_h5 = ZarrDataIO.is_h5py_dataset(data)
+    policy = WriteSettings()
     if not (is_h5 or isinstance(data, zarr.Array)):
-        return {}
+        return policy
     dtype = np.dtype(data.dtype)
     if not data.shape or dtype.kind not in "biufc" or dtype.fields is not None:
-        return {}
+        return policy
     try:
         target = numpy_dtype_for(spec_dtype, data)
     except Exception:
-        return {}
+        return policy
     if target is str or np.dtype(target).itemsize != dtype.itemsize:
-        return {}
+        return policy
     if is_h5:
         return _hdf5_settings(data, path)
-    return {
-        "chunks": tuple(data.chunks),
-        "shards": tuple(data.shards) if data.shards is not None else "auto",
-        "compressors": list(data.compressors),
-        "filters": list(data.filters) or None,
-        "serializer": data.serializer,
-        "fillvalue": _plain(data.fill_value),
-        "kept_from": data,
-    }
+    return WriteSettings(
+        chunks=tuple(data.chunks),
+        shards=tuple(data.shards) if data.shards is not None else SHARDS_POLICY,
+        compressors=tuple(data.compressors),
+        filters=tuple(data.filters) or None,
+        serializer=data.serializer,
+        fill_value=_plain(data.fill_value),
+        kept_from=data,
+    )
 
 
-def _hdf5_settings(dset: Any, path: str) -> dict[str, Any]:
-    from ..errors import UnsupportedCodecError
-    from ..virtual.filters import hdf5_codecs
-
+def _hdf5_settings(dset: Any, path: str) -> WriteSettings:
     if dset.chunks is None:
-        return {}  # contiguous or compact: nothing to keep, the policy chunks it
+        return WriteSettings()  # contiguous or compact: nothing to keep, the policy chunks it
     try:
         codecs = hdf5_codecs(dset, path=path, exact=False)
     except UnsupportedCodecError as exc:
@@ -87,20 +89,18 @@ def _hdf5_settings(dset: Any, path: str) -> dict[str, Any]:
             f"{exc} Keeping its chunk shape and compressing it with the default codec instead.",
             stacklevel=2,
         )
-        return {
-            "chunks": tuple(int(c) for c in dset.chunks),
-            "shards": "auto",
-            "fillvalue": _plain(dset.fillvalue) if dset.fillvalue is not None else None,
-        }
-    return {
-        "chunks": tuple(int(c) for c in dset.chunks),
-        "shards": "auto",
-        "compressors": list(codecs.compressors),
-        "filters": list(codecs.filters) or None,
-        "serializer": codecs.serializer,
-        "fillvalue": _plain(codecs.fill_value),
-        "kept_from": dset,
-    }
+        return WriteSettings(
+            chunks=tuple(int(c) for c in dset.chunks),
+            fill_value=_plain(dset.fillvalue) if dset.fillvalue is not None else None,
+        )
+    return WriteSettings(
+        chunks=tuple(int(c) for c in dset.chunks),
+        compressors=tuple(codecs.compressors),
+        filters=tuple(codecs.filters) or None,
+        serializer=codecs.serializer,
+        fill_value=_plain(codecs.fill_value),
+        kept_from=dset,
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -3,9 +3,9 @@
 
 :class:`~nwbzarr.ZarrIO` and :class:`~nwbzarr.NWBZarrIO` already read a legacy hdmf-zarr
 (< 0.14) Zarr v2 store in modes ``r``/``r-``, through
-:class:`~nwbzarr.storage.legacy_v2.V2TranslatingStore`, decoding pickled chunks with
-nwbzarr's restricted unpickler (:mod:`nwbzarr.conventions.safe_pickle`). The classes here add
-what hdmf-zarr 0.14 users expect of its dedicated v2 readers:
+:class:`~nwbzarr.formats.hdmf_zarr_v2.store.V2TranslatingStore`, decoding pickled chunks with
+nwbzarr's restricted unpickler (:mod:`nwbzarr.formats.hdmf_zarr_v2.safe_pickle`). The
+classes here add what hdmf-zarr 0.14 users expect of its dedicated v2 readers:
 
 * ``allow_pickle=False`` by default: a dataset stored with the ``pickle`` codec is refused
   (:class:`~nwbzarr.errors.UnsafePickleError`, naming the dataset) when the read reaches it,
@@ -32,14 +32,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import zarr
 from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 from zarr.abc.store import Store
 
 from ..compat import sync
-from ..conventions.legacy import V2_ARRAY, V2_GROUP
-from ..convert import atomic
 from ..errors import (
     IncompleteConversionError,
     ReadOnlyError,
@@ -47,7 +44,13 @@ from ..errors import (
     UnsafeDestinationError,
     UnsafePickleError,
 )
-from ..storage.legacy_v2 import ZARR_JSON, V2TranslatingStore, is_legacy_v2_store, pickle_refused
+from ..formats.hdmf_zarr_v2.conventions import V2_ARRAY, V2_GROUP
+from ..formats.hdmf_zarr_v2.store import (
+    ZARR_JSON,
+    V2TranslatingStore,
+    pickle_refused,
+)
+from ..storage import atomic
 from ..storage.resolve import is_remote_url, open_store
 from .io import ZarrIO
 from .nwb import NWBZarrIO
@@ -226,15 +229,9 @@ class ZarrV2IO(ZarrIO):
         return None
 
     # -- opening and reading --------------------------------------------------------------------
-    def _open_existing(self, store: Any, mode: str) -> zarr.Group:
-        if not isinstance(store, V2TranslatingStore) and is_legacy_v2_store(store):
-            store = V2TranslatingStore(
-                store,
-                use_consolidated=mode == "r",
-                allow_pickle=self._allow_pickle,
-                omit_unreadable=True,
-            )
-        return super()._open_existing(store, mode)
+    def _legacy_v2_options(self) -> dict:
+        """Decode pickled datasets as asked; leave unreadable members out (reported)."""
+        return {"allow_pickle": self._allow_pickle, "omit_unreadable": True}
 
     def read_builder(self) -> GroupBuilder:
         """Read the store into builders (data lazy), leaving out unreadable entries.
@@ -251,8 +248,9 @@ class ZarrV2IO(ZarrIO):
             message names it), or a pickled chunk names a global (refused whatever
             ``allow_pickle`` says).
         """
-        if self._root_builder is not None:
-            return self._root_builder
+        reader = self._reader
+        if reader is not None and reader.root_builder is not None:
+            return reader.root_builder
         refused = self._refused()
         if refused is not None:
             raise refused
@@ -262,11 +260,12 @@ class ZarrV2IO(ZarrIO):
             self._collect_skipped()
         refused = self._refused()
         if refused is not None:
-            self._root_builder = None
+            reader.forget()
             raise refused
         return builder
 
-    def _read_dataset(self, array: Any, path: str, name: str, parent_spec: Any = None) -> Any:
+    def _check_dataset(self, array: Any, path: str) -> None:
+        """Refuse a dataset stored with the pickle codec unless ``allow_pickle``."""
         store = getattr(array, "store", None)
         if (
             isinstance(store, V2TranslatingStore)
@@ -274,7 +273,6 @@ class ZarrV2IO(ZarrIO):
             and sync(store.declares_pickle(array.path))
         ):
             raise pickle_refused(f"{self.source}: {path}")
-        return super()._read_dataset(array, path, name, parent_spec)
 
     def load_namespaces_io(
         self, namespace_catalog: Any, namespaces: list[str] | None = None

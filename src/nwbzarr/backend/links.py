@@ -4,7 +4,7 @@ A link is one entry ``{"name", "source", "path"}`` of the parent group's ``_LINK
 (``docs/storage.md``). Links come from two places:
 
 - :class:`hdmf.build.LinkBuilder` objects in the builder tree (a container that holds another
-  container it does not own), written by :meth:`LinkMixin.write_link`;
+  container it does not own), written by :meth:`nwbzarr.backend.write.Writer.write_link`;
 - datasets whose data is an array of another file — a Zarr array of another store, or an
   ``h5py.Dataset`` of an HDF5 file — written as a link instead of a copy when ``link_data`` is
   true (``write(link_data=True)``, the default, or ``ZarrDataIO(array, link_data=True)``).
@@ -42,118 +42,166 @@ _BOOL = {"bool"}
 _TIME = {"isodatetime", "datetime"}
 
 
-class LinkMixin:
-    """Writes ``_LINKS`` entries; mixed into the write side of :class:`nwbzarr.ZarrIO`."""
+def link_json(
+    link: LinkBuilder, export_source: str | None, source: str | None, store_root: str
+) -> dict:
+    """The ``_LINKS`` entry of a link builder: a soft link when its target belongs to this
+    file (``source``, or the file being exported), else an external link relative to
+    ``store_root``.
 
-    def write_link(
-        self, parent: zarr.Group, builder: LinkBuilder, export_source: str | None = None
-    ) -> dict:
-        """Add one soft or external link to ``parent``'s ``_LINKS`` attribute.
+    Parameters
+    ----------
+    link : hdmf.build.LinkBuilder
+        The link; its target builder's ``source`` decides soft vs external.
+    export_source : str, optional
+        Path of the file being exported (its builders count as this file's).
+    source : str, optional
+        Path or URL of the file being written.
+    store_root : str
+        Directory (or URL) external link sources are relative to.
 
-        Parameters
-        ----------
-        parent : zarr.Group
-            Group that holds the link.
-        builder : hdmf.build.LinkBuilder
-            The link; its target builder's ``source`` decides soft vs external.
-        export_source : str, optional
-            Path of the file being exported (its builders count as this file's).
+    Returns
+    -------
+    dict
+        The ``{"name", "source", "path"}`` entry.
+    """
+    target = link.builder
+    tsrc = abspath(target.source)
+    lsrc = abspath(link.source)
+    internal = (
+        tsrc is None
+        or lsrc is None
+        or tsrc == lsrc
+        or tsrc == abspath(source)
+        or (export_source is not None and tsrc == abspath(export_source))
+    )
+    if internal:
+        return link_entry(link.name, builder_path(target))
+    rel = os.path.relpath(tsrc, store_root)
+    return link_entry(link.name, builder_path(target), source=rel.replace(os.sep, "/"))
 
-        Returns
-        -------
-        dict
-            The ``{"name", "source", "path"}`` entry written.
-        """
-        entry = self._link_json(builder, export_source)
-        append_link(parent, entry)
-        self._written.set_written(builder)
-        return entry
 
-    def _link_json(self, link: LinkBuilder, export_source: str | None) -> dict:
-        target = link.builder
-        tsrc = abspath(target.source)
-        lsrc = abspath(link.source)
-        internal = (
-            tsrc is None
-            or lsrc is None
-            or tsrc == lsrc
-            or tsrc == abspath(self.source)
-            or (export_source is not None and tsrc == abspath(export_source))
-        )
-        if internal:
-            return link_entry(link.name, builder_path(target))
-        rel = os.path.relpath(tsrc, self._store_root())
-        return link_entry(link.name, builder_path(target), source=rel.replace(os.sep, "/"))
+def link_target(
+    data: Any, export_source: str | None, store_root: str, where: str | None = None
+) -> tuple[str, str] | None:
+    """``(file root, path inside it)`` if ``data`` is an array of a file that may be linked.
 
-    def _link_target(
-        self, data: Any, export_source: str | None, where: str | None = None
-    ) -> tuple[str, str] | None:
-        """``(file root, path inside it)`` if ``data`` is an array of a file that may be linked.
+    An array of the file being exported is copied where it stands (that is the export);
+    placed at another path ``where`` (a container reusing another's data) it becomes a
+    soft link to its own path in the new file, as ``HDF5IO.export`` makes it.
 
-        An array of the file being exported is copied where it stands (that is the export);
-        placed at another path ``where`` (a container reusing another's data) it becomes a
-        soft link to its own path in the new file, as ``HDF5IO.export`` makes it.
-        """
-        target = linkable_array(data)
-        if target is None:
+    Parameters
+    ----------
+    data : object
+        A dataset builder's data.
+    export_source : str, optional
+        Path of the file being exported.
+    store_root : str
+        Root of the store being written.
+    where : str, optional
+        Path the data is written at.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        The file root and path of the link target, or None to copy the data.
+    """
+    target = linkable_array(data)
+    if target is None:
+        return None
+    if isinstance(target, h5py.Dataset):
+        root = target.file.filename
+        if not root or not os.path.isfile(root):
+            return None  # in-memory HDF5 file: nothing on disk to link to
+        root, path = os.path.abspath(root), target.name
+    else:
+        root = _array_store_root(target)
+        if root is None:
             return None
-        if isinstance(target, h5py.Dataset):
-            root = target.file.filename
-            if not root or not os.path.isfile(root):
-                return None  # in-memory HDF5 file: nothing on disk to link to
-            root, path = os.path.abspath(root), target.name
-        else:
-            root = _array_store_root(target)
-            if root is None:
-                return None
-            path = "/" + target.path.strip("/")
-        if export_source is not None and root == abspath(export_source):
-            if where is None or path == "/" + where.strip("/"):
-                return None
-            return self._store_root(), path
-        return root, path
+        path = "/" + target.path.strip("/")
+    if export_source is not None and root == abspath(export_source):
+        if where is None or path == "/" + where.strip("/"):
+            return None
+        return store_root, path
+    return root, path
 
-    def _add_link(self, parent: zarr.Group, name: str, root: str, path: str) -> None:
-        source = SAME_FILE
-        if root != self._store_root():
-            source = os.path.relpath(root, self._store_root()).replace(os.sep, "/")
-        append_link(parent, link_entry(name, path, source))
 
-    def _check_link_target(self, builder: DatasetBuilder, data: Any, where: str) -> None:
-        """Raise LinkTargetMismatchError if linking ``data`` would not give back ``builder``."""
-        target = linkable_array(data)
-        problems = []
-        kind, target_kind = _spec_kind(builder.dtype), _array_kind(target.dtype)
-        if kind is not None and target_kind is not None and kind != target_kind:
+def add_link(parent: zarr.Group, name: str, root: str, path: str, store_root: str) -> None:
+    """Add a link ``name`` to ``path`` in the file at ``root`` (soft if ``root`` is
+    ``store_root``, the store being written) to ``parent``'s ``_LINKS``.
+
+    Parameters
+    ----------
+    parent : zarr.Group
+        Group that holds the link.
+    name : str
+        Link name.
+    root, path : str
+        File root and path of the target (as :func:`link_target` returns them).
+    store_root : str
+        Root of the store being written.
+    """
+    source = SAME_FILE
+    if root != store_root:
+        source = os.path.relpath(root, store_root).replace(os.sep, "/")
+    append_link(parent, link_entry(name, path, source))
+
+
+def check_link_target(
+    builder: DatasetBuilder, data: Any, where: str, catalog: Any, attributes: dict
+) -> None:
+    """Raise if linking ``data`` would not give back ``builder``.
+
+    Parameters
+    ----------
+    builder : hdmf.build.DatasetBuilder
+        The dataset to be written as a link.
+    data : object
+        Its data (a linkable array, see :func:`linkable_array`).
+    where : str
+        The dataset's path (for messages).
+    catalog : hdmf.spec.NamespaceCatalog
+        Catalog holding the builder's spec.
+    attributes : dict
+        The builder's attributes, JSON-encoded as they would be stored.
+
+    Raises
+    ------
+    LinkTargetMismatchError
+        The target's dtype kind, shape or attributes differ from what the builder declares.
+    """
+    target = linkable_array(data)
+    problems = []
+    kind, target_kind = _spec_kind(builder.dtype), _array_kind(target.dtype)
+    if kind is not None and target_kind is not None and kind != target_kind:
+        problems.append(
+            f"the spec declares {builder.dtype!r} data but the target holds {target.dtype}"
+        )
+    spec = dataset_spec(builder, catalog)
+    shapes = spec_alternatives(getattr(spec, "shape", None))
+    if shapes and not any(_shape_fits(target.shape, s) for s in shapes):
+        problems.append(
+            f"the spec allows shapes {shapes} but the target has shape {tuple(target.shape)}"
+        )
+    theirs = _target_attributes(target)
+    for key, value in attributes.items():
+        value = _plain(value)
+        if key in RESERVED_ATTRS or key in _OWN_ATTRS or _is_reference(value):
+            continue
+        if key not in theirs:
+            problems.append(f"the container sets {key}={value!r}, which the target lacks")
+        elif not _is_reference(theirs[key]) and not _same_value(value, theirs[key]):
             problems.append(
-                f"the spec declares {builder.dtype!r} data but the target holds {target.dtype}"
+                f"the container sets {key}={value!r} but the target has {theirs[key]!r}"
             )
-        spec = dataset_spec(builder, self.manager.namespace_catalog)
-        shapes = spec_alternatives(getattr(spec, "shape", None))
-        if shapes and not any(_shape_fits(target.shape, s) for s in shapes):
-            problems.append(
-                f"the spec allows shapes {shapes} but the target has shape {tuple(target.shape)}"
-            )
-        ours = self._encode_attributes(builder.attributes, where)
-        theirs = _target_attributes(target)
-        for key, value in ours.items():
-            value = _plain(value)
-            if key in RESERVED_ATTRS or key in _OWN_ATTRS or _is_reference(value):
-                continue
-            if key not in theirs:
-                problems.append(f"the container sets {key}={value!r}, which the target lacks")
-            elif not _is_reference(theirs[key]) and not _same_value(value, theirs[key]):
-                problems.append(
-                    f"the container sets {key}={value!r} but the target has {theirs[key]!r}"
-                )
-        if problems:
-            raise LinkTargetMismatchError(
-                f"{where}: cannot link to {_describe(target)}: "
-                + "; ".join(problems)
-                + ". A link stores no data or attributes of its own, so the file would read "
-                "back different from the container. Make them agree, or copy the data with "
-                "ZarrDataIO(data, link_data=False) / write(link_data=False)"
-            )
+    if problems:
+        raise LinkTargetMismatchError(
+            f"{where}: cannot link to {_describe(target)}: "
+            + "; ".join(problems)
+            + ". A link stores no data or attributes of its own, so the file would read "
+            "back different from the container. Make them agree, or copy the data with "
+            "ZarrDataIO(data, link_data=False) / write(link_data=False)"
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ..compat import enum_value
+from ..compat import default_buffer_prototype, enum_value, hdf5_library_lock, sync
 from ..errors import CorruptChunkError
-from ..virtual.filters import DEFLATE, SHUFFLE, hdf5_pipeline
+from ..formats.hdf5.filters import DEFLATE, SHUFFLE, hdf5_pipeline
 
 __all__ = ["RawPlan", "raw_plan", "copy_raw_rows"]
 
@@ -207,7 +207,6 @@ def _shard_parts(
 
 def _put(array: zarr.Array, coords: tuple, parts: list[bytes]) -> None:
     """Store one shard or chunk object; nothing when it holds no chunk (fill value)."""
-    from ..compat import default_buffer_prototype, sync
 
     key = array.metadata.chunk_key_encoding.encode_chunk_key(coords)
     key = f"{array.path}/{key}" if array.path else key
@@ -219,7 +218,6 @@ def _put(array: zarr.Array, coords: tuple, parts: list[bytes]) -> None:
 
 def _encode_chunk(dset: Any, plan: RawPlan, offset: tuple) -> bytes | None:
     """The Zarr bytes of the HDF5 chunk at ``offset`` (element coordinates), None if absent."""
-    from ..compat import hdf5_library_lock
 
     with hdf5_library_lock():  # HDF5 is not thread-safe; this runs in worker threads
         info = dset.id.get_chunk_info_by_coord(offset)

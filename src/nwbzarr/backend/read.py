@@ -1,4 +1,4 @@
-"""Zarr nodes -> HDMF builders (read side of :class:`nwbzarr.ZarrIO`).
+"""Zarr nodes -> HDMF builders: :class:`Reader`, the read side of :class:`nwbzarr.ZarrIO`.
 
 The tree is walked once from consolidated metadata when present (all nodes listed in one call);
 scalar datasets, which HDMF needs as values, are read together after the walk in one concurrent
@@ -11,25 +11,21 @@ Store contents are untrusted: a malformed ``_LINKS``, ``_DTYPE``, ``_REFERENCE_F
 are followed through chains (a link to a link, within and across stores) up to
 ``limits.max_link_depth``, and a chain or group that comes back to itself raises
 :class:`~nwbzarr.errors.LinkCycleError` listing the cycle (HDMF would otherwise recurse
-without end).
+without end). The stores and files links lead into are :mod:`nwbzarr.backend.linked`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
-import h5py
 import numpy as np
 import zarr
+from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
 from hdmf.container import Container
 
-from .. import limits
 from ..compat import read_scalars, sync
 from ..conventions.attributes import (
     DTYPE_ATTR,
@@ -44,13 +40,11 @@ from ..conventions.attributes import (
 from ..conventions.dtypes import SPEC_DTYPES, builder_dtype_name
 from ..conventions.references import (
     SAME_FILE,
-    builder_path,
     normalize_path,
     parse_attribute_reference,
     parse_links,
 )
-from ..errors import LinkCycleError, MalformedAttributeError, NotNWBStoreError
-from ..storage.resolve import join_location
+from ..errors import MalformedAttributeError, NotNWBStoreError
 from .lazy import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -59,21 +53,15 @@ from .lazy import (
     ZarrTextDataset,
     checked_read,
 )
-
-#: Links being followed in this thread, outermost first: ``(store key, link path)`` pairs.
-_LINK_STACK: contextvars.ContextVar[tuple] = contextvars.ContextVar("nwbzarr_links", default=())
-#: Stores whose ``read_builder`` is under way in this thread: ``{store key: ZarrIO}``. An
-#: external link back into one of them is served by that object (its walk is complete, its
-#: links are being resolved) instead of opening and reading the store again, endlessly.
-_READING: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
-    "nwbzarr_reading", default=None
+from .linked import (
+    LinkedSources,
+    check_group_cycles,
+    following_link,
+    reading_store,
+    serving_reader,
 )
 
-
-def _store_key(io: Any) -> str:
-    """The identity of the store or file an I/O object reads (real path, or URL)."""
-    where = str(getattr(io, "abspath", None) or getattr(io, "path", None) or id(io))
-    return where if "://" in where else os.path.realpath(where)
+__all__ = ["Reader", "root_is_typed", "specloc_path"]
 
 
 def specloc_path(attrs: dict) -> str | None:
@@ -87,46 +75,138 @@ def specloc_path(attrs: dict) -> str | None:
     return normalize_path(str(value))
 
 
-class ReadMixin:
-    """Builds the builder tree of a Zarr store; mixed into :class:`nwbzarr.ZarrIO`."""
+def root_is_typed(root: zarr.Group) -> bool:
+    """Whether a root group names a data type (holds an HDMF container).
 
-    #: Refuse a store whose root group has no ``neurodata_type``/``data_type`` (NWB files).
-    _typed_root_required = False
+    Parameters
+    ----------
+    root : zarr.Group
+        The root group of a store.
 
-    def _root_is_typed(self) -> bool:
-        """Whether the root group names a data type (holds an HDMF container)."""
-        attrs = self._root.attrs
-        return "neurodata_type" in attrs or "data_type" in attrs
+    Returns
+    -------
+    bool
+        True if it has a ``neurodata_type`` or ``data_type`` attribute.
+    """
+    attrs = root.attrs
+    return "neurodata_type" in attrs or "data_type" in attrs
 
+
+class Reader:
+    """Builds (once) and serves the builder tree of an open Zarr store.
+
+    Holds what reading needs: the builders read, by path; the links of the store, by path;
+    the link and reference resolutions pending until the walk ends; the linked stores opened
+    (:class:`~nwbzarr.backend.linked.LinkedSources`).
+
+    Parameters
+    ----------
+    root : zarr.Group
+        The open root group.
+    owner : Any
+        The I/O object the lazy views of datasets read and grow through (a
+        :class:`~nwbzarr.ZarrIO`), and that serves links back into this store while its read
+        is under way.
+    manager : hdmf.build.BuildManager
+        Build manager (specs of typed nodes; containers).
+    written : hdmf.backends.utils.WriteStatusTracker
+        The written-state tracker of the I/O object; every builder read is marked in it.
+    source : str or None
+        The builders' ``source`` (the file path or URL), also named in messages.
+    key : str
+        The store's identity (:func:`~nwbzarr.backend.linked.store_key`).
+    linked : LinkedSources
+        The stores and files external links of this store point into.
+    typed_root_required : bool
+        Refuse a store whose root group names no data type (NWB files).
+    check_dataset : callable, optional
+        ``check_dataset(array, path)`` called before each array is read (it may raise).
+    """
+
+    def __init__(
+        self,
+        root: zarr.Group,
+        *,
+        owner: Any,
+        manager: Any,
+        written: WriteStatusTracker,
+        source: str | None,
+        key: str,
+        linked: LinkedSources,
+        typed_root_required: bool = False,
+        check_dataset: Callable[[zarr.Array, str], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.owner = owner
+        self.manager = manager
+        self.source = source
+        self.key = key
+        self.linked = linked
+        self.typed_root_required = typed_root_required
+        self._written = written
+        self._check_dataset = check_dataset
+        self._root_builder: GroupBuilder | None = None
+        self._walk_done = False
+        self._builders_by_path: dict[str, Any] = {}
+        self._links_by_path: dict[str, tuple[str, str]] = {}
+        self._deferred: list[Callable[[], None]] = []
+        self._scalars: list[tuple[DatasetBuilder, zarr.Array]] = []
+        self._children: dict[str, list[tuple[str, Any]]] = {}
+
+    # -- state --------------------------------------------------------------------------------
+    def reopen(self, root: zarr.Group) -> None:
+        """Serve the same builders from ``root``, the store opened again after a close.
+
+        Parameters
+        ----------
+        root : zarr.Group
+            The new open root group.
+        """
+        self.root = root
+
+    @property
+    def root_builder(self) -> GroupBuilder | None:
+        """The root builder once :meth:`read_builder` has completed, else None."""
+        return self._root_builder
+
+    @property
+    def walked(self) -> bool:
+        """True once the tree is read (or while its links are being resolved)."""
+        return self._root_builder is not None or self._walk_done
+
+    def forget(self) -> None:
+        """Drop the root builder read: the next :meth:`read_builder` walks the store again."""
+        self._root_builder = None
+
+    # -- read ---------------------------------------------------------------------------------
     def read_builder(self) -> GroupBuilder:
         """Read the whole store into a :class:`hdmf.build.GroupBuilder` tree (data lazy).
 
         Returns
         -------
         hdmf.build.GroupBuilder
-            The root builder, named ``"root"``.
+            The root builder, named ``"root"`` (the same object on later calls).
 
         Raises
         ------
         NotNWBStoreError
-            If the root group carries no ``neurodata_type``/``data_type`` attribute and this
-            IO reads NWB files only (:class:`nwbzarr.NWBZarrIO`); a plain :class:`ZarrIO`
-            reads any group (an HDMF file written with ``write_builder`` may have an untyped
-            root).
+            If ``typed_root_required`` and the root group carries no
+            ``neurodata_type``/``data_type`` attribute.
+        LinkCycleError
+            If links form a cycle.
         """
-        self._check_open("read")
         if self._root_builder is not None:
             return self._root_builder
-        root = self._root
+        root = self.root
         attrs = root.attrs.asdict()
-        if self._typed_root_required and not self._root_is_typed():
+        if self.typed_root_required and not root_is_typed(root):
             raise NotNWBStoreError(
                 f"{self.source}: the Zarr store opens but its root group has no "
                 "'neurodata_type' attribute, so it is not an NWB/HDMF file; write one with "
                 "NWBZarrIO(path, mode='w').write(nwbfile)"
             )
         self._builders_by_path = {}
-        self._links_by_path: dict[str, tuple[str, str]] = {}
+        self._links_by_path = {}
         self._deferred = []
         self._scalars = []
         self._children = _children_by_parent(root)
@@ -134,53 +214,39 @@ class ReadMixin:
         builder = self._read_group(root, "/", ROOT_NAME, skip, attrs=attrs)
         self._read_scalars()
         self._children = {}
-        with self._reading():
-            for resolve in self._deferred:
-                resolve()
+        self._walk_done = True  # links into this store are served from the finished walk
+        try:
+            with reading_store(self.key, self.owner):
+                for resolve in self._deferred:
+                    resolve()
+        finally:
+            self._walk_done = False
         self._deferred = []
-        _check_group_cycles(builder, str(self.source))
+        check_group_cycles(builder, str(self.source))
         self._root_builder = builder
         return builder
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Mark this store as being read (links into it are served from the finished walk)."""
-        self._walk_done = True
-        token = _READING.set({**(_READING.get() or {}), _store_key(self): self})
-        try:
-            yield
-        finally:
-            _READING.reset(token)
-            self._walk_done = False
+    # -- lookups ------------------------------------------------------------------------------
+    def builder_at(self, path: str) -> Any:
+        """Return the builder read at an absolute path (following links on the way).
 
-    def get_builder_at(self, path: str) -> Any:
-        """Return the builder read at an absolute path (reads the store if needed).
+        Call :meth:`read_builder` first (see :attr:`walked`).
 
         Raises
         ------
         KeyError
             If no object exists at ``path``.
         """
-        if self._root_builder is None and not getattr(self, "_walk_done", False):
-            self.read_builder()
         path = normalize_path(path)
         found = self._lookup(path, where=path)
         if found is None:
             raise KeyError(f"{self.source}: no object at {path!r} (broken reference or link)")
         return found
 
-    def get_container_at(self, path: str) -> Container:
-        """Return the container built from the object at an absolute path."""
-        return self.manager.construct(self.get_builder_at(path))
-
-    def get_builder(self, zarr_obj: zarr.Group | zarr.Array | str) -> Any:
-        """Return the builder of a zarr node (or absolute path) of this store."""
-        path = zarr_obj if isinstance(zarr_obj, str) else "/" + zarr_obj.path
-        return self.get_builder_at(path)
-
-    def get_container(self, zarr_obj: zarr.Group | zarr.Array | str) -> Container:
-        """Return the container of a zarr node (or absolute path) of this store."""
-        return self.manager.construct(self.get_builder(zarr_obj))
+    def container_at(self, path: str) -> Container:
+        """Return the container built from the builder at an absolute path (see
+        :meth:`builder_at`)."""
+        return self.manager.construct(self.builder_at(path))
 
     def resolve_ref(self, zarr_ref: dict) -> tuple[str, zarr.Group | zarr.Array]:
         """Resolve an object reference to the Zarr node it names, as hdmf-zarr does.
@@ -188,9 +254,8 @@ class ReadMixin:
         Parameters
         ----------
         zarr_ref : dict
-            The reference's JSON object (docs/storage.md): ``source`` (``"."`` for this
-            store, else a store path relative to this one, checked by the access policy) and
-            ``path`` (None or ``"/"`` for the root).
+            The reference's JSON object: ``source`` (``"."`` for this store, else a store
+            path relative to this one, checked by the access policy) and ``path``.
 
         Returns
         -------
@@ -200,16 +265,17 @@ class ReadMixin:
         Raises
         ------
         ValueError
-            If no node exists at ``path`` (a ``KeyError`` subclass is not used, so that
-            hdmf-zarr's callers catching ``ValueError`` work).
+            If no node exists at ``path``.
         UntrustedReferenceError
             If ``source`` names a store the access policy refuses.
         """
-        self._check_open("resolve a reference")
         source = zarr_ref.get("source") or "."
         path = zarr_ref.get("path") or "/"
         where = f"{path}" if source == "." else f"{source}:{path}"
-        root = self._root if source == "." else self._external_io(source, where)._root
+        if source == ".":
+            root = self.root
+        else:  # a linked ZarrIO's open root group
+            root = getattr(self.linked.get(source, where), "file", None)
         key = normalize_path(path).strip("/")
         if not key:
             return ROOT_NAME, root
@@ -230,8 +296,7 @@ class ReadMixin:
                     f"{self.source}: {where} refers to {path!r}, which does not exist in the store"
                 )
             return found
-        io = self._external_io(source, where)
-        io = (_READING.get() or {}).get(_store_key(io), io)  # a store being read: no second read
+        io = serving_reader(self.linked.get(source, where))  # a store being read: no 2nd read
         return io.get_builder_at(path)
 
     def _lookup(self, path: str, where: str) -> Any:
@@ -245,7 +310,7 @@ class ReadMixin:
         found = self._builders_by_path.get(path)
         if found is not None:
             return found
-        links = getattr(self, "_links_by_path", {})
+        links = self._links_by_path
         parts = path.strip("/").split("/")
         for i in range(len(parts), 0, -1):
             prefix = "/" + "/".join(parts[:i])
@@ -254,77 +319,13 @@ class ReadMixin:
             if prefix in links:
                 source, target = links[prefix]
                 rest = "/".join(parts[i:])
-                return self._follow(prefix, source, posixpath.join(target, rest), where)
+                with following_link((self.key, prefix), str(self.source), where):
+                    return self._resolve_reference(
+                        source, posixpath.join(target, rest), where=prefix
+                    )
         return None
 
-    def _follow(self, link_path: str, source: str, target: str, where: str) -> Any:
-        key = (_store_key(self), link_path)
-        stack = _LINK_STACK.get()
-        if key in stack:
-            raise LinkCycleError(
-                f"{self.source}: {where}: links form a cycle: {_cycle_text(stack, key)}; "
-                "remove or retarget one of these links"
-            )
-        if len(stack) >= limits.current().max_link_depth:
-            raise limits.exceeded(
-                f"{self.source}: {where}: a chain of {len(stack) + 1} links "
-                f"({_cycle_text(stack[:2], key, close=False, gap=len(stack) > 2)})",
-                "max_link_depth",
-                len(stack) + 1,
-            )
-        token = _LINK_STACK.set((*stack, key))
-        try:
-            return self._resolve_reference(source, target, where=link_path)
-        finally:
-            _LINK_STACK.reset(token)
-
-    def _external_io(self, source: str, where: str) -> Any:
-        # a link's source is untrusted input: one access policy (nwbzarr.virtual.policy)
-        from ..storage.resolve import is_remote_url
-        from ..virtual.policy import AccessPolicy
-
-        base = self._store_root()
-        own_dir = base  # a file (HDF5, reference JSON): its own directory
-        if getattr(self, "_virtual_kind", None) is None:  # a directory store: its siblings
-            own_dir = join_location(base, "..") if is_remote_url(base) else os.path.dirname(base)
-        policy = getattr(self, "_access_policy", None) or AccessPolicy()
-        target = policy.check_link(str(self.source), base, own_dir, where, source)
-        if target not in self._external:
-            if os.path.isfile(target) and h5py.is_hdf5(target):
-                self._external[target] = HDF5LinkSource(target, self.manager)
-            else:
-                self._external[target] = type(self)(
-                    target,
-                    mode="r",
-                    manager=self.manager,
-                    storage_options=getattr(self, "_storage_options", None),
-                )
-        return self._external[target]
-
-    # -- written-state lookups --------------------------------------------------------------
-    def get_written(self, builder: Any, check_on_disk: bool = False) -> bool:
-        """True if ``builder`` was written (or read) by this object; with ``check_on_disk``
-        also require the node to exist in the store."""
-        written = self._written.get_written(builder)
-        if written and check_on_disk:
-            return self.get_builder_exists_on_disk(builder)
-        return written
-
-    def get_builder_disk_path(self, builder: Any, filepath: str | None = None) -> str:
-        """Return the local path of a builder's node inside the store directory."""
-        from ..conventions.references import builder_path
-
-        base = filepath if filepath is not None else self.abspath
-        return os.path.join(base, builder_path(builder).lstrip("/"))
-
-    def get_builder_exists_on_disk(self, builder: Any) -> bool:
-        """True if the builder's node exists in the open store."""
-        from ..conventions.references import builder_path
-
-        path = builder_path(builder).strip("/")
-        return path == "" or path in self._root
-
-    # -- tree walk -------------------------------------------------------------------------
+    # -- tree walk ----------------------------------------------------------------------------
     def _node_spec(self, attrs: dict, parent_spec: Any, name: str, group: bool) -> Any:
         """The spec describing a node: its type's spec, or its entry in the parent's spec."""
         ndt, ns = attrs.get("neurodata_type") or attrs.get("data_type"), attrs.get("namespace")
@@ -384,7 +385,7 @@ class ReadMixin:
         try:
             values = sync(read_scalars([a for _, a in scalars]))
         except Exception:  # noqa: BLE001 - read again one by one: names the array and chunk
-            values = [checked_read(array, (), self) for _, array in scalars]
+            values = [checked_read(array, (), self.owner) for _, array in scalars]
         for (builder, array), value in zip(scalars, values):
             if isinstance(value, np.ndarray):
                 value = value[()]
@@ -444,6 +445,8 @@ class ReadMixin:
     def _read_dataset(
         self, array: Any, path: str, name: str, parent_spec: Any = None
     ) -> DatasetBuilder:
+        if self._check_dataset is not None:
+            self._check_dataset(array, path)
         attrs_raw = array.attrs.asdict()
         spec = self._node_spec(attrs_raw, parent_spec, name, group=False)
         dtype = array.dtype
@@ -453,13 +456,13 @@ class ReadMixin:
             if array.ndim == 0:
                 data = None  # filled by the deferred resolver below
             else:
-                data = BuilderZarrReferenceDataset(array, self)
+                data = BuilderZarrReferenceDataset(array, self.owner)
             kwargs["dtype"] = "object"
         elif dtype.kind == "V" and dtype.names:
             ref_fields = attrs_raw.get(REFERENCE_FIELDS_ATTR) or ()
             # with references: resolved on access; without: a structured view, as h5py reads it
             table = (BuilderZarrTableDataset if ref_fields else ZarrCompoundDataset)(
-                array, self, ref_fields
+                array, self.owner, ref_fields
             )
             data = table
             kwargs["dtype"] = [
@@ -474,10 +477,10 @@ class ReadMixin:
             data = None  # read with every other scalar after the walk (_read_scalars)
             kwargs["dtype"] = builder_dtype_name(dtype)
         elif dtype.kind in "OSUT":
-            data = ZarrTextDataset.wrap(array, io=self)
+            data = ZarrTextDataset.wrap(array, io=self.owner)
             kwargs["dtype"] = "utf"
         else:
-            data = ZarrArrayView.wrap(array, io=self)
+            data = ZarrArrayView.wrap(array, io=self.owner)
             kwargs["dtype"] = dtype
         builder = DatasetBuilder(
             name, data=data, source=self.source, maxshape=tuple(array.shape), **kwargs
@@ -489,7 +492,7 @@ class ReadMixin:
         for key, value in self._read_attributes(attrs_raw, builder, path, spec).items():
             builder.set_attribute(key, value)
         if attrs_raw.get(DTYPE_ATTR) == OBJECT_REFERENCE and array.ndim == 0:
-            target_path = str(checked_read(array, (), self))
+            target_path = str(checked_read(array, (), self.owner))
 
             def resolve() -> None:
                 builder["data"] = ReferenceBuilder(
@@ -530,66 +533,6 @@ def _check_dataset_attributes(attrs: dict, dtype: Any, where: str) -> None:
                 f"{where}: attribute {REFERENCE_FIELDS_ATTR} must be a list of field names of "
                 f"the array's compound dtype {list(names)}; it is {value!r}"
             )
-
-
-def _cycle_text(stack: tuple, key: tuple, close: bool = True, gap: bool = False) -> str:
-    """``/a -> /b -> /a`` for the links of ``stack`` (from ``key``'s first occurrence on if
-    ``close``), then ``key``; ``gap`` puts ``...`` before ``key`` (links left out)."""
-    chain = list(stack[stack.index(key) :]) if close and key in stack else list(stack)
-    chain.append(key)
-    one_store = len({store for store, _ in chain}) == 1
-    names = [path if one_store else f"{store}:{path}" for store, path in chain]
-    if gap:
-        names.insert(-1, "...")
-    return " -> ".join(names)
-
-
-def _check_group_cycles(root: GroupBuilder, source: str) -> None:
-    """Raise LinkCycleError if a link makes a group contain itself (directly or via others).
-
-    HDMF and pynwb walk builders recursively through links (``pynwb`` migrations, export,
-    validation), so a link to a group's own ancestor would recurse without end.
-    """
-    state: dict[int, int] = {id(root): 1}  # id(builder) -> 1 on the current path, 2 done
-    trail: list[str] = [_label(root, source)]  # the current path, links included
-    stack: list[tuple[GroupBuilder, Iterator, int]] = [(root, _group_edges(root), 1)]
-    while stack:
-        group, edges, pushed = stack[-1]
-        for label, child in edges:
-            mark = state.get(id(child))
-            if mark == 2:
-                continue
-            start = _label(child, source)
-            if mark == 1:
-                cycle = trail[trail.index(start) :] if start in trail else trail
-                raise LinkCycleError(
-                    f"{source}: links form a cycle: {' -> '.join([*cycle, label, start])}: "
-                    "a group would contain itself; remove or retarget the link"
-                )
-            state[id(child)] = 1
-            names = [label, start] if label else [start]
-            trail.extend(names)
-            stack.append((child, _group_edges(child), len(names)))
-            break
-        else:
-            stack.pop()
-            state[id(group)] = 2
-            del trail[len(trail) - pushed :]
-
-
-def _label(builder: Any, source: str) -> str:
-    path = builder_path(builder)
-    own = getattr(builder, "source", None)
-    return path if own in (None, source) else f"{own}:{path}"
-
-
-def _group_edges(group: GroupBuilder) -> Iterator[tuple[str, GroupBuilder]]:
-    """Sub-groups (label ``""``) and the groups links point at (label ``"<path> (link)"``)."""
-    for child in group.groups.values():
-        yield "", child
-    for link in group.links.values():
-        if isinstance(link.builder, GroupBuilder):
-            yield f"{builder_path(group).rstrip('/')}/{link.name} (link)", link.builder
 
 
 def _children_by_parent(root: zarr.Group) -> dict[str, list[tuple[str, Any]]]:
@@ -639,56 +582,3 @@ def _is_numeric_list(value: list) -> bool:
     while flat and isinstance(flat[0], list):
         flat = flat[0]
     return bool(flat) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat)
-
-
-class HDF5LinkSource:
-    """An HDF5 file that external links of a Zarr store point into.
-
-    Opens the file read-only with hdmf's HDF5IO on first use and serves builders by path,
-    so a linked dataset reads lazily as an ``h5py.Dataset``.
-
-    Parameters
-    ----------
-    path : str
-        Absolute path of the HDF5 file.
-    manager : hdmf.build.BuildManager
-        The build manager of the Zarr store's ZarrIO (shared so containers resolve once).
-    """
-
-    def __init__(self, path: str, manager: Any) -> None:
-        from hdmf.backends.hdf5 import HDF5IO
-
-        from ..virtual.policy import verify_opened
-
-        self.path = path
-        self._io = HDF5IO(path, mode="r", manager=manager)
-        try:  # the file h5py opened must be the one the access policy checked
-            verify_opened(path, self._io._file.id.get_vfd_handle())
-        except BaseException:
-            self._io.close()
-            raise
-        self._root = None
-
-    def get_builder_at(self, path: str) -> Any:
-        """Return the builder at ``path`` (``/a/b/c``) inside the HDF5 file.
-
-        Raises
-        ------
-        KeyError
-            If nothing exists at ``path``.
-        """
-        if self._root is None:
-            self._root = self._io.read_builder()
-        key = normalize_path(path).strip("/")
-        if not key:
-            return self._root
-        try:
-            return self._root[key]
-        except KeyError:
-            raise KeyError(
-                f"{self.path}: a link points at {path!r}, which does not exist"
-            ) from None
-
-    def close(self) -> None:
-        """Close the HDF5 file."""
-        self._io.close()

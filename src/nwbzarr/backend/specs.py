@@ -16,19 +16,17 @@ level. Real caches are far below the limits (docs/security.md).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
-from hdmf.backends.io import HDMFIO
 from hdmf.backends.utils import NamespaceToBuilderHelper
-from hdmf.build import TypeMap
 from hdmf.spec import NamespaceCatalog
 from hdmf.spec.namespace import SpecReader
 from hdmf.spec.write import SpecWriter
 
 from .. import limits
+from ..compat import default_buffer_prototype
 from ..conventions.attributes import DEFAULT_SPEC_LOC, SPECLOC_ATTR
 from ..conventions.bounded_json import check_nesting
 from ..conventions.bounded_json import loads as bounded_loads
@@ -134,7 +132,6 @@ def _read_text(array: Any) -> str:
     numpy then converts to its variable-width string dtype at about 500 bytes per character
     (measured: 14 MB of JSON -> 7 GB); an object-dtype output buffer avoids the conversion.
     """
-    from ..compat import default_buffer_prototype
 
     if not isinstance(array, zarr.Array):
         raise MalformedSpecError(f"{array}: the cached spec is a group, not a text array")
@@ -285,91 +282,29 @@ def load_cached_namespaces(
     return catalog.load_namespaces(NAMESPACE_SPEC_PATH, reader=readers)
 
 
-class SpecCacheMixin:
-    """Spec-cache methods of :class:`nwbzarr.ZarrIO` (``get_namespaces``, ``load_namespaces``)."""
+class SpecCache:
+    """The spec cache (``/specifications``) of one open store.
 
-    def _cache_spec(self) -> None:
-        cache_spec(self._root, self.manager.namespace_catalog)
+    Parameters
+    ----------
+    root : zarr.Group
+        The store's open root group.
+    source : str
+        The store's path or URL, for messages and spec provenance.
+    """
 
-    def cache_namespaces(self, catalog: NamespaceCatalog) -> None:
-        """Cache the namespaces of ``catalog`` (their own versions) in this writable store.
+    def __init__(self, root: zarr.Group, source: str) -> None:
+        self.root = root
+        self.source = source
 
-        A converter passes the namespaces cached in its source file, so the store keeps the
-        schema versions the data were written with rather than those of the pynwb doing the
-        conversion (``pynwb.validate`` and nwbinspector then judge it as they judge the
-        source). A version already cached is left as is.
+    def write(self, catalog: NamespaceCatalog) -> None:
+        """Cache every namespace of ``catalog`` not cached yet (see :func:`cache_spec`)."""
+        cache_spec(self.root, catalog)
 
-        Parameters
-        ----------
-        catalog : hdmf.spec.NamespaceCatalog
-            Namespaces to cache.
+    def versions(self) -> dict[str, str]:
+        """``{namespace: newest cached version}``."""
+        return {k: v for k, (v, _) in namespace_groups(self.root).items()}
 
-        Raises
-        ------
-        ReadOnlyError
-            If the store was opened read-only.
-        """
-        self._check_writable()
-        cache_spec(self._root, catalog)
-
-    @classmethod
-    def get_namespaces(
-        cls, path: str | Path, storage_options: dict | None = None
-    ) -> dict[str, str]:
-        """Return ``{namespace: newest cached version}`` of a store."""
-        with cls(path, mode="r", storage_options=storage_options) as io:
-            return {k: v for k, (v, _) in namespace_groups(io._root).items()}
-
-    @classmethod
-    def load_namespaces(
-        cls,
-        namespace_catalog: NamespaceCatalog | TypeMap,
-        path: str | Path | None = None,
-        namespaces: list[str] | None = None,
-        io: HDMFIO | None = None,
-        storage_options: dict | None = None,
-        **kwargs: Any,
-    ) -> dict:
-        """Load the namespaces cached in a store into a catalog or type map.
-
-        Parameters
-        ----------
-        namespace_catalog : hdmf.spec.NamespaceCatalog or hdmf.build.TypeMap
-            Where to load the namespaces.
-        path : str or pathlib.Path, optional
-            Store to read (ignored when ``io`` is given).
-        namespaces : list of str, optional
-            Names to load (default: all cached).
-        io : ZarrIO, optional
-            An open ZarrIO to read from instead of opening ``path``.
-        storage_options : dict, optional
-            fsspec options for remote URLs.
-        **kwargs
-            ``file``: an open root ``zarr.Group`` to read instead of ``path`` (pynwb's
-            validator passes ``io._file``). Others are ignored (pynwb passes HDF5-only options
-            such as ``driver`` and ``aws_region``).
-
-        Returns
-        -------
-        dict
-            Namespace name -> dependencies, as ``NamespaceCatalog.load_namespaces`` returns.
-
-        Raises
-        ------
-        UnknownNamespaceError
-            If a requested namespace is not cached in the store.
-        """
-        if io is not None:
-            return io.load_namespaces_io(namespace_catalog, namespaces)
-        file = kwargs.get("file")
-        if isinstance(file, zarr.Group):  # pynwb.validate(io=...) passes the open root group
-            return load_cached_namespaces(file, namespace_catalog, namespaces, str(path or file))
-        with cls(path, mode="r", storage_options=storage_options) as opened:
-            return opened.load_namespaces_io(namespace_catalog, namespaces)
-
-    def load_namespaces_io(
-        self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
-    ) -> dict:
-        """Load the namespaces cached in this open store (see :meth:`load_namespaces`)."""
-        self._check_open("load namespaces")
-        return load_cached_namespaces(self._root, namespace_catalog, namespaces, self.source)
+    def load(self, catalog: Any, namespaces: list[str] | None = None) -> dict:
+        """Load cached namespaces into ``catalog`` (see :func:`load_cached_namespaces`)."""
+        return load_cached_namespaces(self.root, catalog, namespaces, self.source)

@@ -4,36 +4,32 @@ Every group and array is created with its final attributes in one metadata write
 references are stored as target paths, which are known from the builder tree before the
 target is written, so no second pass over the store is needed. Large arrays are copied block
 by block along the leading dimension, one shard row at a time, so memory stays bounded by the
-shard size whatever the source size.
+shard size whatever the source size. New groups and small arrays of a new store are written
+from our own ``zarr.json`` documents by :mod:`nwbzarr.backend.node_documents`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import functools
-import json
 import math
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import h5py
 import numpy as np
 import zarr
-from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
+from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from hdmf.query import HDMFDataset
 
 from ..compat import (
     AsyncGroup,
-    GroupMetadata,
     array_from_async,
     async_group,
-    codec_tunable_attrs,
-    default_buffer_prototype,
-    group_from_async,
     sync,
-    zdtype_from_native,
 )
 from ..conventions.attributes import (
     ARRAY_DIMENSIONS_ATTR,
@@ -41,6 +37,7 @@ from ..conventions.attributes import (
     LINKS_ATTR,
     OBJECT_REFERENCE,
     REFERENCE_FIELDS_ATTR,
+    WRITE_IN_PROGRESS_ATTR,
     to_json_value,
 )
 from ..conventions.dtypes import (
@@ -52,47 +49,210 @@ from ..conventions.dtypes import (
     numpy_dtype_for,
     text_value,
 )
-from ..conventions.layout import (
-    choose_chunks,
-    chunks_within,
-    compressors_for,
-    resolve_shards,
-)
+from ..conventions.layout import choose_chunks, chunks_within, compressors_for, resolve_shards
 from ..conventions.references import attribute_reference, builder_path
-from ..conventions.zarr_json import array_document, encode, group_document
 from ..errors import (
+    AppendError,
     LinkTargetMismatchError,
     NonUTF8TextError,
     UnsupportedDataError,
     UnsupportedLayoutError,
 )
+from ..formats.hdf5.filters import shuffle_codec
 from ..storage.write_back import WriteBackStore
-from ..virtual.filters import shuffle_codec
 from .dataio import storage_settings
 from .dimensions import DIMENSION_SCALE_ATTRS, GroupDimensionNames, dimension_names
-from .fill import FillMixin, text_array
+from .fill import Filler, chunk_hint
 from .keep import kept_settings
-from .links import LinkMixin, abspath
+from .links import abspath, add_link, append_link, check_link_target, link_json, link_target
+from .node_documents import SetQueue, create_group, direct_write, scalar_fill_value, zarr_dtype
 from .settings import WriteSettings
+from .text import text_array
 
 #: Bytes per element assumed for variable-length text when sizing chunks.
 TEXT_ITEMSIZE = 16
 #: In-memory numpy data up to this many bytes is written by the call creating its array.
 SMALL_ARRAY_BYTES = 1 << 20
-#: Text scalars up to this many UTF-8 bytes are stored as their array's ``fill_value`` (in
-#: ``zarr.json`` and the consolidated metadata, no chunk object); longer ones keep a chunk.
-SCALAR_FILL_TEXT_BYTES = 4096
 
 
-class WriteMixin(LinkMixin, FillMixin):
-    """Writes builder trees into a Zarr group; mixed into :class:`nwbzarr.ZarrIO`."""
+class Writer:
+    """Writes builder trees into the root group of an open store: what happens on write.
 
-    #: Path of the file being exported during :meth:`write_builder` (None outside export).
-    _export_source = None
+    :class:`nwbzarr.ZarrIO` makes one per open store and delegates ``write_builder``,
+    ``write_group``, ``write_dataset``, ``write_attributes`` and ``write_link`` to it. It holds
+    the state of writing: the documents and chunks queued for the store, the documents it
+    wrote (reused by consolidation), whether a write started (the in-progress marker is set)
+    and whether one failed. Data movement is its :class:`~nwbzarr.backend.fill.Filler`.
 
-    #: Copy ``h5py.Dataset`` / ``zarr.Array`` data given without a ``DataIO`` wrapper with the
-    #: source's chunk shape, codecs and fill value (False: apply the chunk/codec policy).
-    keep_storage = True
+    Parameters
+    ----------
+    root : zarr.Group
+        Root group of the open store.
+    manager : hdmf.build.BuildManager
+        Build manager (containers referred to are built through it; its namespace catalog
+        gives specs).
+    source : str, optional
+        Path or URL of the file being written (builders from it belong to this file).
+    store_root : str
+        Directory (or URL) of the store; external link sources are relative to it.
+    written : hdmf.backends.utils.WriteStatusTracker
+        Builders written or read; shared with the reading side of the I/O object.
+    chunk_bytes, shard_bytes : int
+        Target uncompressed chunk and shard sizes of new arrays.
+    codec : str
+        Default compressor of numeric arrays.
+    keep_storage : bool
+        Copy ``h5py.Dataset`` / ``zarr.Array`` data given without a ``DataIO`` wrapper with
+        the source's chunk shape, codecs and fill value (False: apply the chunk/codec policy).
+    progress : callable, optional
+        Receives the number of uncompressed bytes written, block by block.
+    copy_sink : callable, optional
+        ``(array, data, kept, step) -> bool`` taking over block copies of array data.
+    journal : nwbzarr.storage.journal.JournaledStore, optional
+        The journal of an append to a local store (no in-progress marker is set then).
+    append_session : nwbzarr.backend.append.AppendSession, optional
+        Given in append modes (``a``, ``r+``): a write snapshots the root first, and datasets
+        already stored are refreshed instead of written.
+    grow_written : callable, optional
+        ``(array, builder)``: in append modes, stores rows added in memory to a dataset
+        written earlier in the session.
+    """
+
+    def __init__(
+        self,
+        root: zarr.Group,
+        manager: Any,
+        source: str | None,
+        store_root: str,
+        written: Any,
+        *,
+        chunk_bytes: int,
+        shard_bytes: int,
+        codec: str,
+        keep_storage: bool = True,
+        progress: Callable[[int], Any] | None = None,
+        copy_sink: Callable[..., bool] | None = None,
+        journal: Any = None,
+        append_session: Any = None,
+        grow_written: Callable[[zarr.Array, DatasetBuilder], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.manager = manager
+        self.source = source
+        self.store_root = store_root
+        self.written = written
+        self.chunk_bytes = int(chunk_bytes)
+        self.shard_bytes = int(shard_bytes)
+        self.codec = codec
+        self.keep_storage = bool(keep_storage)
+        self.journal = journal
+        self.append_session = append_session
+        self.grow_written = grow_written
+        self.fill = Filler(root.store, self.flush, progress, copy_sink)
+        #: True once a write changed the store (the in-progress marker is set).
+        self.started = False
+        #: True once a write failed (``close`` then keeps the store marked incomplete).
+        self.failed = False
+        #: Refresh consolidated metadata on close (``write_builder(consolidate_metadata=)``).
+        self.consolidate_on_close = True
+        #: True while :meth:`nwbzarr.ZarrIO.write` / ``export`` run: they publish once, after
+        #: the spec cache is written (a consolidated root makes every later zarr node
+        #: creation re-read it), instead of at the end of :meth:`write_builder`.
+        self.publish_deferred = False
+        #: Path of the file being exported during :meth:`write_builder` (None outside export).
+        self.export_source: str | None = None
+        #: ``zarr.json`` key -> (buffer written, document, JSON indent) of the documents this
+        #: object wrote itself; consolidation reuses a document (and its bytes) while the
+        #: store still holds that very buffer (:meth:`nwbzarr.ZarrIO._consolidate`).
+        self.node_documents: dict = {}
+        #: Documents and chunks of new nodes waiting to be handed to the store together.
+        self.set_queue = SetQueue()
+        self._walk_depth = 0  # depth of nested write_group calls (0: outside the tree walk)
+        # whether the dataset being written must be returned as a zarr.Array (False while
+        # write_builder walks the tree: a small array written from our own documents is then
+        # never parsed back into zarr objects)
+        self._node_wanted = True
+        self._group_dimension_names: GroupDimensionNames | None = None
+
+    # -- write state ----------------------------------------------------------------------------
+    def reopen(self, root: zarr.Group, journal: Any = None) -> None:
+        """Write into ``root`` from now on (the store opened again after ``close``); the
+        builders written and the flags are kept.
+
+        Parameters
+        ----------
+        root : zarr.Group
+            The root group opened again.
+        journal : nwbzarr.storage.journal.JournaledStore, optional
+            The journal of this opening (an append to a local store).
+        """
+        self.root = root
+        self.journal = journal
+        self.fill.store = root.store
+
+    def begin(self) -> None:
+        """Mark the store as being changed, once: set the in-progress marker on the root (a
+        new store, or an amendment after a snapshot lets ``close`` undo a no-op failure); a
+        journaled append sets none."""
+        if not self.started:
+            if self.journal is None:  # an append to a local store is journaled instead
+                if self.append_session is not None:
+                    self.append_session.take_snapshot(self.root)
+                self.root.attrs.update({WRITE_IN_PROGRESS_ATTR: True})
+            self.started = True
+
+    def mark_failed(self) -> None:
+        """Record that a write failed (``close`` keeps the store marked incomplete)."""
+        self.failed = True
+
+    def get_written(self, builder: Any) -> bool:
+        """True if ``builder`` was written (or read) through this store."""
+        return self.written.get_written(builder)
+
+    def flush_sets(self) -> None:
+        """Hand every queued document and chunk to the store (one event-loop call); done
+        before anything else reads or writes the store."""
+        self.set_queue.flush()
+
+    def flush(self) -> None:
+        """Land every buffered write in the store: queued node documents and chunks, then the
+        documents a new store (a :class:`WriteBackStore`) holds in memory."""
+        self.flush_sets()
+        store = self.root.store
+        if isinstance(store, WriteBackStore):
+            sync(store.flush())
+
+    @contextlib.contextmanager
+    def call(
+        self,
+        number_of_jobs: int,
+        max_threads_per_process: int | None,
+        multiprocessing_context: str | None,
+        progress: bool,
+    ) -> Iterator[None]:
+        """One ``write``/``export`` call: parallel options and progress bar set, publishing
+        deferred to the caller, any failure marking the write failed.
+
+        Raises
+        ------
+        ValueError
+            If ``number_of_jobs`` is less than 1.
+        """
+        self.publish_deferred = True
+        try:
+            with self.fill.session(
+                number_of_jobs, max_threads_per_process, multiprocessing_context, progress
+            ):
+                yield
+        except BaseException:
+            self.failed = True
+            raise
+        finally:
+            self.publish_deferred = False
+
+    def exhaust_parallel(self) -> None:
+        """Fill the arrays queued for worker processes (``write(number_of_jobs=n)``)."""
+        self.fill.exhaust_parallel()
 
     # -- entry points HDMF calls ------------------------------------------------------------
     def write_builder(
@@ -116,8 +276,8 @@ class WriteMixin(LinkMixin, FillMixin):
             Drain each ``AbstractDataChunkIterator`` as it is met (True) or all of them
             round-robin at the end (False).
         export_source : str, optional
-            Path of the file being exported (set by :meth:`export`); builders from it are
-            written as if they belonged to this store.
+            Path of the file being exported (set by :meth:`nwbzarr.ZarrIO.export`); builders
+            from it are written as if they belonged to this store.
         consolidate_metadata : bool
             Refresh consolidated metadata now (so ``zarr.open`` sees what was written, as
             with hdmf-zarr) and when the store is closed. A new store keeps its in-progress
@@ -128,15 +288,14 @@ class WriteMixin(LinkMixin, FillMixin):
 
         Raises
         ------
-        ReadOnlyError
-            If the store was opened read-only.
+        UnsupportedDataError
+            If a value cannot be stored (the message names its path).
         """
-        self._check_writable()
-        self._export_source = export_source
-        self._consolidate_on_close = consolidate_metadata
-        self.__dict__.pop("_group_dimension_names", None)  # names chosen for this tree only
-        self._begin_write()
-        root = self._root
+        self.export_source = export_source
+        self.consolidate_on_close = consolidate_metadata
+        self._group_dimension_names = None  # names chosen for this tree only
+        self.begin()
+        root = self.root
         try:
             # the root's attributes and group links first, as for any group: links to
             # datasets (a dataset builder whose data lives in another store) are added by
@@ -144,25 +303,18 @@ class WriteMixin(LinkMixin, FillMixin):
             attrs = self._group_attributes(builder, "/", export_source)
             if LINKS_ATTR in root.attrs:
                 attrs.setdefault(LINKS_ATTR, [])
-            self._update_attributes(root, attrs)
+            self.update_attributes(root, attrs)
             self._walk_depth += 1
             try:
                 self._write_children(root, builder, link_data, exhaust_dci, export_source)
             finally:
                 self._walk_depth -= 1
-                self._flush_sets()
-            self._dci_queue_exhaust()
+                self.flush_sets()
+            self.fill.exhaust_iterators()
         except BaseException:
-            self._write_failed = True  # close() keeps the store marked incomplete
+            self.failed = True  # close() keeps the store marked incomplete
             raise
-        self._written.set_written(builder)
-        if consolidate_metadata and not self._publish_deferred:
-            self._publish_written()
-
-    #: True while :meth:`nwbzarr.ZarrIO.write` / ``export`` run: they publish once, after the
-    #: spec cache is written (a consolidated root makes every later zarr node creation
-    #: re-read it), instead of at the end of :meth:`write_builder`.
-    _publish_deferred = False
+        self.written.set_written(builder)
 
     def write_group(
         self,
@@ -184,45 +336,30 @@ class WriteMixin(LinkMixin, FillMixin):
         self._walk_depth += 1
         try:
             if self.get_written(builder) and builder.name in parent:
-                self._flush_sets()
+                self.flush_sets()
                 group = parent[builder.name]
-                self._update_attributes(group, attrs)
+                self.update_attributes(group, attrs)
             else:
-                group = _create_group(
-                    parent, builder.name, attrs, self._node_documents, self._set_queue
+                group = create_group(
+                    parent, builder.name, attrs, self.node_documents, self.set_queue
                 )
             self._write_children(group, builder, link_data, exhaust_dci, export_source)
         finally:
             self._walk_depth -= 1
             if not self._walk_depth:
-                self._flush_sets()  # a caller outside the tree walk sees the store complete
-        self._written.set_written(builder)
+                self.flush_sets()  # a caller outside the tree walk sees the store complete
+        self.written.set_written(builder)
         return group
-
-    #: Depth of nested :meth:`write_group` calls (0: outside the tree walk).
-    _walk_depth = 0
-
-    @property
-    def _set_queue(self) -> _SetQueue:
-        """Documents and chunks of new nodes waiting to be handed to the store together."""
-        queue = self.__dict__.get("_set_queue_")
-        if queue is None:
-            queue = self.__dict__["_set_queue_"] = _SetQueue()
-        return queue
-
-    def _flush_sets(self) -> None:
-        """Hand every queued document and chunk to the store (one event-loop call); done
-        before anything else reads or writes the store."""
-        queue = self.__dict__.get("_set_queue_")
-        if queue is not None:
-            queue.flush()
 
     def _group_attributes(
         self, builder: GroupBuilder, path: str, export_source: str | None
     ) -> dict:
         """Encoded attributes of a group builder, its links included as ``_LINKS``."""
-        attrs = self._encode_attributes(builder.attributes, path)
-        links = [self._link_json(lb, export_source) for lb in builder.links.values()]
+        attrs = self.encode_attributes(builder.attributes, path)
+        links = [
+            link_json(lb, export_source, self.source, self.store_root)
+            for lb in builder.links.values()
+        ]
         if links:
             attrs[LINKS_ATTR] = links
         return attrs
@@ -242,7 +379,7 @@ class WriteMixin(LinkMixin, FillMixin):
         for sub in builder.datasets.values():
             self.write_dataset(group, sub, **opts, _node_wanted=False)
         for lb in builder.links.values():
-            self._written.set_written(lb)
+            self.written.set_written(lb)
 
     def write_attributes(self, obj: zarr.Group | zarr.Array, attributes: dict) -> None:
         """Encode HDMF attribute values (references included) and write them onto ``obj``.
@@ -255,8 +392,8 @@ class WriteMixin(LinkMixin, FillMixin):
         UnsupportedDataError
             If a value has no JSON form; the message names the node and the attribute.
         """
-        encoded = self._encode_attributes(attributes, obj.path or "/")
-        self._update_attributes(obj, {k: _as_tuple(v) for k, v in encoded.items()})
+        encoded = self.encode_attributes(attributes, obj.path or "/")
+        self.update_attributes(obj, {k: _as_tuple(v) for k, v in encoded.items()})
 
     def write_dataset(
         self,
@@ -293,6 +430,16 @@ class WriteMixin(LinkMixin, FillMixin):
             If the data cannot be stored (region references, unknown types); the message
             names the dataset path.
         """
+        if self.append_session is not None:  # append modes
+            if self.get_written(builder):
+                self._refresh_dataset(parent, builder)
+            elif builder.name in parent:
+                where = f"{parent.path}/{builder.name}".lstrip("/")
+                raise AppendError(
+                    f"{self.source}: /{where} already exists and this dataset builder was not "
+                    "read from the store, so writing it would overwrite stored data; read the "
+                    "file and change its container, or write the new tree to a new file"
+                )
         if self.get_written(builder):
             return None
         wanted = kwargs.pop("_node_wanted", True)
@@ -302,10 +449,20 @@ class WriteMixin(LinkMixin, FillMixin):
         finally:
             self._node_wanted = True
 
-    #: Whether the dataset being written must be returned as a ``zarr.Array`` (False while
-    #: :meth:`write_builder` walks the tree: a small array written from our own documents
-    #: is then never parsed back into zarr objects).
-    _node_wanted = True
+    def _refresh_dataset(self, parent: zarr.Group, builder: DatasetBuilder) -> None:
+        """Store attributes changed on a dataset read from the store (e.g. one set in pynwb),
+        and rows added in memory (``grow_written``)."""
+        try:
+            node = parent[builder.name]
+        except KeyError:
+            return
+        if not isinstance(node, zarr.Array) or node.path.strip("/") != builder_path(builder).strip(
+            "/"
+        ):
+            return  # a link, or a dataset of another store
+        self.update_attributes(node, self.encode_attributes(builder.attributes, "/" + node.path))
+        if self.grow_written is not None:
+            self.grow_written(node, builder)
 
     def _write_dataset(
         self,
@@ -323,27 +480,15 @@ class WriteMixin(LinkMixin, FillMixin):
             link_data = getattr(data, "link_data", link_data)
             data = data.data if data.valid else None
         if not _in_memory(data):
-            self._flush_sets()  # links, source arrays, iterators: the store must be complete
-        attrs = self._encode_attributes(builder.attributes, path)
+            self.flush_sets()  # links, source arrays, iterators: the store must be complete
+        attrs = self.encode_attributes(builder.attributes, path)
         labels = self._dimension_names(builder, data)
         spec_dtype = builder.dtype
 
-        target = self._link_target(data, export_source, path) if link_data else None
-        if target is not None and export_source is not None and target[0] == self._store_root():
-            # data of the exported file placed at a second path: a soft link to its first
-            # place only if the link reads back the same; else it is copied, as before
-            try:
-                self._check_link_target(builder, data, path)
-            except LinkTargetMismatchError:
-                target = None
-        elif target is not None:
-            self._check_link_target(builder, data, path)
-        if target is not None:
-            self._add_link(parent, builder.name, *target)
-            self._written.set_written(builder)
+        if link_data and self._linked(parent, builder, data, export_source, path):
             return None
         if self.keep_storage and not isinstance(builder.data, DataIO):
-            settings = WriteSettings.coerce(kept_settings(data, spec_dtype, path))
+            settings = kept_settings(data, spec_dtype, path)
 
         if is_region_reference_dtype(spec_dtype):
             raise UnsupportedDataError(
@@ -363,7 +508,7 @@ class WriteMixin(LinkMixin, FillMixin):
                 parent, builder.name, data, spec_dtype, attrs, settings, labels
             )
             if exhaust_dci:
-                self._dci_queue_exhaust()
+                self.fill.exhaust_iterators()
         elif data is None:
             array = self._write_empty(parent, builder.name, spec_dtype, attrs, settings, path)
         else:
@@ -378,8 +523,68 @@ class WriteMixin(LinkMixin, FillMixin):
                     "text only: decode the values (e.g. as latin-1) before writing, or store "
                     "the raw bytes as a uint8 dataset"
                 ) from None
-        self._written.set_written(builder)
+        self.written.set_written(builder)
         return array
+
+    def _linked(
+        self,
+        parent: zarr.Group,
+        builder: DatasetBuilder,
+        data: Any,
+        export_source: str | None,
+        path: str,
+    ) -> bool:
+        """Store the dataset as a link if its data lives in another store (or, in an export,
+        at another path of the exported file); return whether it was."""
+        target = link_target(data, export_source, self.store_root, path)
+        if target is not None and export_source is not None and target[0] == self.store_root:
+            # data of the exported file placed at a second path: a soft link to its first
+            # place only if the link reads back the same; else it is copied, as before
+            try:
+                self._check_link_target(builder, data, path)
+            except LinkTargetMismatchError:
+                target = None
+        elif target is not None:
+            self._check_link_target(builder, data, path)
+        if target is None:
+            return False
+        add_link(parent, builder.name, *target, self.store_root)
+        self.written.set_written(builder)
+        return True
+
+    def _check_link_target(self, builder: DatasetBuilder, data: Any, path: str) -> None:
+        """Raise LinkTargetMismatchError if linking ``data`` would not give back ``builder``."""
+        check_link_target(
+            builder,
+            data,
+            path,
+            self.manager.namespace_catalog,
+            self.encode_attributes(builder.attributes, path),
+        )
+
+    def write_link(
+        self, parent: zarr.Group, builder: LinkBuilder, export_source: str | None = None
+    ) -> dict:
+        """Add one soft or external link to ``parent``'s ``_LINKS`` attribute.
+
+        Parameters
+        ----------
+        parent : zarr.Group
+            Group that holds the link.
+        builder : hdmf.build.LinkBuilder
+            The link; its target builder's ``source`` decides soft vs external.
+        export_source : str, optional
+            Path of the file being exported (its builders count as this file's).
+
+        Returns
+        -------
+        dict
+            The ``{"name", "source", "path"}`` entry written.
+        """
+        entry = link_json(builder, export_source, self.source, self.store_root)
+        append_link(parent, entry)
+        self.written.set_written(builder)
+        return entry
 
     def _dimension_names(self, builder: DatasetBuilder, data: Any) -> list[str] | None:
         """Names of ``builder``'s dimensions, chosen with its group's other datasets.
@@ -392,9 +597,9 @@ class WriteMixin(LinkMixin, FillMixin):
         parent = builder.parent
         if not isinstance(parent, GroupBuilder):
             return dimension_names(builder, data, catalog)
-        chooser = self.__dict__.get("_group_dimension_names")
+        chooser = self._group_dimension_names
         if chooser is None or chooser.catalog is not catalog:
-            chooser = self.__dict__["_group_dimension_names"] = GroupDimensionNames(catalog)
+            chooser = self._group_dimension_names = GroupDimensionNames(catalog)
         names = chooser.names(parent).get(builder.name)
         return names if names else dimension_names(builder, data, catalog)
 
@@ -416,10 +621,10 @@ class WriteMixin(LinkMixin, FillMixin):
         full shape and the numpy ``dtype``, or for a 0-d array its value), also write them, in
         the same event-loop call.
 
-        A 0-d array whose value can be its ``fill_value`` (:func:`_scalar_fill`) stores no
+        A 0-d array whose value can be its ``fill_value`` (:func:`scalar_fill_value`) stores no
         chunk. In a new store, an unsharded array with values and codecs nwbzarr knows is
         written from our own ``zarr.json`` document and chunks encoded here
-        (:func:`_direct_write`); with ``need_array=False`` nothing is then parsed back and
+        (:func:`direct_write`); with ``need_array=False`` nothing is then parsed back and
         None is returned.
         """
         settings = WriteSettings.coerce(settings)
@@ -429,81 +634,64 @@ class WriteMixin(LinkMixin, FillMixin):
                 f"/{parent.path}/{name}: cannot store Python objects; give the data a numeric, "
                 "text or compound dtype"
             )
-        itemsize = TEXT_ITEMSIZE if is_text else np.dtype(dtype).itemsize
         layout_shape = tuple(layout_shape or shape)
-        chunks = settings.chunks
-        shards = settings.shards
-        if (chunks is None or chunks is True) and isinstance(shards, tuple) and shards:
-            chunks = chunks_within(shards, itemsize, self._chunk_bytes)  # shards, no chunks
-        elif chunks is None or chunks is True:
-            chunks = choose_chunks(layout_shape, itemsize, self._chunk_bytes)
-        chunks = tuple(max(1, int(c)) for c in chunks)
-        shards = resolve_shards(
-            shards, layout_shape, chunks, itemsize, self._shard_bytes, text=is_text
-        )
-        compressors = settings.compressors
-        if compressors is None:
-            compressors = compressors_for(self._codec, dtype)
-        elif not isinstance(compressors, str):
-            compressors = list(compressors)
-        if settings.shuffle and not is_text and not isinstance(compressors, str):
-            # H5DataIO(shuffle=True): HDF5's byte shuffle, before the compressor.
-            compressors = [shuffle_codec(itemsize), *compressors]
+        chunks, shards, compressors = self._array_layout(settings, layout_shape, dtype)
         fill_value = settings.fill_value
         scalar_fill = False
         if not shape and values is not None:
-            as_fill = _scalar_fill(values, dtype, fill_value)
+            as_fill = scalar_fill_value(values, dtype, fill_value)
             if as_fill is not None:
                 fill_value, scalar_fill = as_fill, True
-        kwargs: dict[str, Any] = {}
-        if settings.filters is not None:
-            kwargs["filters"] = list(settings.filters)
-        if settings.serializer is not None:
-            kwargs["serializer"] = settings.serializer
-        if fill_value is not None:
-            kwargs["fill_value"] = fill_value
-        if labels is not None and len(labels) == len(shape) and len(shape) > 0:
-            kwargs["dimension_names"] = [str(x) for x in labels]
-            # the same names as an attribute, as hdmf-zarr and xarray's v2 encoding keep them
-            attrs = {**attrs, ARRAY_DIMENSIONS_ATTR: kwargs["dimension_names"]}
-        if shape:
-            kwargs["chunks"] = chunks
-            kwargs["shards"] = shards
-        kwargs.update(
-            shape=shape,
-            dtype=str if is_text else _zarr_dtype(dtype),
-            compressors=compressors,
-            attributes=attrs,
+        kwargs = _array_options(
+            settings, shape, dtype, attrs, labels, fill_value, (chunks, shards, compressors)
         )
         if scalar_fill:
             values = None  # the value is the fill value: no chunk to write
         if values is not None or scalar_fill:
-            written = _direct_write(
+            written = direct_write(
                 parent,
                 name,
                 dtype,
                 kwargs,
                 values,
-                self._node_documents,
+                self.node_documents,
                 need_array,
-                self._set_queue,
+                self.set_queue,
             )
             if written is not False:
                 return written
-        self._flush_sets()
+        self.flush_sets()
         if values is None:
             return parent.create_array(name, **kwargs)
         return array_from_async(sync(_create_and_fill(async_group(parent), name, kwargs, values)))
 
-    @property
-    def _node_documents(self) -> dict:
-        """``zarr.json`` key -> (buffer written, document, JSON indent) of the documents this
-        object wrote itself; consolidation reuses a document (and its bytes) while the store
-        still holds that very buffer (:meth:`nwbzarr.ZarrIO._consolidate`)."""
-        documents = self.__dict__.get("_node_documents_")
-        if documents is None:
-            documents = self.__dict__["_node_documents_"] = {}
-        return documents
+    def _array_layout(
+        self, settings: WriteSettings, layout_shape: tuple, dtype: Any
+    ) -> tuple[tuple, Any, Any]:
+        """Chunk shape, shard shape and compressors of a new array: the settings' where given,
+        else the policy's for the layout shape and this IO's ``chunk_bytes``/``shard_bytes``/
+        ``codec``."""
+        is_text = dtype is str
+        itemsize = TEXT_ITEMSIZE if is_text else np.dtype(dtype).itemsize
+        chunks = settings.chunks
+        shards = settings.shards
+        if (chunks is None or chunks is True) and isinstance(shards, tuple) and shards:
+            chunks = chunks_within(shards, itemsize, self.chunk_bytes)  # shards, no chunks
+        elif chunks is None or chunks is True:
+            chunks = choose_chunks(layout_shape, itemsize, self.chunk_bytes)
+        chunks = tuple(max(1, int(c)) for c in chunks)
+        shards = resolve_shards(
+            shards, layout_shape, chunks, itemsize, self.shard_bytes, text=is_text
+        )
+        compressors = settings.compressors
+        if compressors is None:
+            compressors = compressors_for(self.codec, dtype)
+        elif not isinstance(compressors, str):
+            compressors = list(compressors)
+        if settings.shuffle and not is_text and not isinstance(compressors, str):
+            # H5DataIO(shuffle=True): HDF5's byte shuffle, before the compressor.
+            compressors = [shuffle_codec(itemsize), *compressors]
+        return chunks, shards, compressors
 
     def _write_array(
         self,
@@ -525,7 +713,7 @@ class WriteMixin(LinkMixin, FillMixin):
                 parent, name, (), dtype, attrs, settings, values=value, need_array=False
             )
             if array is None and self._node_wanted:
-                self._flush_sets()
+                self.flush_sets()
                 array = parent[name]
             return array
         if isinstance(data, (list, tuple)):
@@ -548,7 +736,7 @@ class WriteMixin(LinkMixin, FillMixin):
             isinstance(data, np.ndarray)
             and dtype is not str
             and 0 < data.nbytes <= SMALL_ARRAY_BYTES
-            and self.copy_sink is None
+            and self.fill.copy_sink is None
             and settings.kept_from is None
         ):
             # a small in-memory array: created and written in one event-loop call
@@ -564,13 +752,43 @@ class WriteMixin(LinkMixin, FillMixin):
                 values=values,
                 need_array=self._node_wanted,
             )
-            if self.progress is not None:
-                self.progress(values.nbytes)
+            if self.fill.progress is not None:
+                self.fill.progress(values.nbytes)
             return array
         array = self._create_array(parent, name, shape, dtype, attrs, settings, labels)
         if math.prod(shape) == 0:
             return array
-        self._copy_blocks(array, data, dtype, kept=settings.kept_from is not None)
+        self.fill.copy_blocks(array, data, dtype, kept=settings.kept_from is not None)
+        return array
+
+    def _write_iterator(
+        self,
+        parent: zarr.Group,
+        name: str,
+        data: AbstractDataChunkIterator,
+        spec_dtype: Any,
+        attrs: dict,
+        settings: WriteSettings,
+        labels: Any,
+    ) -> zarr.Array:
+        """Create the array of a chunk iterator and queue its values (:mod:`.fill`)."""
+        dtype = numpy_dtype_for(spec_dtype if spec_dtype is not None else data.dtype, None)
+        if dtype is not str and data.dtype is not None and spec_dtype is None:
+            dtype = np.dtype(data.dtype)
+        recommended = tuple(int(s) for s in (data.recommended_data_shape() or ()))
+        maxshape = data.maxshape or recommended
+        layout = tuple(
+            int(m) if m is not None else max(int(i), 1) * 1024
+            for m, i in zip(maxshape, recommended)
+        )
+        # unbounded dimensions start empty and grow with the chunks actually written, so an
+        # iterator of unknown length (even an empty one) yields exactly its values
+        initial = tuple(0 if m is None else int(i) for m, i in zip(maxshape, recommended))
+        chunks = settings.chunks or chunk_hint(data, dtype, self.chunk_bytes)
+        if chunks is not None:
+            settings = settings.replace(chunks=tuple(chunks))
+        array = self._create_array(parent, name, initial, dtype, attrs, settings, labels, layout)
+        self.fill.queue_iterator(array, data, dtype, maxshape)
         return array
 
     def _write_empty(
@@ -593,7 +811,26 @@ class WriteMixin(LinkMixin, FillMixin):
         return self._create_array(parent, name, tuple(shape), dtype, attrs, settings)
 
     # -- references and compounds ---------------------------------------------------------------
-    def _reference_path(self, value: Any, where: str) -> str:
+    def reference_path(self, value: Any, where: str) -> str:
+        """The path an object reference to ``value`` is stored as.
+
+        Parameters
+        ----------
+        value : hdmf.build.Builder, hdmf.build.ReferenceBuilder or hdmf.container.Container
+            The target (a container is built if it has no builder yet).
+        where : str
+            Where the reference is stored (for messages).
+
+        Returns
+        -------
+        str
+            The target's path in this file.
+
+        Raises
+        ------
+        UnsupportedDataError
+            The target is in another file, or is not a builder or container.
+        """
         if isinstance(value, ReferenceBuilder):
             value = value.builder
         if isinstance(value, Container):
@@ -603,9 +840,9 @@ class WriteMixin(LinkMixin, FillMixin):
             value = built
         if isinstance(value, Builder):
             tsrc = abspath(value.source)
-            local = (None, abspath(self.source), abspath(self._export_source))
-            if self._export_source is not None:  # hdmf passes a URL through os.path.abspath
-                local += (os.path.abspath(str(self._export_source)),)
+            local = (None, abspath(self.source), abspath(self.export_source))
+            if self.export_source is not None:  # hdmf passes a URL through os.path.abspath
+                local += (os.path.abspath(str(self.export_source)),)
             if tsrc not in local:
                 raise UnsupportedDataError(
                     f"{where}: refers to {builder_path(value)!r} in another file ({value.source}); "
@@ -632,16 +869,16 @@ class WriteMixin(LinkMixin, FillMixin):
     ) -> zarr.Array:
         attrs = {**attrs, DTYPE_ATTR: OBJECT_REFERENCE}
         if isinstance(data, (ReferenceBuilder, Builder, Container)):
-            target = self._reference_path(data, path)
+            target = self.reference_path(data, path)
             array = self._create_array(
                 parent, name, (), str, attrs, settings, values=target, need_array=False
             )
             if array is None and self._node_wanted:
-                self._flush_sets()
+                self.flush_sets()
                 array = parent[name]
             return array
         items = list(data) if data is not None else []
-        values = np.array([self._reference_path(v, path) for v in items], dtype=object)
+        values = np.array([self.reference_path(v, path) for v in items], dtype=object)
         array = self._create_array(parent, name, values.shape, str, attrs, settings, labels)
         if values.size:
             array[...] = values
@@ -690,7 +927,7 @@ class WriteMixin(LinkMixin, FillMixin):
                         "before writing"
                     ) from None
                 for i in ref_index:
-                    row[i] = self._reference_path(row[i], path)
+                    row[i] = self.reference_path(row[i], path)
                 rows.append(tuple(row))
             try:
                 np_dtype, ref_fields = compound_numpy_dtype(fields, rows)
@@ -706,7 +943,26 @@ class WriteMixin(LinkMixin, FillMixin):
         return array
 
     # -- attributes and links -------------------------------------------------------------------
-    def _encode_attributes(self, attributes: dict, path: str) -> dict:
+    def encode_attributes(self, attributes: dict, path: str) -> dict:
+        """HDMF attribute values as stored: JSON values, references as target paths.
+
+        Parameters
+        ----------
+        attributes : dict
+            Attribute name -> value.
+        path : str
+            Path of the node (for messages).
+
+        Returns
+        -------
+        dict
+            Attribute name -> JSON value (HDF5 dimension-scale bookkeeping left out).
+
+        Raises
+        ------
+        UnsupportedDataError
+            If a value has no JSON form.
+        """
         out = {}
         scale = _text(attributes.get("CLASS")) == "DIMENSION_SCALE"
         for key, value in attributes.items():
@@ -716,13 +972,13 @@ class WriteMixin(LinkMixin, FillMixin):
             if isinstance(value, DataIO):
                 value = value.data
             if isinstance(value, (ReferenceBuilder, Builder, Container)):
-                out[key] = attribute_reference(self._reference_path(value, where))
+                out[key] = attribute_reference(self.reference_path(value, where))
             elif (
                 isinstance(value, (list, tuple))
                 and value
                 and isinstance(value[0], (ReferenceBuilder, Builder, Container))
             ):
-                out[key] = [attribute_reference(self._reference_path(v, where)) for v in value]
+                out[key] = [attribute_reference(self.reference_path(v, where)) for v in value]
             else:
                 try:
                     out[key] = to_json_value(value, where)
@@ -730,9 +986,17 @@ class WriteMixin(LinkMixin, FillMixin):
                     raise UnsupportedDataError(f"{where}: {exc}") from exc
         return out
 
-    def _update_attributes(self, node: zarr.Group | zarr.Array, attrs: dict) -> None:
-        """Write only the attributes that differ from what is stored (one metadata write)."""
-        self._flush_sets()
+    def update_attributes(self, node: zarr.Group | zarr.Array, attrs: dict) -> None:
+        """Write only the attributes that differ from what is stored (one metadata write).
+
+        Parameters
+        ----------
+        node : zarr.Group or zarr.Array
+            The node to update.
+        attrs : dict
+            Encoded attributes (see :meth:`encode_attributes`).
+        """
+        self.flush_sets()
         current = node.attrs.asdict()
         changed = {k: v for k, v in attrs.items() if k not in current or not _same(current[k], v)}
         if changed:
@@ -740,6 +1004,62 @@ class WriteMixin(LinkMixin, FillMixin):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _array_options(
+    settings: WriteSettings,
+    shape: tuple,
+    dtype: Any,
+    attrs: dict,
+    labels: Any,
+    fill_value: Any,
+    layout: tuple,
+) -> dict[str, Any]:
+    """Keyword arguments of ``create_array`` for a new array.
+
+    Parameters
+    ----------
+    settings : WriteSettings
+        The dataset's settings (filters, serializer).
+    shape : tuple of int
+        The array's shape.
+    dtype : numpy.dtype or type
+        Its numpy dtype (``str`` for text).
+    attrs : dict
+        Its attributes (dimension names are added as ``_ARRAY_DIMENSIONS``).
+    labels : list of str, optional
+        Dimension names (used when there is one per dimension).
+    fill_value : Any
+        Its fill value (None: zarr's default).
+    layout : tuple
+        ``(chunks, shards, compressors)`` from :meth:`Writer._array_layout`.
+
+    Returns
+    -------
+    dict
+    """
+    chunks, shards, compressors = layout
+    kwargs: dict[str, Any] = {}
+    if settings.filters is not None:
+        kwargs["filters"] = list(settings.filters)
+    if settings.serializer is not None:
+        kwargs["serializer"] = settings.serializer
+    if fill_value is not None:
+        kwargs["fill_value"] = fill_value
+    if labels is not None and len(labels) == len(shape) and len(shape) > 0:
+        kwargs["dimension_names"] = [str(x) for x in labels]
+        # the same names as an attribute, as hdmf-zarr and xarray's v2 encoding keep them
+        attrs = {**attrs, ARRAY_DIMENSIONS_ATTR: kwargs["dimension_names"]}
+    if shape:
+        kwargs["chunks"] = chunks
+        kwargs["shards"] = shards
+    kwargs.update(
+        shape=shape,
+        dtype=str if dtype is str else zarr_dtype(dtype),
+        compressors=compressors,
+        attributes=attrs,
+    )
+    return kwargs
+
+
 def _as_tuple(value: Any) -> Any:
     """A JSON array of plain values as a tuple (what hdmf-zarr hands zarr); others unchanged.
 
@@ -770,345 +1090,6 @@ async def _create_and_fill(group: AsyncGroup, name: str, options: dict, values: 
     array = await group.create_array(name, **options)
     await array.setitem(Ellipsis, values)
     return array
-
-
-def _scalar_fill(value: Any, dtype: Any, given: Any) -> Any:
-    """The ``fill_value`` that stores the 0-d ``value`` without a chunk, or None to keep one.
-
-    Numbers (finite floats, not ``-0.0``), booleans and text of up to
-    :data:`SCALAR_FILL_TEXT_BYTES` UTF-8 bytes qualify; NaN and infinities (their bits are
-    not kept by JSON), complex, datetime, bytes and compound values keep their chunk, as does
-    a value different from a fill value the caller asked for.
-    """
-    if dtype is str:
-        if not isinstance(value, str) or len(value.encode("utf-8")) > SCALAR_FILL_TEXT_BYTES:
-            return None
-        out: Any = value
-    else:
-        dt = np.dtype(dtype)
-        if dt.kind not in "biuf" or dt.fields is not None:
-            return None
-        item = np.asarray(value, dtype=dt)
-        if item.shape != ():
-            return None
-        out = item[()].item()
-        if dt.kind == "f" and (not math.isfinite(out) or (out == 0 and math.copysign(1, out) < 0)):
-            return None
-    if given is not None:
-        same = isinstance(given, bool) == isinstance(out, bool) and given == out
-        return out if same else None
-    return out
-
-
-class _Codecs:
-    """The codec chain of one kind of array, as zarr-python writes it, and its encoder.
-
-    Built once per (dtype, ndim, compressors) through a throw-away zarr array, so the
-    ``data_type``, ``codecs`` and default fill value are exactly zarr's; chunks are then
-    encoded here with numcodecs, without a thread hop per chunk.
-    """
-
-    def __init__(self, dtype: Any, ndim: int, compressors: Any) -> None:
-        from zarr.storage import MemoryStore
-
-        shape = (1,) * ndim
-        grid = {"chunks": shape} if ndim else {}
-        array = zarr.create_array(
-            MemoryStore(),
-            shape=shape,
-            **grid,
-            dtype=str if dtype is str else _zarr_dtype(dtype),
-            compressors=list(compressors) if not isinstance(compressors, str) else compressors,
-            zarr_format=3,
-        )
-        doc = array.metadata.to_dict()
-        self.zdtype = array.metadata.data_type
-        self.data_type = doc["data_type"]
-        self.codecs = doc["codecs"]
-        self.text = dtype is str
-        self.dtype = None if self.text else np.dtype(dtype)
-        self.steps = [_numcodec(c) for c in self.codecs]  # raises KeyError if unknown
-
-    def fill_json(self, fill: Any) -> tuple[Any, Any]:
-        """The fill value as a numpy/str scalar and as its JSON form."""
-        scalar = self.zdtype.default_scalar() if fill is None else self.zdtype.cast_scalar(fill)
-        return scalar, self.zdtype.to_json_scalar(scalar, zarr_format=3)
-
-    def encode(self, chunk: np.ndarray) -> bytes:
-        """One chunk (the full chunk shape) encoded through the chain."""
-        data: Any = chunk
-        for kind, step in self.steps:
-            if kind == "bytes":
-                data = np.ascontiguousarray(chunk, dtype=step).tobytes()
-            elif kind == "vlen-utf8":
-                data = step.encode(np.asarray(chunk, dtype=object).reshape(-1))
-            else:
-                data = step.encode(np.frombuffer(data, dtype=np.uint8))
-        return bytes(data)
-
-
-def _numcodec(codec: dict) -> tuple[str, Any]:
-    """A codec's JSON form -> (kind, numcodecs codec or byte-order dtype)."""
-    import numcodecs
-
-    name, config = codec["name"], codec.get("configuration", {})
-    if name == "bytes":
-        return "bytes", config.get("endian", "little")
-    if name == "vlen-utf8":
-        return "vlen-utf8", numcodecs.VLenUTF8()
-    if name == "blosc":
-        shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[config["shuffle"]]
-        blosc = {
-            "cname": config["cname"],
-            "clevel": config["clevel"],
-            "shuffle": shuffle,
-            "blocksize": config["blocksize"],
-        }
-        if (
-            int(numcodecs.__version__.split(".")[0]) > 0
-            or int(numcodecs.__version__.split(".")[1]) >= 16
-        ):
-            blosc["typesize"] = config["typesize"]  # as zarr configures it (numcodecs >= 0.16)
-        return "blosc", numcodecs.Blosc.from_config(blosc)
-    if name == "zstd":
-        return "zstd", numcodecs.Zstd.from_config(
-            {"level": config["level"], "checksum": config["checksum"]}
-        )
-    if name == "gzip":
-        return "gzip", numcodecs.GZip(level=config["level"])
-    raise KeyError(name)
-
-
-_CODECS: dict[Any, _Codecs | None] = {}
-
-
-def _codecs_for(dtype: Any, ndim: int, compressors: Any) -> _Codecs | None:
-    """The cached :class:`_Codecs` of a kind of array, or None if nwbzarr does not encode it."""
-    try:
-        key = (dtype if dtype is str else np.dtype(dtype), ndim, _codec_key(compressors))
-        hash(key)
-    except TypeError:
-        return None
-    if key not in _CODECS:
-        try:
-            made = _Codecs(dtype, ndim, compressors)
-        except KeyError:
-            made = None
-        if made is not None and not made.text:
-            # the byte order of the bytes codec as a dtype the chunk is cast to
-            made.steps = [
-                (k, made.dtype.newbyteorder("<" if v == "little" else ">"))
-                if k == "bytes"
-                else (k, v)
-                for k, v in made.steps
-            ]
-        if len(_CODECS) > 256:
-            _CODECS.clear()
-        _CODECS[key] = made
-    return _CODECS[key]
-
-
-def _codec_key(compressors: Any) -> Any:
-    if isinstance(compressors, str):
-        return compressors
-    from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
-
-    key = []
-    for codec in compressors:
-        if type(codec) not in (BloscCodec, GzipCodec, ZstdCodec):
-            raise TypeError("not encoded here")
-        # settings zarr fills in from the dtype (Blosc typesize/shuffle given as None) are
-        # part of the key: the same to_dict() may evolve differently
-        tunable = codec_tunable_attrs(codec)
-        key.append((type(codec).__name__, json.dumps(codec.to_dict(), sort_keys=True), tunable))
-    return tuple(key)
-
-
-def _direct_write(
-    parent: zarr.Group,
-    name: str,
-    dtype: Any,
-    options: dict,
-    values: Any,
-    documents: dict,
-    need_array: bool,
-    queue: _SetQueue | None = None,
-) -> zarr.Array | None | bool:
-    """Write a new array from our own ``zarr.json`` document and chunks encoded here.
-
-    Only in a new store (a :class:`WriteBackStore` that holds every document written so it
-    knows the node is absent), for unsharded arrays without filters or a custom serializer
-    whose codecs :class:`_Codecs` encodes; ``values`` None writes a 0-d array whose value is
-    its fill value. The document and chunks go through ``store.set`` in one event-loop call.
-    Chunks equal to the fill value are not stored (zarr's ``write_empty_chunks=False``).
-    With ``queue``, the writes wait there (:class:`_SetQueue`) until the writer flushes it.
-
-    Returns
-    -------
-    zarr.Array, None or False
-        The array (``need_array``), None (written, not wanted), or False: not handled here,
-        nothing was written.
-    """
-    store = parent.store
-    store_path = parent.store_path / name
-    key = f"{store_path.path}/zarr.json"
-    shape = tuple(options["shape"])
-    if (
-        not isinstance(store, WriteBackStore)
-        or store.holds(key)
-        or (queue is not None and queue.holds(key))
-        or options.get("shards") is not None
-        or "filters" in options
-        or "serializer" in options
-    ):
-        return False
-    codecs = _codecs_for(dtype, len(shape), options["compressors"])
-    if codecs is None:
-        return False
-    chunks = tuple(options.get("chunks", ()))
-    fill, fill_json = codecs.fill_json(options.get("fill_value"))
-    if not codecs.text and codecs.dtype.kind == "f" and np.isnan(fill):
-        return False  # chunks all NaN: leave the empty-chunk test to zarr
-    doc = array_document(
-        shape,
-        codecs.data_type,
-        chunks,
-        fill_json,
-        codecs.codecs,
-        options["attributes"],
-        options.get("dimension_names"),
-    )
-    proto = default_buffer_prototype()
-    items = []
-    if values is not None:
-        arr = np.asarray(values) if not codecs.text else np.asarray(values, dtype=object)
-        if arr.shape != shape:
-            return False
-        prefix = store_path.path
-        for index in _chunk_indices(shape, chunks):
-            region = tuple(
-                slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, chunks, shape)
-            )
-            part = arr[region]
-            if _all_fill(part, fill, codecs.text):
-                continue
-            if part.shape != chunks:  # an edge chunk: padded with the fill value, as zarr does
-                full = np.full(chunks, fill, dtype=object if codecs.text else codecs.dtype)
-                full[tuple(slice(0, n) for n in part.shape)] = part
-                part = full
-            chunk_key = "c/" + "/".join(str(i) for i in index) if index else "c"
-            items.append((f"{prefix}/{chunk_key}", proto.buffer.from_bytes(codecs.encode(part))))
-    indent = zarr.config.get("json_indent")
-    meta = proto.buffer.from_bytes(encode(doc, indent))
-    items.append((key, meta))
-    documents[key] = (meta, doc, indent)
-    if queue is None:
-        sync(_set_all(store, items))
-    else:
-        queue.put(store, items)
-    if not need_array:
-        return None
-    if queue is not None:
-        queue.flush()
-    return zarr.open_array(store, path=store_path.path, mode="r+", zarr_format=3)
-
-
-def _chunk_indices(shape: tuple, chunks: tuple) -> Any:
-    import itertools
-
-    return itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks)))
-
-
-def _all_fill(part: np.ndarray, fill: Any, text: bool) -> bool:
-    """Whether a chunk region equals the fill value everywhere (zarr then stores nothing)."""
-    if text:
-        return all(v == fill for v in part.reshape(-1))
-    return bool(np.array_equal(part, np.broadcast_to(fill, part.shape)))
-
-
-async def _set_all(store: Any, items: list) -> None:
-    for key, value in items:
-        await store.set(key, value)
-
-
-class _SetQueue:
-    """``(key, buffer)`` writes of new nodes held until :meth:`flush` hands them all to the
-    store in one event-loop call (one thread hop for many nodes instead of one each).
-
-    The writer flushes it before anything else touches the store (zarr calls, links,
-    attribute updates, iterators, consolidation), so no reader ever misses a queued node.
-    """
-
-    #: Flush once this many writes are held.
-    MAX_ITEMS = 2048
-
-    def __init__(self) -> None:
-        self.items: dict[str, Any] = {}
-        self.store: Any = None
-
-    def holds(self, key: str) -> bool:
-        """Whether a write of ``key`` is queued."""
-        return key in self.items
-
-    def put(self, store: Any, items: list) -> None:
-        """Queue ``items`` for ``store`` (flushing first if another store's are held)."""
-        if self.store is not None and store is not self.store:
-            self.flush()
-        self.store = store
-        self.items.update(items)
-        if len(self.items) >= self.MAX_ITEMS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write everything queued through ``store.set``, in order."""
-        if self.items:
-            items, self.items = list(self.items.items()), {}
-            sync(_set_all(self.store, items))
-
-
-def _create_group(
-    parent: zarr.Group,
-    name: str,
-    attrs: dict,
-    documents: dict | None = None,
-    queue: _SetQueue | None = None,
-) -> zarr.Group:
-    """Create a child group with its attributes in one metadata write.
-
-    In a new file (a :class:`WriteBackStore`, whose parents were all written through it) the
-    group document is built here and saved directly (through ``queue`` when given): zarr's
-    ``create_group`` would also check and re-save every ancestor's document, which costs more
-    than the group itself.
-    """
-    store = parent.store
-    store_path = parent.store_path / name
-    key = f"{store_path.path}/zarr.json"
-    if not isinstance(store, WriteBackStore) or store.holds(key) or (queue and queue.holds(key)):
-        if queue is not None:
-            queue.flush()
-        return parent.create_group(name, attributes=attrs)  # zarr checks what exists there
-    doc = group_document(attrs)
-    indent = zarr.config.get("json_indent")
-    meta = default_buffer_prototype().buffer.from_bytes(encode(doc, indent))
-    if queue is None:
-        sync(store.set(key, meta))
-    else:
-        queue.put(store, [(key, meta)])
-    if documents is not None:
-        documents[key] = (meta, doc, indent)
-    metadata = GroupMetadata(attributes=attrs, zarr_format=3)
-    return group_from_async(AsyncGroup(metadata=metadata, store_path=store_path))
-
-
-@functools.lru_cache(maxsize=256)
-def _zarr_dtype_cached(dtype: np.dtype) -> Any:
-    return zdtype_from_native(dtype)
-
-
-def _zarr_dtype(dtype: Any) -> Any:
-    """The zarr data type object of a numpy dtype, made once per dtype (zarr otherwise matches
-    the dtype against its whole registry at every array creation)."""
-    return _zarr_dtype_cached(np.dtype(dtype))
 
 
 def _in_memory(data: Any) -> bool:

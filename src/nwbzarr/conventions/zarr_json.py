@@ -4,7 +4,7 @@ The writer builds the documents of new groups and small arrays here instead of t
 zarr-python's metadata objects, and the consolidated metadata of a new store from those same
 dicts. Every function returns exactly what zarr-python (3.1.5 .. 3.4) writes for the same
 node: the same keys in the same order, so :func:`encode` gives the same bytes
-(``tests/test_metadata_write.py`` compares them). Pure rules, no I/O.
+(``tests/backend/test_write.py`` compares them). Pure rules, no I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = [
+    "SHARDING_CODEC",
+    "codec_names_v2",
+    "codec_names_v3",
+    "short_codec_name",
+    "v2_dtype_name",
+    "v3_dtype_name",
     "DEFAULT_CHUNK_KEY_ENCODING",
     "array_document",
     "consolidated_root",
@@ -214,3 +222,84 @@ def encode_consolidated(
         return encode(document, indent)
     skeleton = json.dumps(document, indent=indent, allow_nan=True)
     return _PLACEHOLDER_JSON.sub(lambda m: spliced[int(m.group(1))], skeleton).encode()
+
+
+# -- names shown to people (``nwbzarr info``, Jupyter's dataset HTML) ----------------------------
+#: The name of Zarr v3's sharding codec in a ``codecs`` list.
+SHARDING_CODEC = "sharding_indexed"
+
+
+def short_codec_name(name: Any) -> str:
+    """A codec's name without numcodecs' ``numcodecs.`` prefix (``"numcodecs.shuffle"`` ->
+    ``"shuffle"``)."""
+    return str(name).removeprefix("numcodecs.")
+
+
+def codec_names_v3(codecs: Any) -> list[str]:
+    """Names of a Zarr v3 codec pipeline in its JSON form, the sharding codec's inner codecs
+    after it.
+
+    Parameters
+    ----------
+    codecs : list of dict or str or codec objects, or None
+        The ``codecs`` of a v3 array's ``zarr.json`` (objects are read through ``to_dict()``).
+
+    Returns
+    -------
+    list of str
+        E.g. ``["sharding_indexed", "bytes", "blosc", "crc32c"]``.
+    """
+    names: list[str] = []
+    for codec in codecs or ():
+        if isinstance(codec, str):
+            names.append(short_codec_name(codec))
+            continue
+        if not isinstance(codec, dict):  # a codec object: use its JSON form
+            codec = codec.to_dict()
+        name = codec.get("name", "?")
+        names.append(short_codec_name(name))
+        if name == SHARDING_CODEC:
+            names.extend(codec_names_v3((codec.get("configuration") or {}).get("codecs")))
+    return names
+
+
+def codec_names_v2(filters: Any, compressor: Any) -> list[str]:
+    """Names of a Zarr v2 pipeline in its JSON form: the filters' ids, then the compressor's.
+
+    Parameters
+    ----------
+    filters : list of dict or numcodecs codecs, or None
+        The ``filters`` of a ``.zarray`` document.
+    compressor : dict or numcodecs codec or None
+        Its ``compressor``.
+
+    Returns
+    -------
+    list of str
+    """
+    items = [*(filters or ()), *(() if compressor is None else (compressor,))]
+    return [
+        short_codec_name(item.get("id", "?"))
+        if isinstance(item, dict)
+        else short_codec_name(getattr(item, "codec_id", type(item).__name__))
+        for item in items
+    ]
+
+
+def v2_dtype_name(dtype: Any) -> str:
+    """The numpy name of a ``.zarray`` ``dtype`` (a structured dtype as its numpy repr);
+    the JSON text itself when numpy cannot read it."""
+    try:
+        if isinstance(dtype, list):  # structured dtype: [[name, type, (shape)], ...]
+            return str(np.dtype([tuple(f) for f in dtype]))
+        return np.dtype(dtype).name
+    except (TypeError, ValueError):
+        return json.dumps(dtype)
+
+
+def v3_dtype_name(data_type: Any) -> str:
+    """The name of a v3 ``data_type`` (a string, or a dict with a ``name``; other JSON as
+    text)."""
+    if isinstance(data_type, dict):
+        return str(data_type.get("name", json.dumps(data_type)))
+    return str(data_type)

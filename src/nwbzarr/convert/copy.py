@@ -25,7 +25,7 @@ from ..errors import (
     UnsupportedDataError,
     UnsupportedOptionError,
 )
-from . import atomic
+from ..storage import atomic
 
 #: Shard size (MiB) for conversion when ``shard_mb`` is not given: a block copy holds one
 #: shard's values plus zarr's encoded copy of it, so 96 MiB shards keep a conversion's peak
@@ -39,7 +39,7 @@ def detect_format(path: str | Path) -> str:
 
     ``"zarr-v2"`` is a directory with a root ``.zgroup`` and no ``zarr.json``: a legacy
     hdmf-zarr (< 0.14) store, which :func:`convert` migrates to the Zarr v3 convention (or to
-    HDF5) by reading it through :class:`nwbzarr.storage.legacy_v2.V2TranslatingStore`.
+    HDF5) by reading it through :class:`nwbzarr.formats.hdmf_zarr_v2.store.V2TranslatingStore`.
 
     Raises
     ------
@@ -75,16 +75,16 @@ def _open_source(src: Any, kind: str, storage_options: dict | None) -> Iterator[
     from pynwb import NWBHDF5IO
 
     from ..backend.nwb import NWBZarrIO
+    from ..formats.hdf5.filters import load_hdf5_plugins
+    from ..formats.hdf5.index import check_hard_link_loops
     from ..storage.resolve import is_remote_url
-    from ..virtual.filters import load_hdf5_plugins
-    from ..virtual.hdf5_index import check_hard_link_loops
 
     if kind == "hdf5":
         # values are decoded by h5py: plugin filters (zstd, blosc, lz4, bitshuffle, ...) need
         # hdf5plugin registered first, whatever the dataset's kind (docs/storage.md §6)
         load_hdf5_plugins()
     if kind == "hdf5" and is_remote_url(str(src)):
-        from ..storage.ranges import open_remote_file
+        from ..storage.remote_file import open_remote_file
 
         with open_remote_file(str(src), storage_options) as fileobj:
             with h5py.File(fileobj, "r") as h5file:
@@ -181,7 +181,7 @@ def convert(
     only then. On any failure, ``KeyboardInterrupt`` included, the temporary is removed and
     ``dst`` is left as it was; a process killed outright leaves ``dst`` as it was too, and the
     next conversion of the same ``dst`` removes the temporaries it left
-    (:mod:`nwbzarr.convert.atomic`).
+    (:mod:`nwbzarr.storage.atomic`).
 
     Parameters
     ----------
@@ -270,8 +270,57 @@ def convert(
         (no hdf5plugin for Zstd / Blosc / LZ4, or a codec such as ``numcodecs.bz2``): it is
         re-encoded with gzip; the message names the dataset.
     """
-    from ..backend.io import ZarrIO
-    from ..backend.nwb import NWBZarrIO
+    src, kind, target = _checked_paths(
+        src, Path(dst), overwrite, force, dask_scheduler, storage_options
+    )
+    dst = Path(dst)
+    to_hdf5 = dst.suffix.lower() in HDF5_SUFFIXES
+    if dask_scheduler is not None and to_hdf5:
+        raise UnsupportedOptionError(
+            f"{dst}: Dask conversion writes Zarr stores only; drop dask_scheduler to write HDF5"
+        )
+    if isinstance(src, Path):
+        _require_nwb_source(src, kind)
+    io_kwargs: dict[str, Any] = {"codec": codec, "keep_storage": keep_storage}
+    if chunk_mb is not None:
+        io_kwargs["chunk_bytes"] = int(chunk_mb * MiB)
+    io_kwargs["shard_bytes"] = int((CONVERT_SHARD_MB if shard_mb is None else shard_mb) * MiB)
+    client = owned = None
+    if dask_scheduler is not None:
+        from .dask_copy import get_client
+
+        client, owned = get_client(dask_scheduler)
+    try:
+        _convert_atomically(
+            src, kind, target, to_hdf5, io_kwargs, progress, client, storage_options
+        )
+    finally:
+        if owned:
+            client.close()
+    return dst
+
+
+def _checked_paths(
+    src: Any,
+    dst: Path,
+    overwrite: bool,
+    force: bool,
+    dask_scheduler: Any,
+    storage_options: dict | None,
+) -> tuple[Any, str, Path]:
+    """Check the source and destination of :func:`convert` before anything is written.
+
+    Returns
+    -------
+    tuple
+        The source (a ``Path`` when local, else the URL), its kind (:func:`detect_format` or
+        :func:`nwbzarr.virtual.sources.source_kind`) and the absolute destination.
+
+    Raises
+    ------
+    UnsupportedOptionError, UnsafeDestinationError, StoreExistsError, StoreNotFoundError
+        As :func:`convert` documents.
+    """
     from ..storage.resolve import is_remote_url
 
     if is_remote_url(str(dst)):
@@ -292,7 +341,6 @@ def convert(
     else:
         src = Path(src)
         kind = detect_format(src)
-    dst = Path(dst)
     if not remote and atomic.overlaps(src, dst):
         raise UnsafeDestinationError(
             f"{dst}: is the source {src}, lies inside it or contains it; nothing was changed. "
@@ -312,24 +360,22 @@ def convert(
             "it; nothing was changed. Choose another destination, or pass force=True "
             "(--force) to delete its content"
         )
-    to_hdf5 = dst.suffix.lower() in HDF5_SUFFIXES
-    if dask_scheduler is not None and to_hdf5:
-        raise UnsupportedOptionError(
-            f"{dst}: Dask conversion writes Zarr stores only; drop dask_scheduler to write HDF5"
-        )
-    if not remote:
-        _require_nwb_source(src, kind)
-    io_kwargs: dict[str, Any] = {"codec": codec}
-    if chunk_mb is not None:
-        io_kwargs["chunk_bytes"] = int(chunk_mb * MiB)
-    io_kwargs["shard_bytes"] = int((CONVERT_SHARD_MB if shard_mb is None else shard_mb) * MiB)
+    return src, kind, target
 
+
+def _convert_atomically(
+    src: Any,
+    kind: str,
+    target: Path,
+    to_hdf5: bool,
+    io_kwargs: dict[str, Any],
+    progress: bool,
+    client: Any,
+    storage_options: dict | None,
+) -> None:
+    """Write the converted file under a temporary sibling of ``target``, then install it;
+    on any failure remove the temporary and the directories made for it."""
     bar = None
-    client = owned = None
-    if dask_scheduler is not None:
-        from .dask_copy import get_client
-
-        client, owned = get_client(dask_scheduler)
     made_dirs: list[Path] = []
     tmp: Path | None = None
     try:
@@ -339,19 +385,11 @@ def convert(
             made_dirs = _make_parents(target.parent)
             tmp = atomic.sibling(target, atomic.TMP_MARK)
             if progress:
-                from tqdm.auto import tqdm
-
-                total = _hdf5_nbytes(read_io) if kind == "hdf5" else None
-                name = Path(str(src).rstrip("/")).name
-                bar = tqdm(
-                    total=total, unit="B", unit_scale=True, desc=f"convert {name}", leave=False
-                )
+                bar = _progress_bar(read_io, src, kind)
             if to_hdf5:
-                _builders_to_hdf5(read_io, tmp, bar, keep_storage)
+                _builders_to_hdf5(read_io, tmp, bar, io_kwargs["keep_storage"])
             else:
-                cls = NWBZarrIO if kind == "hdf5" else ZarrIO
-                with cls(str(tmp), "w", manager=read_io.manager, **io_kwargs) as out:
-                    _export(out, read_io, keep_storage, bar, client, tmp)
+                _write_zarr(read_io, tmp, kind, io_kwargs, bar, client)
         atomic.install(tmp, target)
         tmp = None
     except BaseException:
@@ -364,9 +402,41 @@ def convert(
     finally:
         if bar is not None:
             bar.close()
-        if owned:
-            client.close()
-    return dst
+
+
+def _progress_bar(read_io: Any, src: Any, kind: str) -> Any:
+    """A tqdm bar of the bytes copied (total known for an HDF5 source)."""
+    from tqdm.auto import tqdm
+
+    total = _hdf5_nbytes(read_io) if kind == "hdf5" else None
+    name = Path(str(src).rstrip("/")).name
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {name}", leave=False)
+
+
+def _write_zarr(
+    read_io: Any, tmp: Path, kind: str, io_kwargs: dict[str, Any], bar: Any, client: Any
+) -> None:
+    """Export ``read_io`` into a new Zarr store at ``tmp`` (arrays as Dask tasks with a
+    client)."""
+    from ..backend.io import ZarrIO
+    from ..backend.nwb import NWBZarrIO
+
+    cls = NWBZarrIO if kind == "hdf5" else ZarrIO
+    copies = None
+    if client is not None:
+        from .dask_copy import DaskCopies
+
+        copies = DaskCopies(tmp)
+    progress_callback = bar.update if bar is not None else None
+    with cls(
+        str(tmp),
+        "w",
+        manager=read_io.manager,
+        progress_callback=progress_callback,
+        copy_sink=copies,
+        **io_kwargs,
+    ) as out:
+        _export(out, read_io, bar, client, copies)
 
 
 #: Destination suffixes written as HDF5 files (any other destination is a Zarr store).
@@ -471,20 +541,13 @@ def _source_namespaces(read_io: Any) -> Any:
     return catalog if catalog.namespaces else None
 
 
-def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, dst: Path) -> None:
+def _export(out: Any, read_io: Any, bar: Any, client: Any, copies: Any) -> None:
     """Export ``read_io`` into the open ``out``; with a Dask client, copy arrays as tasks.
 
-    The tasks run before ``out`` is closed, so the store is marked complete (and its metadata
-    consolidated) only once every array is filled.
+    ``out`` was opened with the conversion's options (``keep_storage``, progress callback,
+    ``copy_sink=copies``). The tasks run before ``out`` is closed, so the store is marked
+    complete (and its metadata consolidated) only once every array is filled.
     """
-    out.keep_storage = keep_storage
-    if bar is not None:
-        out.progress = bar.update
-    copies = None
-    if client is not None:
-        from .dask_copy import DaskCopies
-
-        copies = out.copy_sink = DaskCopies(dst)
     source_specs = _source_namespaces(read_io)
     out.export(src_io=read_io, write_args={"link_data": False}, cache_spec=source_specs is None)
     if source_specs is not None:  # the schema versions the data were written with
@@ -494,5 +557,5 @@ def _export(out: Any, read_io: Any, keep_storage: bool, bar: Any, client: Any, d
                 source_specs.add_namespace(name, ours.get_namespace(name))
         out.cache_namespaces(source_specs)
     if copies is not None:
-        out._flush_store()  # tasks open the arrays by path: their metadata must be on disk
+        out.flush()  # tasks open the arrays by path: their metadata must be on disk
         copies.run(client, progress=bar.update if bar is not None else None)

@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 from hdmf.data_utils import AbstractDataChunkIterator, DataChunk
 
+from ..formats.hdf5 import filters
+from . import hdf5_raw
+
 __all__ = [
     "BLOCK_BYTES",
     "Wrapped",
@@ -114,9 +117,7 @@ def _plugin_filter(kind: str, config: dict) -> dict | None:
     codec, or None when hdf5plugin is missing or its filter is not registered with HDF5."""
     import h5py
 
-    from ..virtual.filters import load_hdf5_plugins
-
-    if not load_hdf5_plugins():
+    if not filters.load_hdf5_plugins():  # looked up per call (tests patch it)
         return None
     import hdf5plugin
 
@@ -507,8 +508,6 @@ def wrap_zarr_datasets(
     from hdmf.backends.hdf5.h5_utils import H5DataIO
     from hdmf.build import DatasetBuilder, GroupBuilder
 
-    from .hdf5_raw import raw_chunks
-
     out = Wrapped()
     tuned = False
     seen: set[int] = set()
@@ -532,7 +531,7 @@ def wrap_zarr_datasets(
             storage = hdf5_storage(array, path, keep_storage)
             for note in storage.notes:
                 warnings.warn(note, UserWarning, stacklevel=2)
-            plan = raw_chunks(array) if raw and keep_storage else None
+            plan = hdf5_raw.raw_chunks(array) if raw and keep_storage else None
             if plan is not None and plan.chunks != storage.chunks:
                 plan = None  # chunks clipped to the shape: the stored bytes do not fit
             iterator = ZarrBlockIterator(
@@ -571,14 +570,13 @@ def copy_deferred(
     progress : callable, optional
         Receives the bytes copied.
     """
-    from .hdf5_raw import copy_raw, matches
 
     for path, array, plan, block in wrapped.deferred:
         dset = h5file[path]
         dtype = np.dtype(array.dtype)
         shape = tuple(int(s) for s in array.shape)
-        if matches(dset, plan, dtype):
-            copy_raw(dset, plan, shape, dtype.itemsize, progress)
+        if hdf5_raw.matches(dset, plan, dtype):
+            hdf5_raw.copy_raw(dset, plan, shape, dtype.itemsize, progress)
             continue
         for chunk in ZarrBlockIterator(array, block, None, progress):
             dset[chunk.selection] = chunk.data

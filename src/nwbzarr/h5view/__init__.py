@@ -18,16 +18,19 @@ hdmf's ``HDF5IO`` among it — runs unchanged; values come back as h5py returns 
 :mod:`nwbzarr.h5view.values`), links as ``h5py.SoftLink`` / ``h5py.ExternalLink``, references
 as :class:`Reference` objects that ``f[ref]`` dereferences. docs/h5py_view.md lists what
 differs from h5py on the HDF5 original.
+
+Modules: :mod:`.source` (:func:`h5py_view`, one opened file), :mod:`.groups` (``File``,
+``Group``), :mod:`.datasets` (``Dataset``, ``TextDataset``), :mod:`.nodes` (what they share:
+``ObjectID``, ``AttributeManager``), :mod:`.values` and :mod:`.selection` (h5py's values and
+indexing rules).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
-from ..errors import InvalidModeError, ReadOnlyError
-from .nodes import AttributeManager, Dataset, File, Group, ObjectID, TextDataset, _Source
+from .datasets import Dataset, TextDataset
+from .groups import File, Group
+from .nodes import AttributeManager, ObjectID
+from .source import h5py_view
 from .values import Reference
 
 __all__ = [
@@ -40,74 +43,3 @@ __all__ = [
     "TextDataset",
     "h5py_view",
 ]
-
-_H5PY_WRITE_MODES = ("r+", "w", "w-", "x", "a")
-
-
-def h5py_view(
-    path_or_url: str | os.PathLike[str] | Any,
-    mode: str = "r",
-    *,
-    storage_options: dict | None = None,
-    cache: Any = None,
-) -> File:
-    """Open anything nwbzarr reads as a read-only, h5py-like :class:`File`.
-
-    Parameters
-    ----------
-    path_or_url : str, os.PathLike or zarr store
-        A Zarr v3 store directory (``*.nwb.zarr``), a legacy hdmf-zarr v2 store, an HDF5 file
-        (``.nwb``), a reference JSON (``.json``: ours, LINDI, kerchunk), a LINDI ``.lindi.tar``
-        or ``.lindi.d``; a local path or a URL (``https://``, ``s3://``, ...), or a zarr store
-        object.
-    mode : {"r"}
-        Only ``"r"``: the view never writes.
-    storage_options : dict, optional
-        fsspec options for a URL (headers, credentials), also used for the files that
-        external links open.
-    cache : nwbzarr.LocalCache or str, optional
-        On-disk cache of remote chunk bytes (HDF5 files and reference JSON read from a URL).
-
-    Returns
-    -------
-    File
-        The root group; close it (or use ``with``) to release the store.
-
-    Raises
-    ------
-    ReadOnlyError
-        ``mode`` is one of h5py's writing modes (``"r+"``, ``"w"``, ``"w-"``, ``"x"``,
-        ``"a"``).
-    InvalidModeError
-        Any other ``mode`` but ``"r"``.
-    StoreNotFoundError
-        Nothing at ``path_or_url``.
-    NotAZarrStoreError, IncompleteStoreError, ReferenceFileError, HDF5IndexError
-        The source is not a readable store, file or reference JSON (see
-        :class:`nwbzarr.ZarrIO`).
-    UntrustedReferenceError
-        A reference JSON points outside what the access policy allows.
-    """
-    if mode in _H5PY_WRITE_MODES:
-        raise ReadOnlyError(
-            f"{path_or_url}: nwbzarr.h5py_view opens files read-only (mode 'r'), not "
-            f"{mode!r}; write with nwbzarr.NWBZarrIO(path, mode='a') instead"
-        )
-    if mode != "r":
-        raise InvalidModeError(
-            f"{path_or_url}: mode {mode!r} is not supported by nwbzarr.h5py_view; use 'r'"
-        )
-    from ..backend.io import ZarrIO
-
-    path = os.fspath(path_or_url) if isinstance(path_or_url, (str, Path)) else path_or_url
-    io = ZarrIO(path, mode="r", storage_options=storage_options, cache=cache)
-    try:
-        filename = path if isinstance(path, str) else f"<{type(path).__name__} {id(path):#x}>"
-        local = isinstance(path, str) and "://" not in path
-        key = os.path.realpath(path) if local else filename
-        options = {"storage_options": storage_options, "cache": cache}
-        source = _Source(io, filename, options, key)
-        return File(source)
-    except BaseException:
-        io.close()
-        raise

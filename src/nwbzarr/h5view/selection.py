@@ -75,13 +75,7 @@ def parse_selection(args: Any, shape: tuple[int, ...], names: tuple[str, ...] | 
     TypeError
         More than one index list, unsorted or repeated indices, or an unsupported index type.
     """
-    items = _as_tuple(args)
-    fields = tuple(a for a in items if isinstance(a, (str, bytes)))
-    items = tuple(a for a in items if not isinstance(a, (str, bytes)))
-    fields = tuple(f.decode() if isinstance(f, bytes) else f for f in fields)
-    for field in fields:
-        if not names or field not in names:
-            raise ValueError(f"Field name {field!r} not found in the dataset's dtype")
+    fields, items = _split_fields(_as_tuple(args), names)
     if len(shape) == 0:
         if len(items) == 0 or (len(items) == 1 and items[0] is Ellipsis):
             return Selection(fields, "scalar", items)
@@ -90,19 +84,9 @@ def parse_selection(args: Any, shape: tuple[int, ...], names: tuple[str, ...] | 
         mask = items[0]
         if mask.shape == tuple(shape):
             return Selection(fields, "mask", mask)
-    ellipses = [i for i, a in enumerate(items) if a is Ellipsis]
-    if len(ellipses) > 1:
-        raise ValueError("Only one ellipsis may be used.")
-    if ellipses:
-        i = ellipses[0]
-        fill = len(shape) - (len(items) - 1)
-        items = items[:i] + (slice(None),) * max(fill, 0) + items[i + 1 :]
-    if len(items) > len(shape):
-        raise ValueError(f"{len(items)} indices given for a dataset of {len(shape)} dimension(s)")
-    items = items + (slice(None),) * (len(shape) - len(items))
     key = []
     lists = 0
-    for axis, (item, length) in enumerate(zip(items, shape)):
+    for axis, (item, length) in enumerate(zip(_full_items(items, shape), shape)):
         if _is_int(item):
             index = int(item)
             if not -length <= index < length:
@@ -123,6 +107,31 @@ def parse_selection(args: Any, shape: tuple[int, ...], names: tuple[str, ...] | 
             key.append(_index_list(item, length, axis))
     kind = "orthogonal" if lists else "basic"
     return Selection(fields, kind, tuple(key))
+
+
+def _split_fields(items: tuple, names: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple]:
+    """The compound field names of a selection (checked against ``names``) and the rest."""
+    fields = tuple(a for a in items if isinstance(a, (str, bytes)))
+    items = tuple(a for a in items if not isinstance(a, (str, bytes)))
+    fields = tuple(f.decode() if isinstance(f, bytes) else f for f in fields)
+    for field in fields:
+        if not names or field not in names:
+            raise ValueError(f"Field name {field!r} not found in the dataset's dtype")
+    return fields, items
+
+
+def _full_items(items: tuple, shape: tuple[int, ...]) -> tuple:
+    """One index per axis: ``...`` expanded, missing trailing axes as ``slice(None)``."""
+    ellipses = [i for i, a in enumerate(items) if a is Ellipsis]
+    if len(ellipses) > 1:
+        raise ValueError("Only one ellipsis may be used.")
+    if ellipses:
+        i = ellipses[0]
+        fill = len(shape) - (len(items) - 1)
+        items = items[:i] + (slice(None),) * max(fill, 0) + items[i + 1 :]
+    if len(items) > len(shape):
+        raise ValueError(f"{len(items)} indices given for a dataset of {len(shape)} dimension(s)")
+    return items + (slice(None),) * (len(shape) - len(items))
 
 
 def _index_list(item: Any, length: int, axis: int) -> np.ndarray:

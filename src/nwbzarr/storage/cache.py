@@ -1,6 +1,6 @@
 """An on-disk cache of remote byte ranges (chunks), shared by threads and processes.
 
-:class:`LocalCache` keeps the bytes of remote :class:`~nwbzarr.virtual.manifest.ByteRange`
+:class:`LocalCache` keeps the bytes of remote :class:`~nwbzarr.storage.manifest.ByteRange`
 reads in a local directory so that a second read of the same chunk costs no request. It is
 opt-in: pass ``cache=LocalCache(...)`` to :func:`nwbzarr.storage.ranges.open_range_reader`, or
 set the environment variable ``NWBZARR_CACHE_DIR`` (and optionally ``NWBZARR_CACHE_MAX_BYTES``,
@@ -80,13 +80,21 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from pathlib import Path
 from typing import Any
 
-from zarr.abc.store import ByteRequest, RangeByteRequest, SuffixByteRequest
+from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zarr.storage import WrapperStore
 
-from ..compat import Buffer, BufferPrototype, default_buffer_prototype
+from ..compat import (
+    Buffer,
+    BufferPrototype,
+    WrapperStoreCompat,
+    default_buffer_prototype,
+    read_only_store_error,
+)
 from ..conventions.attributes import INLINE_CHUNKS_ATTR
 from ..errors import ReadOnlyError
-from .journal import slice_bytes
+from .byte_ranges import slice_bytes, unexpected_byte_range
+from .manifest import ByteRange
+from .range_spans import plan_spans
 
 __all__ = [
     "LocalCache",
@@ -385,7 +393,7 @@ remembers, oldest forgotten first."""
 _METADATA_NAMES = frozenset({"zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata"})
 
 
-class RemoteReadCache(WrapperStore):
+class RemoteReadCache(WrapperStoreCompat, WrapperStore):
     """A read-only remote store that fetches each key at most once; see the module docstring.
 
     Parameters
@@ -483,10 +491,6 @@ class RemoteReadCache(WrapperStore):
             merge_gap=gap,
             max_merged_bytes=merged,
         )
-
-    @property
-    def _supports_sync_io(self) -> bool:  # zarr >= 3.4: reads go through ``get`` (async)
-        return False
 
     # -- reads ------------------------------------------------------------------------------------
     async def get(
@@ -634,9 +638,26 @@ class RemoteReadCache(WrapperStore):
 
     # -- writes are refused (the answers kept would go stale) ------------------------------------
     def _refuse(self) -> ReadOnlyError:
-        return ReadOnlyError(
+        return read_only_store_error(
             f"{self._store}: remote stores are read-only; write a local store and upload it"
         )
+
+    def with_read_only(self, read_only: bool = False) -> RemoteReadCache:
+        """A new cache over the same store (nothing kept is shared); only read-only.
+
+        Parameters
+        ----------
+        read_only : bool
+            Must be True.
+
+        Raises
+        ------
+        ReadOnlyError
+            For ``read_only=False`` (also a ``ValueError``).
+        """
+        if not read_only:
+            raise self._refuse()
+        return super().with_read_only(True)
 
     async def set(self, key: str, value: Buffer) -> None:
         raise self._refuse()
@@ -651,6 +672,9 @@ class RemoteReadCache(WrapperStore):
         raise self._refuse()
 
     async def delete_dir(self, prefix: str) -> None:
+        raise self._refuse()
+
+    async def clear(self) -> None:
         raise self._refuse()
 
     @property
@@ -675,6 +699,8 @@ class RemoteReadCache(WrapperStore):
             return kept
         if rng is None:
             return await self._once(("v", key), lambda: self._fetch_whole(key))
+        if not isinstance(rng, (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)):
+            raise unexpected_byte_range(rng)
         if isinstance(rng, RangeByteRequest):
             return await self._batched(key, rng.start, rng.end)
         if isinstance(rng, SuffixByteRequest):
@@ -822,8 +848,6 @@ class RemoteReadCache(WrapperStore):
     ) -> None:
         """Fill ``results[i]`` with bytes ``[start, stop)`` of ``key`` for each wanted range,
         merging neighbours into one request (None everywhere if the key is absent)."""
-        from ..virtual.manifest import ByteRange
-        from .range_spans import plan_spans
 
         if not wanted:
             return

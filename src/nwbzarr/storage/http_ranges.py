@@ -16,7 +16,7 @@ from the original URL, which resolves afresh.
 
 Redirects are followed here, not by aiohttp (at most :data:`MAX_REDIRECTS` hops): a hop to
 another origin than the previous one is checked with
-:func:`nwbzarr.virtual.policy.check_url_host` before it is requested (no redirect to a
+:func:`nwbzarr.storage.policy.check_url_host` before it is requested (no redirect to a
 loopback, link-local or private address unless the user opened that origin or allowed private
 hosts), and credentials (``Authorization``, ``Cookie``, ``auth``) are not sent to it.
 
@@ -30,7 +30,7 @@ when that is more than :data:`IGNORED_RANGE_MAX` or
 :attr:`~nwbzarr.limits.Limits.max_range_bytes`), a reference JSON
 (:meth:`HTTPRanges.fetch_document`) only up to :attr:`~nwbzarr.limits.Limits.max_json_bytes`.
 The file size learned from the first answer is compared with the size recorded by the
-reference JSON (:func:`nwbzarr.virtual.policy.check_remote_source`).
+reference JSON (:func:`nwbzarr.storage.policy.check_remote_source`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from urllib.parse import urljoin
 
 from .. import limits
 from ..errors import RemoteAccessError, RemoteReadError, StoreNotFoundError
+from .policy import check_remote_source, check_url_host, note_remote_source, origin_of
 
 __all__ = ["HTTPRanges", "TransientError", "MAX_REDIRECTS"]
 
@@ -166,8 +167,6 @@ class HTTPRanges:
                 self.final_urls.pop(url, None)
                 answer = await self._resolve(url, offset, length)
         if answer.total is not None and url not in self.sizes:
-            from ..virtual.policy import check_remote_source, note_remote_source
-
             check_remote_source(url, answer.total, answer.etag)  # once, before the first use
             note_remote_source(url, answer.total, answer.etag)
         return self._check(url, answer, offset, length, clamp)
@@ -241,8 +240,6 @@ class HTTPRanges:
         ``whole``: fetch the whole body without ``Range``, at most ``whole`` + 1 bytes.
         """
         import aiohttp
-
-        from ..virtual.policy import check_url_host, origin_of
 
         session = await self.fs.set_session()
         kwargs = dict(self.fs.kwargs)

@@ -35,25 +35,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from zarr.abc.store import (
-    ByteRequest,
-    OffsetByteRequest,
-    RangeByteRequest,
-    Store,
-    SuffixByteRequest,
-)
+from zarr.abc.store import ByteRequest, Store
 from zarr.storage import LocalStore, WrapperStore
 
-from ..compat import Buffer, BufferPrototype, default_buffer_prototype
+from ..compat import Buffer, BufferPrototype, WrapperStoreCompat, default_buffer_prototype
+from ..errors import AppendError
+from .byte_ranges import slice_bytes
+from .inline_reads import (
+    BACKUP_DIR,
+    COMMIT_FILE,
+    JOURNAL_DIR,
+    ROOT_KEY,
+    InlineReadStore,
+    committed_path,
+    digest,
+)
+from .resolve import checked_pipeline_installed, restore_checked_pipeline
 
 __all__ = [
     "JOURNAL_DIR",
@@ -66,12 +71,6 @@ __all__ = [
     "atomic_write_bytes",
 ]
 
-#: Directory of the undo journal, inside the store (zarr ignores it: no ``zarr.json``).
-JOURNAL_DIR = ".nwbzarr-journal"
-#: File of the journal naming (SHA-256) the root its append commits, written just before it.
-COMMIT_FILE = "commit"
-#: Name of the root metadata document, the commit record.
-ROOT_KEY = "zarr.json"
 #: Infix of temporary files written next to their final name.
 TMP_INFIX = ".nwbzarr-tmp-"
 #: Store-level list of keys no committed metadata reaches any more (old chunks of a rewritten
@@ -81,7 +80,6 @@ GARBAGE_FILE = ".nwbzarr-garbage"
 GARBAGE_GRACE = 60.0
 _LOG = "log"
 _GARBAGE = "garbage"
-_BACKUP = "backup"
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: Any) -> None:
@@ -131,50 +129,13 @@ def committed_view(root: str | os.PathLike[str], checked_pipeline: bool = False)
     -------
     zarr.abc.store.Store
     """
-    from .inline_reads import InlineReadStore
-    from .resolve import restore_checked_pipeline
-
     restore_checked_pipeline(checked_pipeline)
-
     return InlineReadStore(LocalStore(os.fspath(root), read_only=True))
 
 
 def has_journal(root: str | os.PathLike[str]) -> bool:
     """True if the store directory ``root`` holds an append journal (an unfinished append)."""
     return os.path.isdir(os.path.join(root, JOURNAL_DIR))
-
-
-def committed_path(root: str, key: str, root_digest: str | None) -> str:
-    """The file holding ``key``'s bytes as of the root a reader opened: the journal's backup
-    while an append that replaced or deleted the key has not committed that root, else the
-    key's own file.
-
-    Parameters
-    ----------
-    root : str
-        The store directory.
-    key : str
-        A zarr key (``acquisition/ts/data/c/0``).
-    root_digest : str or None
-        SHA-256 (hex) of the root ``zarr.json`` the reader opened (:func:`digest`); None if
-        unknown, which is taken as the root before the append.
-    """
-    backup = os.path.join(root, JOURNAL_DIR, _BACKUP, key)
-    if not os.path.lexists(backup):
-        return os.path.join(root, key)
-    try:
-        with open(os.path.join(root, JOURNAL_DIR, COMMIT_FILE), encoding="ascii") as f:
-            committed = f.read().strip()
-    except FileNotFoundError:
-        committed = None
-    if committed is not None and committed == root_digest:
-        return os.path.join(root, key)  # the reader opened the append's own root
-    return backup
-
-
-def digest(data: bytes) -> str:
-    """SHA-256 (hex) of a root ``zarr.json``, as the journal's commit record names it."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def _check_key(key: str) -> str:
@@ -237,7 +198,7 @@ def _undo(root: str, journal: str, backed: list[str], created: list[str]) -> Non
                 os.remove(path)
         _remove_temporaries(parent)
     for key in reversed(backed):
-        backup = os.path.join(journal, _BACKUP, key)
+        backup = os.path.join(journal, BACKUP_DIR, key)
         path = os.path.join(root, key)
         if os.path.lexists(backup):
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -356,26 +317,12 @@ def collect_garbage(root: str | os.PathLike[str], grace: float = GARBAGE_GRACE) 
     return removed
 
 
-def slice_bytes(data: bytes, byte_range: ByteRequest | None) -> bytes:
-    """The part of ``data`` a zarr ``byte_range`` asks for (all of it for None).
-
-    Raises
-    ------
-    TypeError
-        If ``byte_range`` is not one of zarr's byte request types.
-    """
-    if byte_range is None:
-        return data
-    if isinstance(byte_range, RangeByteRequest):
-        return data[byte_range.start : byte_range.end]
-    if isinstance(byte_range, OffsetByteRequest):
-        return data[byte_range.offset :]
-    if isinstance(byte_range, SuffixByteRequest):
-        return data[-byte_range.suffix :] if byte_range.suffix else b""
-    raise TypeError(f"unexpected byte range {byte_range!r}")
+def _listed(key: str) -> bool:
+    """True for a key of the hierarchy, False for the journal's own files."""
+    return not key.startswith((JOURNAL_DIR, GARBAGE_FILE)) and TMP_INFIX not in key
 
 
-class JournaledStore(WrapperStore):
+class JournaledStore(WrapperStoreCompat, WrapperStore):
     """A local store written through an undo journal; the root ``zarr.json`` held until commit.
 
     Parameters
@@ -439,8 +386,6 @@ class JournaledStore(WrapperStore):
             An append is in progress (changes made and not committed, or rolled back).
         """
         if self.changed or self._held_root is not None or self._log is not None or self._retained:
-            from ..errors import AppendError
-
             pending = len(self._backed) + len(self._created) + (self._held_root is not None)
             raise AppendError(
                 f"{self._dir}: cannot pickle the store in the middle of an append "
@@ -449,8 +394,6 @@ class JournaledStore(WrapperStore):
                 "NWBZarrIO block), then pickle, or open the store read-only (mode 'r') for "
                 "the workers"
             )
-        from .resolve import checked_pipeline_installed
-
         return (committed_view, (self._dir, checked_pipeline_installed()))
 
     @property
@@ -461,7 +404,7 @@ class JournaledStore(WrapperStore):
     # -- journal -------------------------------------------------------------------------------
     def _note(self, op: str, key: str) -> None:
         if self._log is None:
-            os.makedirs(os.path.join(self._journal, _BACKUP), exist_ok=True)
+            os.makedirs(os.path.join(self._journal, BACKUP_DIR), exist_ok=True)
             self._log = open(os.path.join(self._journal, _LOG), "a", encoding="utf-8")  # noqa: SIM115
         self._log.write(f"{op}\t{key}\n")
         self._log.flush()  # in the kernel before the data change: survives SIGKILL
@@ -475,7 +418,7 @@ class JournaledStore(WrapperStore):
             return exists
         if exists:
             self._note("B", key)
-            backup = os.path.join(self._journal, _BACKUP, key)
+            backup = os.path.join(self._journal, BACKUP_DIR, key)
             os.makedirs(os.path.dirname(backup), exist_ok=True)
             if deleting:
                 os.replace(path, backup)
@@ -567,6 +510,16 @@ class JournaledStore(WrapperStore):
         if not await self.exists(key):
             await self.set(key, value)
 
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        for key, value in values:  # each through the journal (zarr's wrapper passes them by)
+            await self.set(key, value)
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
+        for key, prototype, byte_range in requests:  # the held root included
+            yield key, await self.get(key, prototype, byte_range)
+
     async def adopt_file(self, key: str, path: str) -> None:
         """Make the finished file ``path`` the value of ``key``, journaled as :meth:`set` is.
 
@@ -617,19 +570,26 @@ class JournaledStore(WrapperStore):
             await self.delete(key)
 
     async def list(self) -> AsyncIterator[str]:
-        async for key in self._store.list():
-            if not key.startswith((JOURNAL_DIR, GARBAGE_FILE)) and TMP_INFIX not in key:
-                yield key
+        async for key in self.list_prefix(""):
+            yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        held = self._held_root is not None and ROOT_KEY.startswith(prefix)
         async for key in self._store.list_prefix(prefix):
-            if not key.startswith((JOURNAL_DIR, GARBAGE_FILE)) and TMP_INFIX not in key:
+            if _listed(key):
+                held = held and key != ROOT_KEY
                 yield key
+        if held:  # written at commit, listed from now on
+            yield ROOT_KEY
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        held = self._held_root is not None and not prefix.strip("/")
         async for key in self._store.list_dir(prefix):
-            if not key.startswith((JOURNAL_DIR, GARBAGE_FILE)) and TMP_INFIX not in key:
+            if _listed(key):
+                held = held and key != ROOT_KEY
                 yield key
+        if held:
+            yield ROOT_KEY
 
     # -- commit / rollback ---------------------------------------------------------------------
     def commit(self) -> None:
@@ -680,6 +640,22 @@ class JournaledStore(WrapperStore):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JournaledStore) and other._store == self._store
+
+    def __repr__(self) -> str:
+        return f"JournaledStore({self._store!r})"
+
+    async def clear(self) -> None:
+        """Refused: an append never deletes the root ``zarr.json`` (its commit record).
+
+        Raises
+        ------
+        ValueError
+            Always; ``delete_dir("")`` deletes every other key, journaled.
+        """
+        raise ValueError(
+            f"{self._dir}: a journaled store cannot be emptied: its root zarr.json is the "
+            "append's commit record; open the store with mode 'w' to replace it"
+        )
 
     def __hash__(self) -> int:  # pragma: no cover - stores are not hashed by zarr
         return hash(("journaled", self._dir))

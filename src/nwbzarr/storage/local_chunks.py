@@ -7,18 +7,22 @@ directory, :class:`LocalChunkReader` does the same read with plain file I/O in t
 thread:
 
 * the chunks a selection touches are computed from the chunk grid (slices of step 1 and
-  integers; anything else is left to zarr-python);
+  integers; anything else is left to zarr-python); a key of one plain ``int`` or ``slice`` per
+  dimension takes a short path, the chunk and shard file names are kept per reader;
 * each shard's index is read once and kept per array, together with the shard file's identity
   (inode, size, modification and change times), so a shard replaced on disk is re-read (a
   shard modified in the last :data:`RACY_SECONDS` is not cached: a rewrite within the file
-  system's timestamp granularity could keep all four); its crc32c is verified and every
-  entry is checked against the file's size (an entry pointing past the end raises
+  system's timestamp granularity could keep all four); the identity is checked (``fstat`` of
+  the opened shard) on every read; the index's crc32c is verified and every entry is checked
+  against the file's size (an entry pointing past the end raises
   :class:`~nwbzarr.errors.CorruptChunkError` naming the array and shard);
 * the bytes of the chunks of one shard are read with ``os.pread``, adjacent chunks in one read;
 * each chunk is decoded with its numcodecs decoder through the size-checking helpers of
   :mod:`nwbzarr.storage.checked_codecs` (a Blosc or zstd header declaring more than the chunk
   holds is refused before anything is allocated, gzip/zlib inflate is bounded) and copied into
-  the output; a missing chunk or shard gives the fill value.
+  the output (the bound ``max_chunk_bytes`` is looked up once per read, through
+  :func:`nwbzarr.limits.value`: setting ``NWBZARR_MAX_CHUNK_BYTES`` takes effect on the next
+  read); a missing chunk or shard gives the fill value.
 
 Everything runs in the calling thread: splitting large reads over two threads (the caller and
 one worker, decompression and copies release the GIL) was measured on a shared 2-core machine
@@ -70,6 +74,8 @@ MERGE_GAP = 4096
 #: A shard file modified less than this many seconds before its index was read may still be
 #: rewritten within the file system's timestamp granularity: its index is not cached.
 RACY_SECONDS = 2.0
+#: Most ``(store key, path)`` pairs of chunk or shard files a reader keeps (then it starts over).
+MAX_CACHED_PATHS = 4096
 #: An entry of a shard index marking an empty (never written) chunk.
 _EMPTY = np.uint64(2**64 - 1)
 _MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
@@ -88,6 +94,9 @@ class _Chain:
     compressors: tuple[tuple[str, Any], ...]
     chunk_shape: tuple[int, ...]
     nbytes: int
+    #: ``(kind, decoder, slack)`` in decoding order (outermost first): the innermost yields
+    #: exactly ``nbytes``, one over another may produce up to ``slack`` bytes more
+    steps: tuple[tuple[str, Any, int], ...] = ()
 
 
 def _compressor_table() -> dict[type, tuple[str, Any]]:
@@ -120,7 +129,11 @@ def _chain(codecs: Any, dtype: np.dtype, chunk_shape: tuple[int, ...]) -> _Chain
         kind, inner = found
         compressors.append((kind, inner(codec) if inner is not None else None))
     nbytes = math.prod(chunk_shape) * dtype.itemsize
-    return _Chain(stored, tuple(compressors), tuple(chunk_shape), nbytes)
+    slack = nbytes // 8 + 65536  # as checked_codecs.decoded_bound allows
+    steps = tuple(
+        (kind, codec, 0 if i == 0 else slack) for i, (kind, codec) in enumerate(compressors)
+    )[::-1]
+    return _Chain(stored, tuple(compressors), tuple(chunk_shape), nbytes, steps)
 
 
 def _store_root(store: Any) -> str | None:
@@ -188,8 +201,13 @@ class LocalChunkReader:
             self._index_at_end = location == "end"
             self._index_crc = crc
             self._index_nbytes = 16 * self._n_per_shard + (4 if crc else 0)
+            # C-order position of an inner chunk in its shard: sum of local index x stride
+            self._strides = tuple(
+                math.prod(self._per_shard[d + 1 :]) for d in range(len(self._per_shard))
+            )
         self._indexes: dict[str, _Index] = {}
-        self._most = limits.current().max_chunk_bytes
+        self._files: dict[tuple[int, ...], tuple[str, str]] = {}
+        self._most = limits.value("max_chunk_bytes")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -203,6 +221,30 @@ class LocalChunkReader:
     # -- selections ----------------------------------------------------------------------------
     def _selection(self, key: Any) -> list[tuple[int, int, bool]] | None:
         """``(start, stop, is_integer)`` per dimension, or None to let zarr-python read it."""
+        shape = self.shape
+        if type(key) is tuple and len(key) == len(shape):  # the common case, checked cheaply
+            out = []
+            for item, length in zip(key, shape):
+                if type(item) is slice and item.step is None:
+                    start, stop = item.start, item.stop
+                    if (start is None or type(start) is int) and (
+                        stop is None or type(stop) is int
+                    ):
+                        start, stop, _step = item.indices(length)
+                        out.append((start, stop if stop > start else start, False))
+                        continue
+                elif type(item) is int:
+                    i = item + length if item < 0 else item
+                    if not 0 <= i < length:
+                        return None  # zarr-python raises its BoundsCheckError
+                    out.append((i, i + 1, True))
+                    continue
+                return self._general_selection(key)
+            return out
+        return self._general_selection(key)
+
+    def _general_selection(self, key: Any) -> list[tuple[int, int, bool]] | None:
+        """:meth:`_selection` for any key: Ellipsis, implied dimensions, numpy integers."""
         items = key if isinstance(key, tuple) else (key,)
         ndim = len(self.shape)
         n_ellipsis = sum(1 for k in items if k is Ellipsis)
@@ -266,9 +308,9 @@ class LocalChunkReader:
         sel = self._selection(key)
         if sel is None or has_journal(self.root):
             return None
-        out_shape = tuple(stop - start for start, stop, is_int in sel if not is_int)
-        out = np.empty(out_shape, dtype=self.dtype)
-        self._most = limits.current().max_chunk_bytes  # once per read: the bound of any chunk
+        out = np.empty([stop - start for start, stop, is_int in sel if not is_int], self.dtype)
+        # once per read, from its own environment variable only: the bound of any chunk
+        self._most = limits.value("max_chunk_bytes")
         if out.size:
             if self._shard_shape is None:
                 self._read_chunks(sel, out)
@@ -279,52 +321,60 @@ class LocalChunkReader:
         return out
 
     def _pieces(self, sel: list[tuple[int, int, bool]]) -> list[list[tuple[int, Any, Any]]]:
-        """Per dimension: ``(chunk index, selection in the chunk, selection in the output)``."""
+        """Per dimension: ``(chunk index, selection in the chunk, selection in the output)``
+        (None for an integer's dimension, which the output drops)."""
         dims = []
         for (start, stop, is_int), size in zip(sel, self.chunk_shape):
             pieces = []
             for c in range(start // size, (stop - 1) // size + 1):
-                lo = max(start, c * size)
-                hi = min(stop, (c + 1) * size)
+                base = c * size
+                lo = start if start > base else base
+                hi = stop if stop < base + size else base + size
                 if is_int:
-                    pieces.append((c, lo - c * size, None))
+                    pieces.append((c, lo - base, None))
                 else:
-                    pieces.append(
-                        (c, slice(lo - c * size, hi - c * size), slice(lo - start, hi - start))
-                    )
+                    pieces.append((c, slice(lo - base, hi - base), slice(lo - start, hi - start)))
             dims.append(pieces)
         return dims
 
     @staticmethod
-    def _targets(parts: tuple) -> tuple[tuple[int, ...], tuple, tuple]:
-        coords = tuple(p[0] for p in parts)
+    def _targets(parts: tuple) -> tuple[tuple, tuple]:
+        """The selections in the chunk and in the output of one combination of pieces."""
         inner = tuple(p[1] for p in parts)
         outer = tuple(p[2] for p in parts if p[2] is not None)
-        return coords, inner, outer
+        return inner, outer
 
-    def _corrupt(
-        self, key: str, reason: str, inner: tuple[int, ...] | None = None
-    ) -> CorruptChunkError:
+    def _corrupt(self, key: str, reason: str, linear: int | None = None) -> CorruptChunkError:
         """The error for stored chunk (or shard) ``key``, named relative to the array;
-        ``inner`` is the array-wide position of a shard's inner chunk."""
+        ``linear`` is the C-order position of a shard's inner chunk in the shard."""
         chunk = key[len(self._prefix) :] if key.startswith(self._prefix) else key
         where = f"{self.root}: /{self.array_path}: stored chunk {chunk!r}"
-        if inner is not None and self._shard_shape is not None:
-            local = tuple(int(c) % p for c, p in zip(inner, self._per_shard))
+        if linear is not None and self._shard_shape is not None:
+            local = tuple(int(c) for c in np.unravel_index(linear, self._per_shard))
             where += f" (inner chunk {local})"
         return CorruptChunkError(
             f"{where} cannot be decoded ({reason}); the store is damaged, re-convert or "
             "re-download it"
         )
 
+    def _file(self, coords: tuple[int, ...]) -> tuple[str, str]:
+        """``(store key, file path)`` of the chunk or shard at grid position ``coords``."""
+        found = self._files.get(coords)
+        if found is None:
+            key = self._prefix + self._metadata.encode_chunk_key(coords)
+            found = (key, os.path.join(self.root, key))
+            if len(self._files) >= MAX_CACHED_PATHS:
+                self._files.clear()
+            self._files[coords] = found
+        return found
+
     # -- unsharded -----------------------------------------------------------------------------
     def _read_chunks(self, sel: list[tuple[int, int, bool]], out: np.ndarray) -> None:
-        meta = self._metadata
         for parts in itertools.product(*self._pieces(sel)):
-            coords, inner, outer = self._targets(parts)
-            key = self._prefix + meta.encode_chunk_key(coords)
+            inner, outer = self._targets(parts)
+            key, path = self._file(tuple(p[0] for p in parts))
             try:
-                with open(os.path.join(self.root, key), "rb", buffering=0) as f:
+                with open(path, "rb", buffering=0) as f:
                     data = f.read()
             except _MISSING:
                 out[outer] = self._fill
@@ -332,23 +382,37 @@ class LocalChunkReader:
             out[outer] = self._decode(key, data)[inner]
 
     # -- sharded -------------------------------------------------------------------------------
+    def _shard_pieces(self, sel: list[tuple[int, int, bool]]) -> list[list[tuple[int, list]]]:
+        """Per dimension: ``(shard index, [(the chunk's term of its C-order position in the
+        shard, selection in the chunk, selection in the output), ...])`` in shard order."""
+        dims = []
+        for pieces, p, stride in zip(self._pieces(sel), self._per_shard, self._strides):
+            groups: list[tuple[int, list]] = []
+            last = -1
+            for c, inner, outer in pieces:  # ascending chunks: a shard's chunks are adjacent
+                shard = c // p
+                if shard != last:
+                    groups.append((shard, []))
+                    last = shard
+                groups[-1][1].append(((c - shard * p) * stride, inner, outer))
+            dims.append(groups)
+        return dims
+
     def _read_shards(self, sel: list[tuple[int, int, bool]], out: np.ndarray) -> None:
-        per = self._per_shard
-        shards: dict[tuple[int, ...], list[tuple[int, tuple, tuple, tuple]]] = {}
-        for parts in itertools.product(*self._pieces(sel)):
-            coords, inner, outer = self._targets(parts)
-            shard = tuple(c // p for c, p in zip(coords, per))
-            linear = 0
-            for c, p in zip(coords, per):
-                linear = linear * p + c % p
-            shards.setdefault(shard, []).append((linear, coords, inner, outer))
-        meta = self._metadata
-        for shard, chunks in shards.items():
-            key = self._prefix + meta.encode_chunk_key(shard)
+        drop = any(is_int for _start, _stop, is_int in sel)  # integer dimensions leave out
+        for per_dim in itertools.product(*self._shard_pieces(sel)):
+            shard, pieces = zip(*per_dim)
+            key, path = self._file(shard)
+            chunks = []
+            for parts in itertools.product(*pieces):
+                terms, inner, outer = zip(*parts)
+                if drop:
+                    outer = tuple(o for o in outer if o is not None)
+                chunks.append((sum(terms), inner, outer))
             try:
-                fd = os.open(os.path.join(self.root, key), os.O_RDONLY)
+                fd = os.open(path, os.O_RDONLY)
             except _MISSING:
-                for _linear, _coords, _inner, outer in chunks:
+                for _linear, _inner, outer in chunks:
                     out[outer] = self._fill
                 continue
             try:
@@ -356,13 +420,13 @@ class LocalChunkReader:
             finally:
                 os.close(fd)
 
-    def _shard_index(self, fd: int, key: str) -> tuple[_Index, int]:
+    def _shard_index(self, fd: int, key: str) -> _Index:
         """The index of the open shard ``key`` (cached while the file stays the same)."""
         st = os.fstat(fd)
         identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = self._indexes.get(key)
         if cached is not None and cached.identity == identity:
-            return cached, st.st_size
+            return cached
         size = st.st_size
         n = self._index_nbytes
         if size < n:
@@ -395,19 +459,27 @@ class LocalChunkReader:
         )
         if time.time() - st.st_mtime_ns / 1e9 >= RACY_SECONDS:
             self._indexes[key] = index  # an older file: a rewrite changes mtime or ctime
-        return index, size
+        return index
 
     def _read_shard(self, fd: int, key: str, chunks: list, out: np.ndarray) -> None:
-        index, _size = self._shard_index(fd, key)
+        """Read and decode the ``(linear, inner, outer)`` chunks of the open shard ``key``."""
+        index = self._shard_index(fd, key)
         offsets, sizes = index.offsets, index.sizes
         present = []
-        for linear, coords, inner, outer in chunks:
-            offset = int(offsets[linear])
+        for linear, inner, outer in chunks:
+            offset = offsets.item(linear)
             if offset < 0:
                 out[outer] = self._fill
             else:
-                present.append((offset, int(sizes[linear]), coords, inner, outer))
-        present.sort(key=lambda p: p[0])
+                present.append((offset, sizes.item(linear), linear, inner, outer))
+        if len(present) == 1:  # a window inside one chunk: no merging to plan
+            offset, nbytes, linear, inner, outer = present[0]
+            data = os.pread(fd, nbytes, offset)
+            if len(data) != nbytes:
+                raise self._corrupt(key, "the shard file is shorter than its index says")
+            out[outer] = self._decode(key, data, linear)[inner]
+            return
+        present.sort(key=_first)
         i = 0
         while i < len(present):
             start = present[i][0]
@@ -425,27 +497,27 @@ class LocalChunkReader:
             data = os.pread(fd, stop - start, start)
             if len(data) != stop - start:
                 raise self._corrupt(key, "the shard file is shorter than its index says")
-            view = memoryview(data)
-            for offset, nbytes, coords, inner, outer in present[i:j]:
-                chunk = view[offset - start : offset - start + nbytes]
-                out[outer] = self._decode(key, chunk, coords)[inner]
+            view = memoryview(data) if j > i + 1 else data
+            for offset, nbytes, linear, inner, outer in present[i:j]:
+                chunk = view[offset - start : offset - start + nbytes] if j > i + 1 else view
+                out[outer] = self._decode(key, chunk, linear)[inner]
             i = j
 
     # -- decoding ------------------------------------------------------------------------------
-    def _decode(self, key: str, data: Any, inner: tuple[int, ...] | None = None) -> np.ndarray:
+    def _decode(self, key: str, data: Any, linear: int | None = None) -> np.ndarray:
         """One stored chunk's bytes -> the chunk (stored byte order, chunk shape).
 
-        ``key`` is the chunk's store key (of its shard, with ``inner`` its chunk coordinates).
+        ``key`` is the chunk's store key (of its shard, with ``linear`` the inner chunk's
+        C-order position in it).
         """
         chain = self._chain
         exact = chain.nbytes
         most = self._most
-        last = len(chain.compressors) - 1
         try:
-            for step, (kind, codec) in enumerate(reversed(chain.compressors)):
+            for kind, codec, slack in chain.steps:
                 # the innermost compressor yields exactly the chunk; one under another may
                 # carry the slack of checked_codecs.decoded_bound
-                bound = min(most, exact if step == last else exact + exact // 8 + 65536)
+                bound = exact + slack if exact + slack < most else most
                 if kind == "blosc":
                     data = checked_codecs.blosc_decode(codec, data, bound, exact)
                 elif kind == "zstd":
@@ -454,13 +526,17 @@ class LocalChunkReader:
                     wbits = 31 if kind == "gzip" else 15
                     data = checked_codecs.inflate(data, bound, wbits, exact)
         except CorruptChunkError as err:
-            raise self._corrupt(key, str(err), inner) from err
+            raise self._corrupt(key, str(err), linear) from err
         except checked_codecs.DECODE_ERRORS as err:
-            raise self._corrupt(key, f"{type(err).__name__}: {err}", inner) from err
+            raise self._corrupt(key, f"{type(err).__name__}: {err}", linear) from err
         if len(data) != exact:
             reason = f"it decodes to {len(data)} bytes, the chunk holds {exact}"
-            raise self._corrupt(key, reason, inner)
+            raise self._corrupt(key, reason, linear)
         return np.frombuffer(data, dtype=chain.stored_dtype).reshape(chain.chunk_shape)
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
 
 
 def _is_int(value: Any) -> bool:

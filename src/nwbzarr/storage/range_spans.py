@@ -3,7 +3,7 @@
 :func:`plan_spans` groups the ranges of one batch into requests (per file, sorted, merged across
 small gaps); :func:`pread_range` reads a range of a local file with :func:`os.pread`, after
 checking the opened descriptor against the access policy's record of the path
-(:func:`nwbzarr.virtual.policy.verify_opened`).
+(:func:`nwbzarr.storage.policy.verify_opened`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import RemoteAccessError, RemoteReadError, StoreNotFoundError
-from ..virtual.manifest import ByteRange
-from ..virtual.policy import verify_opened
 from .http_ranges import range_text
+from .manifest import ByteRange
+from .policy import verify_opened
 
 __all__ = ["Span", "plan_spans", "protocol_of", "local_path", "pread_range"]
 

@@ -1,9 +1,10 @@
 """Reading byte ranges of local and remote files: merged, concurrent, retried, cached.
 
 :func:`open_range_reader` returns a :class:`ByteRangeReader`, the implementation of the
-:class:`~nwbzarr.virtual.manifest.RangeReader` protocol that the virtual (reference) store reads
-chunks through. :func:`open_remote_file` wraps one remote file as a synchronous, seekable file
-object, so h5py can open an HDF5 file over HTTP(S) or S3 through the same reader.
+:class:`~nwbzarr.storage.manifest.RangeReader` protocol that the virtual (reference) store reads
+chunks through. :func:`nwbzarr.storage.remote_file.open_remote_file` wraps one remote file as a
+synchronous, seekable file object over such a reader, so h5py can open an HDF5 file over HTTP(S)
+or S3 through the same reader.
 
 How a read is served
 --------------------
@@ -53,14 +54,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import limits
 from ..errors import RemoteReadError, StoreNotFoundError
-from ..virtual.manifest import ByteRange
 from .cache import LocalCache
 from .http_ranges import HTTPRanges, TransientError, range_text
+from .manifest import ByteRange
 from .range_spans import Span, local_path, plan_spans, pread_range, protocol_of
-from .remote_file import RemoteFile, open_remote_file
+from .resolve import http_status, remote_access_error
 
-__all__ = ["ByteRangeReader", "open_range_reader", "open_remote_file", "RemoteFile"]
+__all__ = ["ByteRangeReader", "open_range_reader"]
 
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
 _PACKAGES.update({"abfs": "adlfs", "abfss": "adlfs"})
@@ -174,7 +176,7 @@ class _LoopState:
 
 
 class ByteRangeReader:
-    """Reads :class:`~nwbzarr.virtual.manifest.ByteRange` objects; see :func:`open_range_reader`.
+    """Reads :class:`~nwbzarr.storage.manifest.ByteRange` objects; see :func:`open_range_reader`.
 
     Attributes
     ----------
@@ -205,8 +207,6 @@ class ByteRangeReader:
                 "max_concurrency >= 1"
             )
         if timeout is None:
-            from .. import limits
-
             timeout = limits.current().http_timeout
         if backoff < 0 or timeout <= 0:
             raise ValueError("open_range_reader: backoff must be >= 0 and timeout > 0 seconds")
@@ -521,12 +521,10 @@ class ByteRangeReader:
             raise StoreNotFoundError(f"{url}: not found ({exc}); check the URL") from exc
         except Exception as exc:
             self._count(1, 0)
-            from .resolve import _status, remote_access_error
-
             denied = remote_access_error(url, exc)
             if denied is not None:
                 raise denied from exc
-            status = _status(exc)
+            status = http_status(exc)
             transient = isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError))
             if transient or (status is not None and (status >= 500 or status == 429)):
                 raise TransientError(f"{type(exc).__name__}: {exc}") from exc

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..virtual.manifest import ByteRange
-
-if TYPE_CHECKING:
-    from .ranges import ByteRangeReader
+from ..compat import sync
+from .manifest import ByteRange
+from .ranges import ByteRangeReader, open_range_reader
 
 __all__ = ["RemoteFile", "open_remote_file", "DEFAULT_BLOCK_SIZE"]
 
@@ -70,8 +69,6 @@ def open_remote_file(
         raise ValueError("open_remote_file: block_size and max_blocks must be >= 1")
     owns = reader is None
     if reader is None:
-        from .ranges import open_range_reader
-
         reader = open_range_reader(storage_options)
     try:
         return RemoteFile(url, reader, block_size, max_blocks, owns_reader=owns)
@@ -262,6 +259,4 @@ class RemoteFile(io.RawIOBase):
 
 def _run(coro: Any) -> Any:
     """Run a coroutine on zarr's event loop (where the reader keeps its session)."""
-    from ..compat import sync
-
     return sync(coro)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,7 @@ from ..errors import (
     RemoteListingError,
     StoreNotFoundError,
 )
+from . import checked_codecs
 
 REMOTE_SCHEMES = (
     "http://",
@@ -204,8 +206,6 @@ def checked_pipeline_installed() -> bool:
     -------
     bool
     """
-    import sys
-
     module = sys.modules.get("nwbzarr.storage.checked_codecs")
     return bool(getattr(module, "_INSTALLED", False))
 
@@ -219,13 +219,23 @@ def restore_checked_pipeline(installed: bool) -> None:
         What :func:`checked_pipeline_installed` returned where the store was pickled.
     """
     if installed:
-        from . import checked_codecs
-
         checked_codecs.install()
 
 
-def _status(exc: BaseException) -> int | None:
-    """HTTP status carried by an fsspec backend error (aiohttp, gcsfs, botocore), if any."""
+def http_status(exc: BaseException) -> int | None:
+    """HTTP status carried by an fsspec backend error (aiohttp, gcsfs, botocore), if any.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What an fsspec file system raised.
+
+    Returns
+    -------
+    int or None
+        The status from the error's ``status``, ``code`` or ``status_code`` attribute, or from
+        a botocore ``response["ResponseMetadata"]["HTTPStatusCode"]``; None if it carries none.
+    """
     for attr in ("status", "code", "status_code"):
         value = getattr(exc, attr, None)
         if isinstance(value, int):
@@ -254,7 +264,7 @@ def remote_access_error(url: str, exc: BaseException) -> RemoteAccessError | Non
         For HTTP 401/403 or a :class:`PermissionError`, an error naming the URL, the status and
         how to pass credentials; None for anything else (re-raise ``exc`` unchanged).
     """
-    status = _status(exc)
+    status = http_status(exc)
     if status not in (401, 403) and not isinstance(exc, PermissionError):
         return None
     what = f"HTTP {status}" if status is not None else type(exc).__name__

@@ -24,16 +24,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-from zarr.abc.store import (
-    ByteRequest,
-    OffsetByteRequest,
-    RangeByteRequest,
-    Store,
-    SuffixByteRequest,
-)
+from zarr.abc.store import ByteRequest, Store
 from zarr.storage import LocalStore, WrapperStore
 
-from ..compat import Buffer, BufferPrototype
+from ..compat import Buffer, BufferPrototype, WrapperStoreCompat
+from ..errors import ReadOnlyError
+from .byte_ranges import slice_bytes
 
 #: Key of the root group's metadata, never held back.
 ROOT_KEY = "zarr.json"
@@ -60,20 +56,7 @@ def _identity(store: Store) -> Store:
     return store
 
 
-def _slice(value: Buffer, byte_range: ByteRequest | None) -> Buffer:
-    if byte_range is None:
-        return value
-    size = len(value)
-    if isinstance(byte_range, RangeByteRequest):
-        return value[byte_range.start : min(byte_range.end, size)]
-    if isinstance(byte_range, OffsetByteRequest):
-        return value[byte_range.offset :]
-    if isinstance(byte_range, SuffixByteRequest):
-        return value[max(0, size - byte_range.suffix) :]
-    raise TypeError(f"unexpected byte range {byte_range!r}")
-
-
-class WriteBackStore(WrapperStore):
+class WriteBackStore(WrapperStoreCompat, WrapperStore):
     """Hold small writes in memory and write them to the wrapped store in concurrent batches.
 
     Parameters
@@ -133,8 +116,6 @@ class WriteBackStore(WrapperStore):
         writes held here, nor see a store missing them: pickling while writes are pending
         raises :class:`~nwbzarr.errors.ReadOnlyError` ("flush first").
         """
-        from ..errors import ReadOnlyError
-
         if self._pending or self._in_flight or self._tasks:
             raise ReadOnlyError(
                 f"{self.root or self._store}: the store holds {len(self.pending_keys)} "
@@ -180,7 +161,7 @@ class WriteBackStore(WrapperStore):
     ) -> Buffer | None:
         value = self._held(key)
         if value is not None:
-            return _slice(value, byte_range)
+            return slice_bytes(value, byte_range)
         if self._known_absent(key):
             return None
         return await self._store.get(key, prototype, byte_range)

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import UploadError
-from .manifest import ByteRange, ReferenceSet
-from .policy import AccessPolicy, split_scheme
-from .refs import load_references, save_references
+from ..formats.kerchunk.references import load_references, save_references
+from ..storage.manifest import ByteRange, ReferenceSet
+from ..storage.policy import AccessPolicy, split_scheme
+from ..storage.resolve import http_status
 
 __all__ = ["UploadReport", "upload_references"]
 
@@ -113,8 +114,9 @@ def upload_references(
     Parameters
     ----------
     refs_path : str or os.PathLike
-        The reference JSON to publish (any layout :func:`~nwbzarr.virtual.refs.load_references`
-        reads; written back in the nwbzarr layout).
+        The reference JSON to publish (any layout
+        :func:`~nwbzarr.formats.kerchunk.references.load_references` reads; written back in
+        the nwbzarr layout).
     to : str
         Destination prefix, an fsspec URL: ``s3://bucket/prefix`` (needs ``s3fs``),
         ``gs://...``, ``file:///dir`` or a local directory, ``memory://...``.
@@ -160,9 +162,20 @@ def upload_references(
     report = UploadReport(url=json_url)
 
     files = _local_files(refset, str(refset.location))
-    total = sum(f.size for f in files)
-    with _bar(total, "hashing", progress) as bar:
+    with _bar(sum(f.size for f in files), "hashing", progress) as bar:
         files = _run_all(workers, files, lambda f: _hashed(f, bar))
+    to_send = _missing_objects(fs, objects_url, files, report)
+    _send_objects(fs, objects_url, to_send, workers, progress, report)
+    report.objects = {f.path: f"{objects_url}/{f.sha256}" for f in files}
+    _publish_json(fs, refset, json_name, json_url, report.objects)
+    return report
+
+
+def _missing_objects(
+    fs: Any, objects_url: str, files: list[_LocalFile], report: UploadReport
+) -> list[_LocalFile]:
+    """The hashed ``files`` whose object is not at the destination yet (identical files once);
+    those already there (same name and size) are counted in ``report`` as skipped."""
     present = _listing(fs, objects_url)
     unique = {f.sha256: f for f in files}  # identical files: one object
     to_send = []
@@ -172,17 +185,32 @@ def upload_references(
             report.bytes_skipped += f.size
         else:
             to_send.append(f)
+    return to_send
+
+
+def _send_objects(
+    fs: Any,
+    objects_url: str,
+    to_send: list[_LocalFile],
+    workers: int,
+    progress: bool,
+    report: UploadReport,
+) -> None:
+    """Upload ``to_send`` as ``{objects_url}/{sha256}`` on ``workers`` threads; count them."""
     with _bar(sum(f.size for f in to_send), "uploading", progress) as bar:
         _run_all(workers, to_send, lambda f: _upload(fs, f, f"{objects_url}/{f.sha256}", bar))
     report.uploaded = len(to_send)
     report.bytes_uploaded = sum(f.size for f in to_send)
-    report.objects = {f.path: f"{objects_url}/{f.sha256}" for f in files}
 
+
+def _publish_json(
+    fs: Any, refset: ReferenceSet, json_name: str, json_url: str, objects: dict[str, str]
+) -> None:
+    """Write ``refset`` with its local sources replaced by ``objects`` and publish it last."""
     with tempfile.TemporaryDirectory(prefix="nwbzarr-publish-") as tmp:
         local_json = os.path.join(tmp, posixpath.basename(json_name) or "refs.json")
-        save_references(refset, local_json, url=report.objects)
+        save_references(refset, local_json, url=objects)
         _publish_file(fs, local_json, json_url)
-    return report
 
 
 # ----------------------------------------------------------------------------- local files
@@ -322,9 +350,7 @@ def _protocols(fs: Any) -> tuple[str, ...]:
 
 def _destination_error(url: str, action: str, exc: BaseException) -> UploadError:
     """A destination failure as an :class:`UploadError` naming the URL and the likely fix."""
-    from ..storage.resolve import _status
-
-    status = _status(exc)
+    status = http_status(exc)
     denied = status in (401, 403) or isinstance(exc, PermissionError)
     if denied or "Credentials" in type(exc).__name__:  # botocore's NoCredentialsError & co.
         fix = (

@@ -29,12 +29,20 @@ from typing import Any
 
 from zarr.abc.store import ByteRequest, Store
 
-from ..compat import Buffer, BufferPrototype, StoreCompat, default_buffer_prototype
+from ..compat import (
+    Buffer,
+    BufferPrototype,
+    StoreCompat,
+    default_buffer_prototype,
+    read_only_store_error,
+)
 from ..errors import ReadOnlyError, ReferenceFileError
+from ..formats.kerchunk.references import METADATA_NAMES, save_references
+from ..storage.byte_ranges import narrow_byte_range, slice_bytes
+from ..storage.manifest import ByteRange, ReferenceSet
 from ..storage.range_spans import pread_range
-from .manifest import ByteRange, ReferenceSet
-from .refs import METADATA_NAMES, save_references
-from .store import ReferenceStore, _narrow, _slice
+from ..storage.resolve import checked_pipeline_installed, restore_checked_pipeline
+from .store import ReferenceStore
 
 __all__ = ["StagingStore", "save_staged", "staging_directory_for", "DEFAULT_INLINE_BYTES"]
 
@@ -58,6 +66,9 @@ class StagingStore(StoreCompat, Store):
         discarded; :func:`save_staged` copies the files a saved JSON needs next to it.
     inline_bytes : int
         Largest value (bytes) kept inline in memory and in the saved JSON.
+    read_only : bool
+        Refuse writes (zarr's ``Store.open(..., read_only=True)``): a view of ``base`` and
+        ``directory`` that :meth:`with_read_only` turns writable.
 
     Raises
     ------
@@ -84,8 +95,11 @@ class StagingStore(StoreCompat, Store):
         base: ReferenceStore,
         directory: str | os.PathLike[str] | None = None,
         inline_bytes: int = DEFAULT_INLINE_BYTES,
+        *,
+        read_only: bool = False,
     ) -> None:
-        super().__init__(read_only=False)
+        super().__init__(read_only=read_only)
+        self._snapshot = False
         if base.refset.zarr_format != 3:
             raise ReadOnlyError(
                 f"{base.refset.location or 'reference set'}: Zarr v2 references "
@@ -109,10 +123,18 @@ class StagingStore(StoreCompat, Store):
     # ------------------------------------------------------------------------- identity
 
     def __eq__(self, other: object) -> bool:
-        return other is self
+        """Equal stores serve the same amended view: the same original references, staging
+        directory and staged changes (a pickled snapshot equals its original)."""
+        return other is self or (
+            isinstance(other, StagingStore)
+            and other.base == self.base
+            and other.directory == self.directory
+            and other._overlay == self._overlay
+            and other._deleted == self._deleted
+        )
 
     def __hash__(self) -> int:
-        return id(self)
+        return hash((StagingStore, self.directory))
 
     def __repr__(self) -> str:
         return (
@@ -135,8 +157,6 @@ class StagingStore(StoreCompat, Store):
         -------
         dict
         """
-        from ..storage.resolve import checked_pipeline_installed
-
         return {
             "checked_pipeline": checked_pipeline_installed(),
             "base": self.base,
@@ -155,10 +175,9 @@ class StagingStore(StoreCompat, Store):
         state : dict
             What :meth:`__getstate__` returned.
         """
-        from ..storage.resolve import restore_checked_pipeline
-
         restore_checked_pipeline(state.get("checked_pipeline", False))
         Store.__init__(self, read_only=True)
+        self._snapshot = True
         self.base = state["base"]
         self.inline_bytes = int(state["inline_bytes"])
         self.directory = state["directory"]
@@ -169,12 +188,18 @@ class StagingStore(StoreCompat, Store):
         self._finalizer = None
 
     def _check_writable(self) -> None:
-        if self.read_only:
-            raise ReadOnlyError(
+        if not self.read_only:
+            return
+        if self._snapshot:
+            raise read_only_store_error(
                 f"{self._state['what']}: this StagingStore is a read-only snapshot (an "
                 "unpickled copy, e.g. in a dask worker); write through the original store in "
                 "the process that opened the file, and save it there"
             )
+        raise read_only_store_error(
+            f"{self._state['what']}: this StagingStore was opened read-only; "
+            "with_read_only(False) gives a writable one"
+        )
 
     @property
     def unsaved_changes(self) -> int:
@@ -187,12 +212,34 @@ class StagingStore(StoreCompat, Store):
         return sorted(self._overlay)
 
     def with_read_only(self, read_only: bool = False) -> Store:
-        """Return a read-only view of the current state (a :class:`ReferenceStore`), or the
-        store itself for ``read_only=False`` (refused, ``ReadOnlyError``, by a snapshot)."""
-        if not read_only:
-            self._check_writable()
+        """A read-only view of the current state, or a writable store.
+
+        Parameters
+        ----------
+        read_only : bool
+            True: a :class:`ReferenceStore` of the current state. False: the store itself
+            if writable; for a store opened read-only, a writable one over the same original
+            references and staging directory, with the current staged changes.
+
+        Returns
+        -------
+        zarr.abc.store.Store
+
+        Raises
+        ------
+        ReadOnlyError
+            ``read_only=False`` on an unpickled snapshot (also a ``ValueError``).
+        """
+        if read_only:
+            return ReferenceStore(self.reference_set(), reader=self.base._reader)
+        if not self.read_only:
             return self
-        return ReferenceStore(self.reference_set(), reader=self.base._reader)
+        if self._snapshot:
+            self._check_writable()
+        writer = StagingStore(self.base, self.directory, self.inline_bytes)
+        writer._overlay = dict(self._overlay)
+        writer._deleted = set(self._deleted)
+        return writer
 
     # ------------------------------------------------------------------------- reading
 
@@ -219,11 +266,10 @@ class StagingStore(StoreCompat, Store):
                 return None
             return await self.base.get(key, prototype, byte_range)
         if isinstance(value, ByteRange):
-            ref, _ = _narrow(value, byte_range)
+            ref, _ = narrow_byte_range(value, byte_range)
             data = await asyncio.to_thread(pread_range, ref.url, ref.offset, ref.length, False)
             return prototype.buffer.from_bytes(data)
-        start, stop = _slice(len(value), byte_range)
-        return prototype.buffer.from_bytes(value[start:stop])
+        return prototype.buffer.from_bytes(slice_bytes(value, byte_range))
 
     get_partial_values = ReferenceStore.get_partial_values
 
@@ -434,7 +480,8 @@ def save_staged(
         JSON file to write (atomically). Must not be the original JSON or HDF5 file.
     url : str or mapping of str to str, optional
         Location to record for the original file(s) (see
-        :func:`~nwbzarr.virtual.refs.save_references`), e.g. the public URL of an indexed
+        :func:`~nwbzarr.formats.kerchunk.references.save_references`), e.g. the public URL of an
+        indexed
         local copy. Staged files are never replaced.
 
     Returns

@@ -1,8 +1,8 @@
 """ReferenceStore: a read-only zarr store over a reference set.
 
-Every key of the store is a key of a :class:`~nwbzarr.virtual.manifest.ReferenceSet`: inline
+Every key of the store is a key of a :class:`~nwbzarr.storage.manifest.ReferenceSet`: inline
 values are served from memory, byte ranges are read through a
-:class:`~nwbzarr.virtual.manifest.RangeReader` (local files, HTTP(S), S3, ...), which may merge
+:class:`~nwbzarr.storage.manifest.RangeReader` (local files, HTTP(S), S3, ...), which may merge
 concurrent requests. Listing uses the key set only (no I/O): the sorted keys and the children
 of every directory are computed once, on first use.
 """
@@ -14,13 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from functools import cached_property
 from typing import Any
 
-from zarr.abc.store import (
-    ByteRequest,
-    OffsetByteRequest,
-    RangeByteRequest,
-    Store,
-    SuffixByteRequest,
-)
+from zarr.abc.store import ByteRequest, Store
 
 from ..compat import (
     Buffer,
@@ -28,10 +22,13 @@ from ..compat import (
     StoreCompat,
     concurrent_map,
     default_buffer_prototype,
+    read_only_store_error,
 )
-from ..errors import ReadOnlyError
-from .manifest import ByteRange, RangeReader, ReferenceSet
-from .policy import AccessPolicy
+from ..storage.byte_ranges import narrow_byte_range, slice_bytes
+from ..storage.manifest import ByteRange, RangeReader, ReferenceSet
+from ..storage.policy import AccessPolicy, export_trust, restore_trust
+from ..storage.ranges import open_range_reader
+from ..storage.resolve import checked_pipeline_installed, restore_checked_pipeline
 
 __all__ = ["ReferenceStore"]
 
@@ -48,21 +45,26 @@ class ReferenceStore(StoreCompat, Store):
         the first byte-range read.
     policy : AccessPolicy, optional
         If given, every byte-range target is checked against it when the store is made (use
-        it for a reference set that did not come from :func:`~nwbzarr.virtual.refs.
+        it for a reference set that did not come from :func:`~nwbzarr.formats.kerchunk.references.
         load_references`, which checks already).
     close_reader : bool
         Close ``reader`` (its network sessions) when the store is closed; a reader the store
         makes itself is always closed.
+    read_only : bool
+        Accepted for zarr's ``Store.open(..., read_only=...)``; only True is possible.
 
     Raises
     ------
     UntrustedReferenceError
         ``policy`` is given and a target lies outside what it allows.
+    ReadOnlyError
+        ``read_only=False`` (also a ``ValueError``, as zarr's read-only stores raise).
 
     Notes
     -----
     The store never writes: ``set``, ``delete`` and their relatives raise
-    :class:`~nwbzarr.errors.ReadOnlyError`. The data format of the values (Zarr v2 or v3) is
+    :class:`~nwbzarr.errors.ReadOnlyError` (a :class:`~nwbzarr.compat.StoreReadOnlyError`,
+    also the ``ValueError`` with zarr's wording). The data format of the values (Zarr v2 or v3) is
     ``refset.zarr_format``; a Zarr v2 set is read as v3 through a translating store.
     """
 
@@ -76,8 +78,12 @@ class ReferenceStore(StoreCompat, Store):
         reader: RangeReader | None = None,
         policy: AccessPolicy | None = None,
         close_reader: bool = False,
+        *,
+        read_only: bool = True,
     ) -> None:
         super().__init__(read_only=True)
+        if not read_only:
+            self._refuse("open for writing")
         if policy is not None:
             policy.check_all(
                 ((k, v.url) for k, v in refset.refs.items() if isinstance(v, ByteRange)),
@@ -108,16 +114,13 @@ class ReferenceStore(StoreCompat, Store):
         :class:`~nwbzarr.storage.ranges.ByteRangeReader` pickles as its configuration, never
         its sessions or event-loop state). The key listings are recomputed. What this process
         learned about the sources when the reference JSON was checked (file identities,
-        recorded sizes, trusted origins: :func:`~nwbzarr.virtual.policy.export_trust`) is
+        recorded sizes, trusted origins: :func:`~nwbzarr.storage.policy.export_trust`) is
         carried so that an unpickled copy checks its reads as this store does.
 
         Returns
         -------
         dict
         """
-        from ..storage.resolve import checked_pipeline_installed
-        from .policy import export_trust
-
         state = self.__dict__.copy()
         if self._owns_reader:
             state["_reader"] = None
@@ -141,9 +144,6 @@ class ReferenceStore(StoreCompat, Store):
             Unpickled on another machine, a local source now lies outside the roots its
             policy allowed.
         """
-        from ..storage.resolve import restore_checked_pipeline
-        from .policy import restore_trust
-
         restore_checked_pipeline(state.pop("_checked_pipeline", False))
         trust = state.pop("_trust", None)
         if trust is not None:
@@ -162,7 +162,7 @@ class ReferenceStore(StoreCompat, Store):
         Raises
         ------
         ReadOnlyError
-            For ``read_only=False``.
+            For ``read_only=False`` (also a ``ValueError``).
         """
         if not read_only:
             self._refuse("open for writing")
@@ -198,13 +198,12 @@ class ReferenceStore(StoreCompat, Store):
         if value is None:
             return None
         if isinstance(value, ByteRange):
-            ref, tail = _narrow(value, byte_range)
+            ref, tail = narrow_byte_range(value, byte_range)
             data = await self._range_reader().read(ref)
             if tail is not None:
                 data = data[-tail:] if tail else b""
             return prototype.buffer.from_bytes(data)
-        start, stop = _slice(len(value), byte_range)
-        return prototype.buffer.from_bytes(value[start:stop])
+        return prototype.buffer.from_bytes(slice_bytes(value, byte_range))
 
     async def get_partial_values(
         self,
@@ -248,8 +247,6 @@ class ReferenceStore(StoreCompat, Store):
 
     def _range_reader(self) -> RangeReader:
         if self._reader is None:
-            from ..storage.ranges import open_range_reader
-
             self._reader = open_range_reader()
         return self._reader
 
@@ -291,8 +288,10 @@ class ReferenceStore(StoreCompat, Store):
     # ------------------------------------------------------------------------- writing
 
     def _refuse(self, what: str) -> None:
-        raise ReadOnlyError(
-            f"cannot {what}: a ReferenceStore ({self.refset.location or 'in memory'}) is "
+        location = getattr(self, "refset", None)
+        location = location.location if location is not None else None
+        raise read_only_store_error(
+            f"cannot {what}: a ReferenceStore ({location or 'in memory'}) is "
             "read-only; convert it to a Zarr store (nwbzarr convert) to modify it"
         )
 
@@ -315,40 +314,3 @@ class ReferenceStore(StoreCompat, Store):
     async def clear(self) -> None:
         """Refuse: the store is read-only (raises :class:`~nwbzarr.errors.ReadOnlyError`)."""
         self._refuse("clear the store")
-
-
-def _slice(size: int, byte_range: ByteRequest | None) -> tuple[int, int]:
-    """``[start, stop)`` of a value of ``size`` bytes selected by ``byte_range`` (clamped)."""
-    if byte_range is None:
-        return 0, size
-    if isinstance(byte_range, RangeByteRequest):
-        start, stop = byte_range.start, byte_range.end
-    elif isinstance(byte_range, OffsetByteRequest):
-        start, stop = byte_range.offset, size
-    elif isinstance(byte_range, SuffixByteRequest):
-        start, stop = size - byte_range.suffix, size
-    else:
-        raise TypeError(f"unexpected byte range request {byte_range!r}")
-    start = min(max(start, 0), size)
-    return start, min(max(stop, start), size)
-
-
-def _narrow(ref: ByteRange, byte_range: ByteRequest | None) -> tuple[ByteRange, int | None]:
-    """The part of ``ref`` that ``byte_range`` selects, plus a suffix length still to cut.
-
-    The suffix is only left to the caller when ``ref`` runs to the end of a file of unknown
-    size (length -1): the whole rest is then read and the last bytes kept.
-    """
-    if byte_range is None:
-        return ref, None
-    if ref.length >= 0:
-        start, stop = _slice(ref.length, byte_range)
-        return ByteRange(ref.url, ref.offset + start, stop - start), None
-    if isinstance(byte_range, RangeByteRequest):
-        length = max(byte_range.end - byte_range.start, 0)
-        return ByteRange(ref.url, ref.offset + byte_range.start, length), None
-    if isinstance(byte_range, OffsetByteRequest):
-        return ByteRange(ref.url, ref.offset + byte_range.offset, -1), None
-    if isinstance(byte_range, SuffixByteRequest):
-        return ref, byte_range.suffix
-    raise TypeError(f"unexpected byte range request {byte_range!r}")

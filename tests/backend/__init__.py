@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.backend (this folder mirrors src/nwbzarr/backend/)."""

@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.conventions (this folder mirrors src/nwbzarr/conventions/)."""

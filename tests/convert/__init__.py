@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.convert (this folder mirrors src/nwbzarr/convert/)."""

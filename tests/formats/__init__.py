@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.formats (this folder mirrors src/nwbzarr/formats/)."""

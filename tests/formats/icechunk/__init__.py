@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.formats.icechunk (this folder mirrors src/nwbzarr/formats/icechunk/)."""

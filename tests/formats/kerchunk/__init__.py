@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.formats.kerchunk (this folder mirrors src/nwbzarr/formats/kerchunk/)."""

@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.formats.lindi (this folder mirrors src/nwbzarr/formats/lindi/)."""

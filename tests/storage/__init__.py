@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.storage (this folder mirrors src/nwbzarr/storage/)."""

@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.summary (this folder mirrors src/nwbzarr/summary/)."""

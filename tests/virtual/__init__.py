@@ -1,0 +1,1 @@
+"""Tests of nwbzarr.virtual (this folder mirrors src/nwbzarr/virtual/)."""
