@@ -23,7 +23,12 @@ import zarr
 from zarr.storage import LocalStore, WrapperStore
 
 from .. import compat
-from ..compat import is_consolidated_metadata_error, quiet_zarr_warnings, sync
+from ..compat import (
+    WrapperStoreCompat,
+    is_consolidated_metadata_error,
+    quiet_zarr_warnings,
+    sync,
+)
 from ..conventions.attributes import WRITE_IN_PROGRESS_ATTR
 from ..errors import (
     IncompleteStoreError,
@@ -227,7 +232,7 @@ class NewStoreOpener:
         # on a transactional store object (Icechunk's: writes stay in its session until
         # commit, and it refuses chunks of an array whose zarr.json is held back) small
         # writes go straight to the store
-        if not isinstance(store, _NoConsolidatedStore):
+        if not isinstance(store, NoConsolidatedStore):
             store = WriteBackStore(store)
         with quiet_zarr_warnings():
             root = zarr.open_group(store, mode="w", zarr_format=3)
@@ -606,11 +611,22 @@ def _consolidating(store: Any) -> Any:
     """
     if getattr(store, "supports_consolidated_metadata", True):
         return store
-    return _NoConsolidatedStore(store)
+    return NoConsolidatedStore(store)
 
 
-class _NoConsolidatedStore(WrapperStore):
-    """A writable store object without consolidated metadata support, see :func:`_consolidating`."""
+class NoConsolidatedStore(WrapperStoreCompat, WrapperStore):
+    """A writable store object that cannot keep consolidated metadata (an Icechunk session's
+    store, see :func:`_consolidating`), wrapped so that zarr can still be asked to consolidate.
+
+    Every value passes through unchanged except the root ``zarr.json``, whose
+    ``consolidated_metadata`` member is dropped before it is written; reads go to the wrapped
+    store, and so does any attribute of its own API (an Icechunk store's ``session``).
+
+    Parameters
+    ----------
+    store : zarr.abc.store.Store
+        The wrapped store.
+    """
 
     @property
     def supports_consolidated_metadata(self) -> bool:
@@ -618,7 +634,10 @@ class _NoConsolidatedStore(WrapperStore):
 
     async def set(self, key: str, value: Any) -> None:
         if key == "zarr.json":
-            meta = json.loads(value.to_bytes())
+            try:
+                meta = json.loads(value.to_bytes())
+            except (UnicodeDecodeError, ValueError):  # not a document: stored as given
+                meta = None
             if isinstance(meta, dict) and meta.pop("consolidated_metadata", None) is not None:
                 value = type(value).from_bytes(json.dumps(meta, separators=(",", ":")).encode())
         await self._store.set(key, value)
