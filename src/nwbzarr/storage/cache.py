@@ -657,7 +657,15 @@ class RemoteReadCache(WrapperStoreCompat, WrapperStore):
         """
         if not read_only:
             raise self._refuse()
-        return super().with_read_only(True)
+        # built here, not by zarr's WrapperStore.with_read_only (zarr 3.1.5 has none)
+        inner = self._store if self._store.read_only else self._store.with_read_only(True)
+        return type(self)(
+            inner,
+            max_value_bytes=self.max_value_bytes,
+            max_cached_bytes=self.max_cached_bytes,
+            merge_gap=self.merge_gap,
+            max_merged_bytes=self.max_merged_bytes,
+        )
 
     async def set(self, key: str, value: Buffer) -> None:
         raise self._refuse()
